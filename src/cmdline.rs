@@ -1,0 +1,115 @@
+//! The kernel command line leapboot runs under: its `leapboot.*` parameters.
+//!
+//! Parameters override `/etc/leapboot.toml`. Unknown `leapboot.*` keys and bad values are
+//! reported (by name) and otherwise ignored.
+
+use std::time::Duration;
+
+use crate::entry::Timeout;
+
+/// `leapboot.*` settings from the kernel command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params {
+    /// `leapboot.timeout=N`: autoboot timeout in seconds (-1: wait forever).
+    pub timeout: Option<Timeout>,
+    /// `leapboot.settle_ms=N`: how long no new block device must appear before discovery ends.
+    pub settle: Option<Duration>,
+    /// `leapboot.device_wait_ms=N`: the longest wait for block devices.
+    pub device_wait: Option<Duration>,
+    /// `leapboot.debug`: log at debug level.
+    pub debug: bool,
+    /// Whether `loglevel=` was given (then leapboot leaves the console log level alone).
+    pub has_loglevel: bool,
+    /// Problems to report once logging is up.
+    pub problems: Vec<String>,
+}
+
+/// Splits a command line into words, honouring double quotes as the kernel does.
+pub fn split(cmdline: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in cmdline.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(cur);
+    }
+    words
+}
+
+/// Parses the `leapboot.*` parameters of `cmdline`.
+pub fn parse(cmdline: &str) -> Params {
+    let mut p = Params::default();
+    for word in split(cmdline) {
+        let (key, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word.as_str(), None),
+        };
+        if key == "loglevel" {
+            p.has_loglevel = true;
+        }
+        let Some(name) = key.strip_prefix("leapboot.") else {
+            continue;
+        };
+        let ms = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis);
+        match name {
+            "timeout" => match value.and_then(|v| v.parse::<i64>().ok()) {
+                Some(n) => p.timeout = Some(Timeout::from_secs(n)),
+                None => p.problems.push(format!("{word}: expected leapboot.timeout=<seconds, -1 for forever>")),
+            },
+            "settle_ms" => match ms(value) {
+                Some(d) => p.settle = Some(d),
+                None => p.problems.push(format!("{word}: expected leapboot.settle_ms=<milliseconds>")),
+            },
+            "device_wait_ms" => match ms(value) {
+                Some(d) => p.device_wait = Some(d),
+                None => p.problems.push(format!("{word}: expected leapboot.device_wait_ms=<milliseconds>")),
+            },
+            "debug" => p.debug = !matches!(value, Some("0") | Some("false") | Some("off")),
+            _ => p.problems.push(format!("{word}: unknown leapboot parameter, ignored")),
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_the_kernel() {
+        assert_eq!(split(r#" a b="c d"  e "#), ["a", "b=c d", "e"]);
+        assert_eq!(split(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn leapboot_parameters() {
+        let p = parse("console=ttyS0 leapboot.timeout=0 leapboot.settle_ms=250 leapboot.debug loglevel=7");
+        assert_eq!(p.timeout, Some(Timeout::Secs(0)));
+        assert_eq!(p.settle, Some(Duration::from_millis(250)));
+        assert!(p.debug && p.has_loglevel);
+        assert!(p.problems.is_empty());
+        assert_eq!(parse("leapboot.timeout=-1").timeout, Some(Timeout::Forever));
+        let bad = parse("leapboot.timeout=soon leapboot.colour=on");
+        assert_eq!(bad.timeout, None);
+        assert_eq!(bad.problems.len(), 2);
+        assert!(bad.problems[0].contains("leapboot.timeout=soon"));
+    }
+}

@@ -1,0 +1,282 @@
+//! Read-only, positioned access to a disk: a block device or a disk image file.
+//!
+//! This is the only place that opens disks. A block device is opened `O_RDONLY` and set
+//! read-only in the kernel (`BLKROSET`) *before* a single byte is read, so that nothing later
+//! (a buggy reader, a kernel mount, a journal replay) can write to it. There is no write path
+//! here at all: [`Slice`] implements [`std::io::Write`] only because the `fatfs` and `gpt`
+//! crates demand the trait, and every write through it fails.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors opening a disk.
+#[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant is documented by its message
+pub enum DiskError {
+    #[error("{path}: cannot open: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("{path}: cannot set the block device read-only (BLKROSET): {source}; refusing to read it")]
+    SetReadOnly { path: PathBuf, source: nix::Error },
+    #[error("{path}: cannot get its size: {source}")]
+    Size { path: PathBuf, source: io::Error },
+}
+
+mod ioctl {
+    // <linux/fs.h>: BLKROSET _IO(0x12,93) takes an int*, BLKSSZGET _IO(0x12,104) writes an int,
+    // BLKGETSIZE64 _IOR(0x12,114,size_t) writes a u64.
+    nix::ioctl_write_ptr_bad!(blkroset, nix::request_code_none!(0x12, 93), libc::c_int);
+    nix::ioctl_read_bad!(blksszget, nix::request_code_none!(0x12, 104), libc::c_int);
+    nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
+}
+
+/// An opened disk. Cheap to clone; clones share the file descriptor.
+#[derive(Clone, Debug)]
+pub struct Disk {
+    file: Arc<File>,
+    path: PathBuf,
+    size: u64,
+    sector_size: u32,
+}
+
+impl Disk {
+    /// Opens `path`, which may be a block device or a regular (image) file.
+    ///
+    /// A block device is made read-only with `BLKROSET` first; if that fails the disk is not
+    /// read at all.
+    pub fn open(path: &Path) -> Result<Disk, DiskError> {
+        let file = File::open(path).map_err(|source| DiskError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let meta = file.metadata().map_err(|source| DiskError::Size {
+            path: path.to_owned(),
+            source,
+        })?;
+        let (size, sector_size) = if meta.file_type().is_block_device() {
+            let fd = file.as_raw_fd();
+            let one: libc::c_int = 1;
+            // SAFETY: fd is a valid open block device; the kernel reads one int.
+            unsafe { ioctl::blkroset(fd, &one) }.map_err(|source| DiskError::SetReadOnly {
+                path: path.to_owned(),
+                source,
+            })?;
+            let mut size = 0u64;
+            // SAFETY: the kernel writes one u64.
+            unsafe { ioctl::blkgetsize64(fd, &mut size) }.map_err(|e| DiskError::Size {
+                path: path.to_owned(),
+                source: e.into(),
+            })?;
+            let mut ssz: libc::c_int = 512;
+            // SAFETY: the kernel writes one int. A failure keeps the 512-byte default.
+            let _ = unsafe { ioctl::blksszget(fd, &mut ssz) };
+            let ssz = u32::try_from(ssz).ok().filter(|s| s.is_power_of_two() && *s >= 512);
+            (size, ssz.unwrap_or(512))
+        } else {
+            (meta.len(), 512)
+        };
+        Ok(Disk {
+            file: Arc::new(file),
+            path: path.to_owned(),
+            size,
+            sector_size,
+        })
+    }
+
+    /// The path this disk was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Logical sector size in bytes (512 for image files).
+    pub fn sector_size(&self) -> u32 {
+        self.sector_size
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset`; reading past the end is an error.
+    pub fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let end = offset.checked_add(buf.len() as u64);
+        if end.is_none_or(|end| end > self.size) {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "read of {} bytes at offset {offset} is past the end of {} ({} bytes)",
+                    buf.len(),
+                    self.path.display(),
+                    self.size
+                ),
+            ));
+        }
+        self.file.read_exact_at(buf, offset)
+    }
+
+    /// A window of `len` bytes starting at `start` (a partition, or the whole disk).
+    /// The window is clamped to the disk's size.
+    pub fn slice(&self, start: u64, len: u64) -> Slice {
+        let start = start.min(self.size);
+        let len = len.min(self.size - start);
+        Slice {
+            disk: self.clone(),
+            start,
+            len,
+            pos: 0,
+        }
+    }
+}
+
+/// A read-only window onto a [`Disk`] with its own cursor: what filesystem readers see.
+#[derive(Clone, Debug)]
+pub struct Slice {
+    disk: Disk,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl Slice {
+    /// Length of the window in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the window is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Offset of the window on its disk.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The disk this window belongs to.
+    pub fn disk(&self) -> &Disk {
+        &self.disk
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset` within the window.
+    pub fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let end = offset.checked_add(buf.len() as u64);
+        if end.is_none_or(|end| end > self.len) {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "read of {} bytes at offset {offset} is past the end of a {}-byte partition of {}",
+                    buf.len(),
+                    self.len,
+                    self.disk.path.display()
+                ),
+            ));
+        }
+        self.disk.read_exact_at(self.start + offset, buf)
+    }
+}
+
+impl Read for Slice {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let n = (buf.len() as u64).min(left) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.read_exact_at(self.pos, &mut buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for Slice {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match new {
+            Some(n) => {
+                self.pos = n;
+                Ok(n)
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek to a negative or overflowing position",
+            )),
+        }
+    }
+}
+
+/// Every write fails: leapboot never writes to a disk.
+impl Write for Slice {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "leapboot never writes to disks",
+        ))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ext4_view::Ext4Read for Slice {
+    fn read(
+        &mut self,
+        start_byte: u64,
+        dst: &mut [u8],
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+        Ok(self.read_exact_at(start_byte, dst)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(bytes: &[u8]) -> (tempfile::NamedTempFile, Disk) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        let d = Disk::open(f.path()).unwrap();
+        (f, d)
+    }
+
+    #[test]
+    fn slice_reads_only_inside_its_window() {
+        let (_f, d) = image(b"0123456789");
+        let mut s = d.slice(2, 5);
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "23456");
+        assert!(s.read_exact_at(3, &mut [0; 3]).is_err());
+    }
+
+    #[test]
+    fn slice_is_clamped_to_the_disk() {
+        let (_f, d) = image(b"0123456789");
+        assert_eq!(d.slice(8, 100).len(), 2);
+        assert_eq!(d.slice(100, 100).len(), 0);
+    }
+
+    #[test]
+    fn writes_always_fail() {
+        let (_f, d) = image(b"0123456789");
+        let mut s = d.slice(0, 10);
+        assert!(s.write(b"x").is_err());
+    }
+
+    #[test]
+    fn reads_past_the_end_fail_without_overflow() {
+        let (_f, d) = image(b"0123456789");
+        assert!(d.read_exact_at(u64::MAX, &mut [0; 2]).is_err());
+        let s = d.slice(0, 10);
+        assert!(s.read_exact_at(u64::MAX - 1, &mut [0; 4]).is_err());
+    }
+}

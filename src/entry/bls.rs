@@ -1,0 +1,415 @@
+//! Boot Loader Specification Type #1: `/loader/entries/*.conf` and `/loader/loader.conf`
+//! (<https://uapi-group.org/specifications/specs/boot_loader_specification/>).
+//!
+//! Reads only through [`BootFs`]; never renames or writes (boot counting is read from file
+//! names, never updated). Entries are returned in the spec's sort order (§ Sorting).
+
+use std::cmp::Ordering;
+
+use super::{BootEntry, DefaultRule, EntryError, EntrySource, FileRef, Format, Found, Timeout};
+use crate::fs::{BootFs, FileKind, MAX_CONFIG_BYTES};
+use crate::version;
+
+const ENTRIES_DIR: &str = "/loader/entries";
+const LOADER_CONF: &str = "/loader/loader.conf";
+/// At most this many entry files are read from one volume.
+const MAX_ENTRIES: usize = 1024;
+
+/// The EFI architecture name of the machine leapboot runs on (BLS `architecture` key).
+#[cfg(target_arch = "x86_64")]
+const ARCH: &str = "x64";
+#[cfg(target_arch = "aarch64")]
+const ARCH: &str = "aa64";
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const ARCH: &str = std::env::consts::ARCH;
+
+/// Finds the BLS entries of `volume`.
+pub fn discover(volume: &str, fs: &dyn BootFs) -> Found {
+    let mut found = Found::default();
+    let err = |file: &str, line: Option<u32>, message: String| EntryError {
+        volume: volume.to_string(),
+        file: file.to_string(),
+        line,
+        message,
+    };
+    match fs.read(LOADER_CONF, MAX_CONFIG_BYTES) {
+        Ok(bytes) => {
+            let conf = parse_loader_conf(&String::from_utf8_lossy(&bytes));
+            found.default = conf.default.map(DefaultRule::IdGlob);
+            found.timeout = conf.timeout;
+            for (line, msg) in conf.problems {
+                found.errors.push(err(LOADER_CONF, Some(line), msg));
+            }
+        }
+        Err(crate::fs::FsError::NotFound(_)) => {}
+        Err(e) => found.errors.push(err(LOADER_CONF, None, e.to_string())),
+    }
+    let files = match fs.read_dir(ENTRIES_DIR) {
+        Ok(f) => f,
+        Err(crate::fs::FsError::NotFound(_)) => return found,
+        Err(e) => {
+            found.errors.push(err(ENTRIES_DIR, None, e.to_string()));
+            return found;
+        }
+    };
+    let mut parsed = Vec::new();
+    for f in files.iter().filter(|f| f.kind == FileKind::File) {
+        let Some(stem) = strip_suffix_ignore_case(&f.name, ".conf") else {
+            continue;
+        };
+        if parsed.len() == MAX_ENTRIES {
+            found.errors.push(err(ENTRIES_DIR, None, format!("more than {MAX_ENTRIES} entries; the rest are ignored")));
+            break;
+        }
+        let path = format!("{ENTRIES_DIR}/{}", f.name);
+        let text = match fs.read(&path, MAX_CONFIG_BYTES) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                found.errors.push(err(&path, None, e.to_string()));
+                continue;
+            }
+        };
+        match parse_entry(stem, &text) {
+            Ok((entry, notes)) => {
+                for (line, msg) in notes {
+                    log::debug!("{volume}:{path}:{line}: {msg}");
+                }
+                parsed.push((entry, path));
+            }
+            Err((line, msg)) => found.errors.push(err(&path, line, msg)),
+        }
+    }
+    parsed.sort_by(|a, b| compare(&a.0, &b.0));
+    found.entries = parsed
+        .into_iter()
+        .map(|(e, path)| e.into_boot_entry(volume, path))
+        .collect();
+    found
+}
+
+fn strip_suffix_ignore_case<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {
+    let cut = name.len().checked_sub(suffix.len())?;
+    (name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(suffix)).then(|| &name[..cut])
+}
+
+/// `loader.conf` settings leapboot uses.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LoaderConf {
+    /// `default`: a glob over entry ids.
+    pub default: Option<String>,
+    /// `timeout`.
+    pub timeout: Option<Timeout>,
+    /// (line, message) for values that could not be understood.
+    pub problems: Vec<(u32, String)>,
+}
+
+/// Splits a config line into key and value: `key  value with spaces`. Comments and blank
+/// lines give `None`.
+fn key_value(line: &str) -> Option<(&str, &str)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    match line.split_once([' ', '\t']) {
+        Some((k, v)) => Some((k, v.trim())),
+        None => Some((line, "")),
+    }
+}
+
+/// Parses `loader.conf` (systemd-boot's `loader.conf(5)`; keys leapboot has no use for are
+/// ignored).
+pub fn parse_loader_conf(text: &str) -> LoaderConf {
+    let mut conf = LoaderConf::default();
+    for (n, line) in text.lines().enumerate() {
+        let n = n as u32 + 1;
+        let Some((key, value)) = key_value(line) else {
+            continue;
+        };
+        match key {
+            "default" if !value.is_empty() => conf.default = Some(value.to_string()),
+            "timeout" => {
+                conf.timeout = match value {
+                    "menu-force" => Some(Timeout::Forever),
+                    "menu-hidden" | "menu-disabled" => Some(Timeout::Secs(0)),
+                    v => match v.parse::<u32>() {
+                        Ok(s) => Some(Timeout::Secs(s)),
+                        Err(_) => {
+                            conf.problems.push((n, format!("timeout {v:?} is not a number of seconds")));
+                            conf.timeout
+                        }
+                    },
+                }
+            }
+            _ => {}
+        }
+    }
+    conf
+}
+
+/// One parsed entry file, before it is placed on a volume.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// File name without `.conf` and without the boot-counting suffix.
+    pub id: String,
+    /// File name without `.conf` (kept for the spec's final sort rule).
+    pub stem: String,
+    /// Boot counting: tries left, if the name carries a counter.
+    pub tries_left: Option<u32>,
+    /// `title`.
+    pub title: Option<String>,
+    /// `version`.
+    pub version: Option<String>,
+    /// `machine-id`.
+    pub machine_id: Option<String>,
+    /// `sort-key`.
+    pub sort_key: Option<String>,
+    /// `linux`: the kernel path.
+    pub linux: Option<String>,
+    /// Every `initrd`, in order.
+    pub initrd: Vec<String>,
+    /// Every `options` line, in order (joined with spaces for the command line).
+    pub options: Vec<String>,
+    /// `devicetree`.
+    pub devicetree: Option<String>,
+    /// Line of the `linux` key.
+    pub linux_line: u32,
+}
+
+/// Splits `name+LEFT-DONE` / `name+LEFT` into the id and tries left (BLS § Boot counting).
+fn boot_counting(stem: &str) -> (&str, Option<u32>) {
+    if let Some((id, counter)) = stem.rsplit_once('+') {
+        let left = counter.split_once('-').map_or(counter, |(l, _)| l);
+        let done_ok = counter
+            .split_once('-')
+            .is_none_or(|(_, d)| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()));
+        if !left.is_empty() && left.bytes().all(|c| c.is_ascii_digit()) && done_ok {
+            if let Ok(n) = left.parse() {
+                return (id, Some(n));
+            }
+        }
+    }
+    (stem, None)
+}
+
+/// Parses one entry file. Err: (line, message) when the entry cannot boot. Ok also returns
+/// notes about keys ignored.
+#[allow(clippy::type_complexity)]
+pub fn parse_entry(stem: &str, text: &str) -> Result<(Entry, Vec<(u32, String)>), (Option<u32>, String)> {
+    let (id, tries_left) = boot_counting(stem);
+    let mut e = Entry {
+        id: id.to_string(),
+        stem: stem.to_string(),
+        tries_left,
+        ..Entry::default()
+    };
+    let mut notes = Vec::new();
+    let mut efi_line = None;
+    let mut arch = None;
+    for (n, line) in text.lines().enumerate() {
+        let n = n as u32 + 1;
+        let Some((key, value)) = key_value(line) else {
+            continue;
+        };
+        let value = value.to_string();
+        match key {
+            "title" => e.title = Some(value),
+            "version" => e.version = Some(value),
+            "machine-id" => e.machine_id = Some(value),
+            "sort-key" => e.sort_key = Some(value),
+            "linux" => {
+                e.linux = Some(value);
+                e.linux_line = n;
+            }
+            "initrd" => e.initrd.push(value),
+            "options" => e.options.push(value),
+            "devicetree" => e.devicetree = Some(value),
+            "devicetree-overlay" => notes.push((n, "devicetree-overlay ignored".to_string())),
+            "architecture" => arch = Some((n, value)),
+            "efi" => efi_line = Some(n),
+            k => notes.push((n, format!("unknown key {k:?} ignored"))),
+        }
+    }
+    if let Some((n, a)) = arch {
+        if !a.eq_ignore_ascii_case(ARCH) {
+            return Err((Some(n), format!("entry is for architecture {a:?}, this machine is {ARCH:?}")));
+        }
+    }
+    if e.linux.as_deref().is_none_or(str::is_empty) {
+        if let Some(n) = efi_line {
+            return Err((Some(n), "an 'efi' program entry cannot be started with kexec".to_string()));
+        }
+        return Err((None, "entry has no 'linux' key".to_string()));
+    }
+    Ok((e, notes))
+}
+
+/// BLS § Sorting: bad entries last; entries with sort-key first, by sort-key, machine-id, then
+/// version (newest first); finally by file name, newest version first.
+pub fn compare(a: &Entry, b: &Entry) -> Ordering {
+    let bad = |e: &Entry| e.tries_left == Some(0);
+    bad(a)
+        .cmp(&bad(b))
+        .then_with(|| match (&a.sort_key, &b.sort_key) {
+            (Some(ka), Some(kb)) => ka
+                .cmp(kb)
+                .then_with(|| alnum(&a.machine_id, &b.machine_id))
+                .then_with(|| {
+                    version::compare(
+                        a.version.as_deref().unwrap_or(""),
+                        b.version.as_deref().unwrap_or(""),
+                    )
+                    .reverse()
+                }),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        })
+        .then_with(|| version::compare(&a.stem, &b.stem).reverse())
+}
+
+/// "Alphanumerical order": strcmp, with an unset or empty string lower.
+fn alnum(a: &Option<String>, b: &Option<String>) -> Ordering {
+    let a = a.as_deref().unwrap_or("");
+    let b = b.as_deref().unwrap_or("");
+    a.cmp(b)
+}
+
+impl Entry {
+    fn into_boot_entry(self, volume: &str, path: String) -> BootEntry {
+        let file = |p: &str| FileRef {
+            volume: volume.to_string(),
+            path: crate::fs::normalize(p),
+        };
+        BootEntry {
+            title: self.title.clone().unwrap_or_else(|| self.id.clone()),
+            kernel: file(self.linux.as_deref().unwrap_or_default()),
+            initrds: self.initrd.iter().map(|p| file(p)).collect(),
+            cmdline: self.options.join(" "),
+            devicetree: self.devicetree.as_deref().map(file),
+            version: self.version,
+            format: Format::Bls,
+            source: EntrySource {
+                volume: volume.to_string(),
+                file: path,
+                line: Some(self.linux_line),
+            },
+            id: self.id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::dir::DirFs;
+
+    fn parse(stem: &str, text: &str) -> Entry {
+        parse_entry(stem, text).unwrap().0
+    }
+
+    #[test]
+    fn all_keys_of_a_kernel_install_entry() {
+        let e = parse(
+            "6a9857a393724b7a981ebb5b8495b9ea-6.1.0-10-amd64",
+            "# Boot Loader Specification type#1 entry\n\
+             title      Debian GNU/Linux 12 (bookworm)\n\
+             version    6.1.0-10-amd64\n\
+             machine-id 6a9857a393724b7a981ebb5b8495b9ea\n\
+             sort-key   debian\n\
+             options    root=UUID=1234 ro\n\
+             options\tquiet\n\
+             linux      /6a98/6.1.0-10-amd64/linux\n\
+             initrd     /6a98/6.1.0-10-amd64/microcode\n\
+             initrd     /6a98/6.1.0-10-amd64/initrd.img-6.1.0-10-amd64\n",
+        );
+        assert_eq!(e.title.as_deref(), Some("Debian GNU/Linux 12 (bookworm)"));
+        assert_eq!(e.version.as_deref(), Some("6.1.0-10-amd64"));
+        assert_eq!(e.sort_key.as_deref(), Some("debian"));
+        assert_eq!(e.options, ["root=UUID=1234 ro", "quiet"]);
+        assert_eq!(e.initrd.len(), 2);
+        assert_eq!(e.linux_line, 8);
+    }
+
+    #[test]
+    fn devicetree_overlay_does_not_set_devicetree() {
+        let e = parse("x", "linux /k\ndevicetree-overlay /o.dtbo\n");
+        assert_eq!(e.devicetree, None);
+    }
+
+    #[test]
+    fn entries_that_cannot_boot_are_errors_with_a_line() {
+        assert_eq!(parse_entry("x", "title t\n").unwrap_err().0, None);
+        assert_eq!(parse_entry("x", "title t\nefi /EFI/shell.efi\n").unwrap_err().0, Some(2));
+        assert_eq!(parse_entry("x", "linux /k\narchitecture aa64\n").unwrap_err().0, Some(2));
+        assert!(parse_entry("x", "linux /k\narchitecture X64\n").is_ok());
+    }
+
+    #[test]
+    fn boot_counting_suffixes() {
+        assert_eq!(boot_counting("a+3"), ("a", Some(3)));
+        assert_eq!(boot_counting("a+0-5"), ("a", Some(0)));
+        assert_eq!(boot_counting("a+b"), ("a+b", None));
+        assert_eq!(boot_counting("a+1-"), ("a+1-", None));
+        assert_eq!(boot_counting("c++"), ("c++", None));
+    }
+
+    #[test]
+    fn loader_conf() {
+        let c = parse_loader_conf("# c\ndefault  fedora-*\ntimeout 7\nconsole-mode max\n");
+        assert_eq!(c.default.as_deref(), Some("fedora-*"));
+        assert_eq!(c.timeout, Some(Timeout::Secs(7)));
+        assert_eq!(parse_loader_conf("timeout menu-force").timeout, Some(Timeout::Forever));
+        let bad = parse_loader_conf("timeout soon\n");
+        assert_eq!(bad.timeout, None);
+        assert_eq!(bad.problems[0].0, 1);
+    }
+
+    /// The order of systemd's own test (test-bootspec.c), extended with boot counting.
+    #[test]
+    fn sort_order_follows_the_spec() {
+        let e = |stem: &str, text: &str| parse(stem, &format!("linux /k\n{text}"));
+        let mut v = [
+            e("a-10", "version 10\nmachine-id dd235d00696545768f6f693bfd23b15f"),
+            e("a-5", "version 5\nmachine-id dd235d00696545768f6f693bfd23b15f"),
+            e("b", "version 3\nmachine-id b75451ad92f94feeab50b0b442768dbd"),
+            e("c", "sort-key xxxx\nversion 5\nmachine-id 309de666fd5044268a9a26541ac93176"),
+            e("cx", "sort-key xxxx\nversion 10\nmachine-id 309de666fd5044268a9a26541ac93176"),
+            e("d", "sort-key kkkk\nversion 100\nmachine-id 81c6e3147cf544c19006af023e22b292"),
+            e("bad+0-3", "sort-key aaaa"),
+        ];
+        v.sort_by(compare);
+        let order: Vec<&str> = v.iter().map(|e| e.stem.as_str()).collect();
+        assert_eq!(order, ["d", "cx", "c", "b", "a-10", "a-5", "bad+0-3"]);
+    }
+
+    #[test]
+    fn discover_reads_a_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("loader/entries")).unwrap();
+        std::fs::write(root.join("loader/loader.conf"), "default second.conf\ntimeout 3\n").unwrap();
+        std::fs::write(root.join("loader/entries/first.conf"), "title One\nlinux /vmlinuz\noptions a=1\n").unwrap();
+        std::fs::write(root.join("loader/entries/second.conf"), "title Two\nlinux vmlinuz\ninitrd /i1\ninitrd /i2\n").unwrap();
+        std::fs::write(root.join("loader/entries/broken.conf"), "title Broken\n").unwrap();
+        std::fs::write(root.join("loader/entries/notes.txt"), "linux /x\n").unwrap();
+        let found = discover("vol", &DirFs::new(root));
+        let ids: Vec<&str> = found.entries.iter().map(|e| e.id.as_str()).collect();
+        // No sort-key: file names, newest version first.
+        assert_eq!(ids, ["second", "first"]);
+        assert_eq!(found.default_index(), Some(0));
+        assert_eq!(found.timeout, Some(Timeout::Secs(3)));
+        assert_eq!(found.entries[0].kernel.path, "/vmlinuz");
+        assert_eq!(found.entries[0].initrds.len(), 2);
+        assert_eq!(found.entries[1].cmdline, "a=1");
+        assert_eq!(found.errors.len(), 1);
+        assert_eq!(found.errors[0].to_string(), "vol:/loader/entries/broken.conf: entry has no 'linux' key");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(stem in ".{0,20}", text in ".{0,400}") {
+            let _ = parse_entry(&stem, &text);
+            let _ = parse_loader_conf(&text);
+        }
+    }
+}

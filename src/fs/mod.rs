@@ -1,0 +1,176 @@
+//! `BootFs`: a read-only view of one volume, the only way parsers and the loader reach files.
+//!
+//! Implementations: [`ext4`] (userspace, `ext4-view`), [`fat`] (userspace, `fatfs`), and
+//! [`dir`] (a directory of the host: `leapboot list --root DIR`, and unit tests). There is no
+//! write method, by design. Paths are volume-absolute (`/loader/entries/a.conf`); `..` is
+//! resolved lexically and can never leave the volume.
+
+pub mod dir;
+pub mod ext4;
+pub mod fat;
+
+use std::io::Write;
+
+use crate::disk::Slice;
+use crate::probe::FsKind;
+
+/// Largest config file a parser reads (bigger files are refused, not truncated).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Largest directory listing returned (entries beyond are ignored with a warning).
+pub const MAX_DIR_ENTRIES: usize = 4096;
+
+/// A file's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else (symlinks are followed where the filesystem has them).
+    Other,
+}
+
+/// One directory entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// File name (no directory part).
+    pub name: String,
+    /// Its kind.
+    pub kind: FileKind,
+}
+
+/// Size and kind of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    /// Its kind.
+    pub kind: FileKind,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// Errors reading a volume. Each names the path.
+#[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant is documented by its message
+pub enum FsError {
+    #[error("{0}: no such file or directory")]
+    NotFound(String),
+    #[error("{0}: not a regular file")]
+    NotAFile(String),
+    #[error("{0}: not a directory")]
+    NotADir(String),
+    #[error("{path}: {len} bytes is larger than the {max}-byte limit")]
+    TooLarge { path: String, len: u64, max: u64 },
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+}
+
+/// A read-only view of one volume.
+pub trait BootFs {
+    /// Size and kind of `path`, following symlinks.
+    fn metadata(&self, path: &str) -> Result<Metadata, FsError>;
+    /// The entries of directory `path`, sorted by name, without `.` and `..`.
+    fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError>;
+    /// Streams regular file `path` into `out`; refuses files larger than `max` bytes before
+    /// reading any. Returns the number of bytes copied.
+    fn copy_to(&self, path: &str, out: &mut dyn Write, max: u64) -> Result<u64, FsError>;
+
+    /// Reads regular file `path` whole, refusing files larger than `max` bytes.
+    fn read(&self, path: &str, max: u64) -> Result<Vec<u8>, FsError> {
+        let mut v = Vec::new();
+        self.copy_to(path, &mut v, max)?;
+        Ok(v)
+    }
+
+    /// Whether `path` exists.
+    fn exists(&self, path: &str) -> bool {
+        self.metadata(path).is_ok()
+    }
+}
+
+/// Normalises a volume path to its components: `//a/./b/../c` → `["a", "c"]`.
+/// `..` at the root stays at the root. Bounded by the input length.
+pub fn components(path: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Normalises a volume path to absolute form: `a/../b` → `/b`.
+pub fn normalize(path: &str) -> String {
+    let mut s = String::with_capacity(path.len() + 1);
+    for c in components(path) {
+        s.push('/');
+        s.push_str(c);
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    s
+}
+
+/// Copies from `r` to `out`, failing if more than `max` bytes arrive (a file that grew, or a
+/// filesystem that lied about its size).
+pub(crate) fn copy_bounded(
+    path: &str,
+    r: &mut dyn std::io::Read,
+    out: &mut dyn Write,
+    max: u64,
+) -> Result<u64, FsError> {
+    let io = |e: std::io::Error| FsError::Io {
+        path: path.to_string(),
+        message: e.to_string(),
+    };
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        total += n as u64;
+        if total > max {
+            return Err(FsError::TooLarge {
+                path: path.to_string(),
+                len: total,
+                max,
+            });
+        }
+        out.write_all(&buf[..n]).map_err(io)?;
+    }
+}
+
+/// Errors opening a volume.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OpenError(pub String);
+
+/// Opens the filesystem on `slice` for reading, in userspace.
+pub fn open(slice: Slice, kind: FsKind) -> Result<Box<dyn BootFs>, OpenError> {
+    match kind {
+        FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => Ok(Box::new(ext4::Ext4Fs::open(slice)?)),
+        FsKind::Vfat => Ok(Box::new(fat::FatFs::open(slice)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_never_leave_the_volume() {
+        assert_eq!(normalize("/../../etc/passwd"), "/etc/passwd");
+        assert_eq!(normalize("a/./b//../c"), "/a/c");
+        assert_eq!(normalize(""), "/");
+        assert_eq!(components("/"), Vec::<&str>::new());
+    }
+}

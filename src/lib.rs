@@ -1,0 +1,26 @@
+//! leapboot: an initramfs-resident kexec bootloader.
+//!
+//! The library holds everything; two thin front ends use it: `init/` (PID 1 in the
+//! initramfs) and `src/main.rs` (the `leapboot` command on a running system). The flow is
+//! one direction: [`discover`] → [`disk`] → [`partition`] → [`probe`] → [`fs`] → [`entry`]
+//! (through [`pipeline`]) → [`kexec`]. See ARCHITECTURE.md for the map.
+
+#![warn(missing_docs)]
+
+pub mod cmdline;
+pub mod config;
+pub mod discover;
+pub mod disk;
+pub mod entry;
+pub mod fs;
+pub mod glob;
+pub mod kexec;
+pub mod kmod;
+pub mod logger;
+pub mod partition;
+pub mod pipeline;
+pub mod probe;
+pub mod version;
+
+/// Where leapboot mounts volumes it cannot read in userspace (unmounted before kexec).
+pub const MOUNT_ROOT: &str = "/run/leapboot";
