@@ -1,1 +1,133 @@
-fn main() {}
+//! `leapboot`: the same discovery and parsing as the initramfs, on a running system or on disk
+//! images. Never writes to any disk or image.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use leapboot::disk::Disk;
+use leapboot::entry::BootList;
+use leapboot::pipeline::Volumes;
+
+#[derive(Parser)]
+#[command(name = "leapboot", version, about = "Find boot entries on disks, read-only, the way leapboot's /init does")]
+struct Cli {
+    /// Log debug detail to stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the boot entries found, in menu order, the default marked with '*'.
+    ///
+    /// With no --disk or --root, scans the block devices of this machine (as root; each is
+    /// set read-only before it is read). Disk images and directories need no privileges.
+    List {
+        /// A disk image file to scan (repeatable). Its partitions are named IMAGE:N.
+        #[arg(long, value_name = "IMAGE")]
+        disk: Vec<PathBuf>,
+        /// A directory to treat as the root of one boot volume (repeatable).
+        #[arg(long, value_name = "DIR")]
+        root: Vec<PathBuf>,
+        /// Print JSON: {"default", "timeout", "entries": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    leapboot::logger::init(false, cli.debug);
+    match cli.command {
+        Command::List { disk, root, json } => list(&disk, &root, json),
+    }
+}
+
+fn list(disks: &[PathBuf], roots: &[PathBuf], json: bool) -> ExitCode {
+    let mut volumes = Volumes::default();
+    if disks.is_empty() && roots.is_empty() {
+        for d in leapboot::discover::block_devices("/sys".as_ref(), "/dev".as_ref()) {
+            match Disk::open(&d.node) {
+                Ok(disk) => volumes.add_disk(&disk, &d.name, &|n| leapboot::discover::partition_name(&d.name, n)),
+                Err(e) => log::error!("{e}"),
+            }
+        }
+    }
+    for path in disks {
+        match Disk::open(path) {
+            Ok(disk) => {
+                let name = path.display().to_string();
+                volumes.add_disk(&disk, &name, &|n| format!("{name}:{n}"));
+            }
+            Err(e) => {
+                log::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    for r in roots {
+        if !r.is_dir() {
+            log::error!("{}: not a directory", r.display());
+            return ExitCode::FAILURE;
+        }
+        volumes.add_dir(r);
+    }
+    let (list, errors) = volumes.boot_list();
+    for e in &errors {
+        log::warn!("{e}");
+    }
+    if json {
+        println!("{}", to_json(&list));
+    } else {
+        print_table(&list);
+    }
+    ExitCode::SUCCESS
+}
+
+fn to_json(list: &BootList) -> String {
+    let entries: Vec<serde_json::Value> = list
+        .entries
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "id": e.id,
+                "title": e.title,
+                "version": e.version,
+                "kernel": e.kernel.path,
+                "initrd": e.initrds.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                "cmdline": e.cmdline,
+                "devicetree": e.devicetree.as_ref().map(|f| &f.path),
+                "format": e.format,
+                "source": e.source,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "default": list.default_entry().map(|i| &list.entries[i].id),
+        "timeout": list.timeout,
+        "entries": entries,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+fn print_table(list: &BootList) {
+    if list.entries.is_empty() {
+        println!("no boot entries found");
+        return;
+    }
+    let default = list.default_entry();
+    for (i, e) in list.entries.iter().enumerate() {
+        let mark = if Some(i) == default { '*' } else { ' ' };
+        println!("{mark} {}  [{}]", e.title, e.id);
+        println!("    kernel  {}", e.kernel);
+        for f in &e.initrds {
+            println!("    initrd  {f}");
+        }
+        println!("    cmdline {}", e.cmdline);
+        let line = e.source.line.map(|l| format!(":{l}")).unwrap_or_default();
+        println!("    from    {}:{}{line}", e.source.volume, e.source.file);
+    }
+}

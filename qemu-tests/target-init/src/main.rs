@@ -1,1 +1,45 @@
-fn main() {}
+//! `/init` of the tiny "target" initramfs that QEMU scenarios boot *into*.
+//!
+//! It proves what leapboot handed over: it prints the command line the kernel received and
+//! which initrds arrived (each initrd the fixtures build carries a marker file under
+//! `/leapboot-markers/`), then powers the machine off. The harness matches these lines:
+//!
+//! ```text
+//! LEAPBOOT-TARGET-OK cmdline=<the exact /proc/cmdline>
+//! LEAPBOOT-TARGET-INITRDS <marker>,<marker>
+//! ```
+
+use std::ffi::CString;
+use std::io::Write;
+
+fn mount(fstype: &str, target: &str) {
+    let _ = std::fs::create_dir_all(target);
+    let (s, t) = (CString::new(fstype).unwrap(), CString::new(target).unwrap());
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    unsafe { libc::mount(s.as_ptr(), t.as_ptr(), s.as_ptr(), 0, std::ptr::null()) };
+}
+
+fn main() {
+    mount("proc", "/proc");
+    mount("devtmpfs", "/dev");
+    let mut out: Box<dyn Write> = match std::fs::OpenOptions::new().write(true).open("/dev/console") {
+        Ok(f) => Box::new(f),
+        Err(_) => Box::new(std::io::stdout()),
+    };
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let mut markers: Vec<String> = std::fs::read_dir("/leapboot-markers")
+        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    markers.sort();
+    let _ = writeln!(out, "LEAPBOOT-TARGET-OK cmdline={}", cmdline.trim_end_matches('\n'));
+    let _ = writeln!(out, "LEAPBOOT-TARGET-INITRDS {}", markers.join(","));
+    let _ = out.flush();
+    // SAFETY: plain syscalls; PID 1 powering off.
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::RB_POWER_OFF);
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
