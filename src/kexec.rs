@@ -27,7 +27,8 @@ const ARCH_CMDLINE_SIZE: usize = 2048;
 pub enum KexecError {
     #[error("{file}: volume not found")]
     NoVolume { file: FileRef },
-    #[error("{file}: {source}")]
+    // FsError names the path itself.
+    #[error("{}:{source}", file.volume)]
     Read { file: FileRef, source: crate::fs::FsError },
     #[error("the command line is {len} bytes; the kernel accepts at most {max}")]
     CmdlineTooLong { len: usize, max: usize },

@@ -9,6 +9,9 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Crates whose own logging is about their internals, not about the boot.
+const QUIET_CRATES: &[&str] = &["fatfs", "ext4_view", "gpt"];
+
 struct Logger {
     start: Instant,
     kmsg: Option<Mutex<File>>,
@@ -23,8 +26,12 @@ impl log::Log for Logger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        // fatfs and ext4-view log below warn for their own debugging; keep ours only.
-        if r.level() > log::Level::Warn && !r.target().starts_with("leapboot") && log::max_level() < log::LevelFilter::Trace {
+        // The filesystem and table crates log their own internals (fatfs even warns about
+        // valid volumes); show only their errors unless debugging.
+        if r.level() > log::Level::Error
+            && QUIET_CRATES.iter().any(|c| r.target().starts_with(c))
+            && log::max_level() < log::LevelFilter::Debug
+        {
             return;
         }
         let t = self.start.elapsed();

@@ -1,0 +1,40 @@
+//! Builds the static musl binaries: leapboot's `/init` and the target test `/init`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::bail;
+
+use crate::paths;
+
+pub const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// The built binaries.
+pub struct Binaries {
+    pub init: PathBuf,
+    pub target_init: PathBuf,
+}
+
+/// Builds both in release mode (static, stripped) and checks /init's size limit.
+pub fn all() -> anyhow::Result<Binaries> {
+    crate::prereq::ensure(&crate::prereq::Need::musl_only())?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(paths::root())
+        .args(["build", "--release", "--target", MUSL, "-p", "leapboot-init", "-p", "leapboot-target-init"])
+        .status()?;
+    if !status.success() {
+        bail!("building the musl binaries failed");
+    }
+    let dir = paths::target().join(MUSL).join("release");
+    let bins = Binaries {
+        init: dir.join("init"),
+        target_init: dir.join("leapboot-target-init"),
+    };
+    let size = std::fs::metadata(&bins.init)?.len();
+    println!("xtask: /init is {} bytes ({:.2} MiB, limit 2 MiB), static, stripped", size, size as f64 / 1048576.0);
+    if size > 2 << 20 {
+        bail!("/init is {size} bytes, over the 2 MiB limit");
+    }
+    Ok(bins)
+}

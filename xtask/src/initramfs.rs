@@ -1,0 +1,175 @@
+//! Initramfs images: cpio "newc" archives compressed with gzip, written in Rust.
+//!
+//! - leapboot's own: `/init`, `/etc/leapboot.toml`, `/dev/console`, and the kernel modules
+//!   `initramfs/leapboot.toml` lists, with their dependencies and a trimmed `modules.dep`.
+//! - the target's (what scenarios boot into): the target `/init` and a marker file.
+//! - marker-only initrds, to prove several initrds all arrive.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use flate2::{write::GzEncoder, Compression};
+
+use crate::build::Binaries;
+use crate::kernel::Kernel;
+use crate::paths;
+
+enum Node {
+    Dir,
+    File(Vec<u8>, u32),
+    CharDev(u32, u32),
+}
+
+/// An archive being assembled; parents are added automatically.
+#[derive(Default)]
+pub struct Archive {
+    nodes: Vec<(String, Node)>,
+}
+
+impl Archive {
+    fn dir(&mut self, path: &str) {
+        let mut cur = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            if !cur.is_empty() {
+                cur.push('/');
+            }
+            cur.push_str(part);
+            if !self.nodes.iter().any(|(n, _)| *n == cur) {
+                self.nodes.push((cur.clone(), Node::Dir));
+            }
+        }
+    }
+
+    fn parent(&mut self, path: &str) {
+        if let Some((p, _)) = path.rsplit_once('/') {
+            self.dir(p);
+        }
+    }
+
+    pub fn file(&mut self, path: &str, data: Vec<u8>, mode: u32) {
+        self.parent(path);
+        self.nodes.push((path.to_string(), Node::File(data, mode)));
+    }
+
+    fn chardev(&mut self, path: &str, major: u32, minor: u32) {
+        self.parent(path);
+        self.nodes.push((path.to_string(), Node::CharDev(major, minor)));
+    }
+
+    /// The archive, gzip-compressed.
+    pub fn to_gzip(&self) -> anyhow::Result<Vec<u8>> {
+        let mut w = GzEncoder::new(Vec::new(), Compression::best());
+        for (i, (name, node)) in self.nodes.iter().enumerate() {
+            let b = cpio::newc::Builder::new(name).ino(i as u32 + 1).uid(0).gid(0).nlink(1).mtime(0);
+            w = match node {
+                Node::Dir => b.mode(0o040755).nlink(2).write(w, 0).finish()?,
+                Node::CharDev(major, minor) => b.mode(0o020600).rdev_major(*major).rdev_minor(*minor).write(w, 0).finish()?,
+                Node::File(data, mode) => {
+                    let mut fw = b.mode(0o100000 | mode).write(w, data.len() as u32);
+                    fw.write_all(data)?;
+                    fw.finish()?
+                }
+            };
+        }
+        let w = cpio::newc::trailer(w)?;
+        Ok(w.finish()?)
+    }
+}
+
+/// The module names `initramfs/leapboot.toml` lists.
+fn configured_modules() -> anyhow::Result<Vec<String>> {
+    let path = paths::root().join("initramfs/leapboot.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let (config, problem) = leapboot::config::Config::parse(&text);
+    if let Some(p) = problem {
+        anyhow::bail!("initramfs/leapboot.toml: {p}");
+    }
+    Ok(config.modules)
+}
+
+/// Builds `target/leapboot-initramfs.cpio.gz`; prints and checks its size.
+pub fn leapboot(bins: &Binaries, kernel: &Kernel) -> anyhow::Result<PathBuf> {
+    let mut a = Archive::default();
+    for d in ["dev", "proc", "sys", "run", "tmp"] {
+        a.dir(d);
+    }
+    a.chardev("dev/console", 5, 1);
+    a.file("init", std::fs::read(&bins.init)?, 0o755);
+    a.file("etc/leapboot.toml", std::fs::read(paths::root().join("initramfs/leapboot.toml"))?, 0o644);
+    let without_modules = a.to_gzip()?.len();
+    let names = configured_modules()?;
+    let mut module_bytes = 0usize;
+    if !names.is_empty() {
+        match (&kernel.modules, kernel.release()) {
+            (Some(dir), Some(release)) => module_bytes = add_modules(&mut a, dir, &release, &names)?,
+            _ => println!("xtask: warning: the kernel has no modules directory; modules {names:?} are not included (set LEAPBOOT_MODULES)"),
+        }
+    }
+    let gz = a.to_gzip()?;
+    let out = paths::target().join("leapboot-initramfs.cpio.gz");
+    std::fs::write(&out, &gz)?;
+    println!(
+        "xtask: initramfs {} is {} bytes ({:.2} MiB); {} bytes without modules (limit 1.5 MiB); modules {} bytes uncompressed",
+        out.display(),
+        gz.len(),
+        gz.len() as f64 / 1048576.0,
+        without_modules,
+        module_bytes
+    );
+    if without_modules > 3 << 19 {
+        anyhow::bail!("the initramfs without modules is {without_modules} bytes, over the 1.5 MiB limit");
+    }
+    Ok(out)
+}
+
+fn add_modules(a: &mut Archive, dir: &Path, release: &str, names: &[String]) -> anyhow::Result<usize> {
+    let dep_text = std::fs::read_to_string(dir.join("modules.dep"))?;
+    let dep = leapboot::kmod::ModulesDep::parse(&dep_text);
+    let mut wanted: Vec<String> = Vec::new();
+    for n in names {
+        let order = dep
+            .load_order(n)
+            .with_context(|| format!("module {n} (initramfs/leapboot.toml) is not in {}", dir.join("modules.dep").display()))?;
+        for p in order {
+            if !wanted.contains(&p) {
+                wanted.push(p);
+            }
+        }
+    }
+    let mut bytes = 0;
+    let base = format!("lib/modules/{release}");
+    for p in &wanted {
+        let data = std::fs::read(dir.join(p))?;
+        bytes += data.len();
+        a.file(&format!("{base}/{p}"), data, 0o644);
+    }
+    // The trimmed index: only the lines of the modules shipped.
+    let trimmed: String = dep_text
+        .lines()
+        .filter(|l| l.split_once(':').is_some_and(|(p, _)| wanted.iter().any(|w| w == p.trim())))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    a.file(&format!("{base}/modules.dep"), trimmed.into_bytes(), 0o644);
+    println!("xtask: modules: {}", wanted.iter().map(|p| leapboot::kmod::name_of(p)).collect::<Vec<_>>().join(" "));
+    Ok(bytes)
+}
+
+/// The target initramfs: the target `/init` plus marker `base`.
+pub fn target(bins: &Binaries) -> anyhow::Result<Vec<u8>> {
+    let mut a = Archive::default();
+    for d in ["dev", "proc"] {
+        a.dir(d);
+    }
+    a.chardev("dev/console", 5, 1);
+    a.file("init", std::fs::read(&bins.target_init)?, 0o755);
+    a.file("leapboot-markers/base", Vec::new(), 0o644);
+    a.to_gzip()
+}
+
+/// An initrd holding only `/leapboot-markers/<name>`.
+pub fn marker(name: &str) -> anyhow::Result<Vec<u8>> {
+    let mut a = Archive::default();
+    a.file(&format!("leapboot-markers/{name}"), Vec::new(), 0o644);
+    a.to_gzip()
+}

@@ -1,0 +1,103 @@
+//! Prerequisites: checks for the tools each command needs, installs what is missing when it
+//! can (root on Debian: rustup target, apt-get), and otherwise says exactly what to run.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+/// What a command needs.
+pub struct Need {
+    musl: bool,
+    tools: Vec<(&'static str, &'static str)>, // (program, Debian package)
+}
+
+impl Need {
+    pub fn musl_only() -> Need {
+        Need { musl: true, tools: Vec::new() }
+    }
+
+    pub fn kernel() -> Need {
+        let mut tools = Vec::new();
+        if std::env::var_os("LEAPBOOT_KERNEL").is_none() {
+            tools.extend([("apt-get", "apt"), ("apt-cache", "apt"), ("dpkg-deb", "dpkg")]);
+        }
+        Need { musl: true, tools }
+    }
+
+    pub fn images() -> Need {
+        let mut n = Need::kernel();
+        n.tools.extend([("mkfs.ext4", "e2fsprogs"), ("mkfs.vfat", "dosfstools"), ("mcopy", "mtools")]);
+        n
+    }
+
+    pub fn qemu() -> Need {
+        let mut n = Need::images();
+        n.tools.push(("qemu-system-x86_64", "qemu-system-x86"));
+        n
+    }
+}
+
+/// Finds `program` in PATH or the sbin directories (mkfs.* live there).
+pub fn find(program: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .map(|d| PathBuf::from(d).join(program))
+        .find(|p| p.is_file());
+    found
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Makes sure everything in `need` is present, installing it if possible.
+pub fn ensure(need: &Need) -> anyhow::Result<()> {
+    if need.musl {
+        let out = Command::new("rustup").args(["target", "list", "--installed"]).output();
+        let have = out.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("x86_64-unknown-linux-musl"));
+        if !have {
+            println!("xtask: installing the Rust target for the static /init: rustup target add x86_64-unknown-linux-musl");
+            let ok = Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]).status().is_ok_and(|s| s.success());
+            if !ok {
+                bail!("could not install the musl target; run: rustup target add x86_64-unknown-linux-musl");
+            }
+        }
+    }
+    let mut missing: Vec<&str> = need.tools.iter().filter(|(p, _)| find(p).is_none()).map(|(_, pkg)| *pkg).collect();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let cmd = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
+    if !is_root() || find("apt-get").is_none() {
+        bail!("missing tools; install them with: sudo apt-get update && sudo {cmd}");
+    }
+    println!("xtask: installing missing packages: apt-get update && {cmd}");
+    apt(&["update"])?;
+    let mut args = vec!["install", "-y", "--no-install-recommends"];
+    args.extend(missing.iter().copied());
+    apt(&args)?;
+    for (p, pkg) in &need.tools {
+        if find(p).is_none() {
+            bail!("{p} is still missing after installing {pkg}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs apt-get non-interactively.
+pub fn apt(args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get")?;
+    if !status.success() {
+        bail!("apt-get {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

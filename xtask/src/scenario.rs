@@ -1,0 +1,207 @@
+//! QEMU end-to-end scenarios: data files in `qemu-tests/scenarios/*.toml` (disk layout, kernel
+//! arguments, expected serial lines), run by the one harness here.
+//!
+//! A scenario passes when every `expect` item is seen on the serial console, in order, before
+//! the time limit; nothing in `reject` (plus a kernel panic or a leapboot crash) appears; and
+//! every disk image's SHA-256 is the same after the run as before.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Deserialize;
+use sha2::Digest;
+
+use crate::image::{self, Artifacts, DiskSpec};
+use crate::paths;
+use crate::qemu::Vm;
+
+/// Lines that fail every scenario.
+const ALWAYS_REJECT: &[&str] = &["Kernel panic", "Attempted to kill init", "leapboot hit an internal error"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(skip)]
+    pub name: String,
+    /// What it shows, in one sentence.
+    pub description: String,
+    /// Extra arguments for leapboot's kernel command line.
+    #[serde(default)]
+    pub append: String,
+    /// Seconds before the scenario fails.
+    #[serde(default = "default_limit")]
+    pub time_limit_s: u64,
+    /// Serial output to see, in order.
+    pub expect: Vec<Expect>,
+    /// Serial output that must not appear.
+    #[serde(default)]
+    pub reject: Vec<String>,
+    /// Disks attached (virtio), in order.
+    #[serde(default)]
+    pub disk: Vec<DiskSpec>,
+}
+
+fn default_limit() -> u64 {
+    240
+}
+
+/// One expectation: a substring of a line, or `{ line = "..." }` for a whole line exactly.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Expect {
+    Contains(String),
+    Line { line: String },
+}
+
+impl Expect {
+    fn matches(&self, line: &str) -> bool {
+        match self {
+            Expect::Contains(s) => line.contains(s.as_str()),
+            Expect::Line { line: l } => line == l,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Expect::Contains(s) => format!("a line containing {s:?}"),
+            Expect::Line { line } => format!("the line {line:?}"),
+        }
+    }
+}
+
+/// Every scenario in `qemu-tests/scenarios`, by file name.
+pub fn load_all() -> anyhow::Result<Vec<Scenario>> {
+    let dir = paths::root().join("qemu-tests/scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| dir.display().to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f)?;
+            let mut s: Scenario = toml::from_str(&text).with_context(|| f.display().to_string())?;
+            s.name = f.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            Ok(s)
+        })
+        .collect()
+}
+
+/// The result of one scenario.
+pub struct Outcome {
+    pub passed: bool,
+    pub message: String,
+    pub transcript: PathBuf,
+    pub duration: Duration,
+}
+
+fn sha256(p: &Path) -> anyhow::Result<String> {
+    let mut h = sha2::Sha256::new();
+    let mut f = std::fs::File::open(p)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Runs one scenario: builds its disks, boots QEMU, watches the serial console.
+pub fn run(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts) -> Outcome {
+    let start = Instant::now();
+    let dir = paths::target().join("qemu-tests").join(&s.name);
+    let transcript = dir.join("serial.log");
+    let result = run_inner(s, kernel, initrd, art, &dir, &transcript);
+    let (passed, message) = match result {
+        Ok(()) => (true, String::new()),
+        Err(e) => (false, format!("{e:#}")),
+    };
+    Outcome {
+        passed,
+        message,
+        transcript,
+        duration: start.elapsed(),
+    }
+}
+
+fn run_inner(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts, dir: &Path, transcript: &Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    let disks = image::build_disks(&s.disk, dir, art).context("building disk images")?;
+    let before: Vec<String> = disks.iter().map(|d| sha256(d)).collect::<Result<_, _>>()?;
+    let vm = Vm {
+        kernel: kernel.to_owned(),
+        initrd: initrd.to_owned(),
+        append: s.append.clone(),
+        disks: disks.clone(),
+        kvm: false,
+    };
+    let mut child = vm
+        .command(false)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(dir.join("qemu.stderr"))?))
+        .spawn()
+        .context("starting qemu-system-x86_64")?;
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        while r.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
+            let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+            if tx.send(line).is_err() {
+                break;
+            }
+            buf.clear();
+        }
+    });
+    let mut log = std::fs::File::create(transcript)?;
+    let deadline = Instant::now() + Duration::from_secs(s.time_limit_s);
+    let mut next = 0;
+    let verdict: anyhow::Result<()> = loop {
+        if next == s.expect.len() {
+            break Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                writeln!(log, "{line}")?;
+                if let Some(bad) = ALWAYS_REJECT.iter().copied().chain(s.reject.iter().map(String::as_str)).find(|r| line.contains(r)) {
+                    break Err(anyhow::anyhow!("rejected output {bad:?} in: {line}"));
+                }
+                if s.expect[next].matches(&line) {
+                    next += 1;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                break Err(anyhow::anyhow!("time limit of {} s passed waiting for {}", s.time_limit_s, s.expect[next].describe()))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err(anyhow::anyhow!("QEMU exited while waiting for {}", s.expect[next].describe()))
+            }
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    // Keep the rest of the output in the transcript.
+    while let Ok(line) = rx.try_recv() {
+        writeln!(log, "{line}")?;
+    }
+    verdict?;
+    for (d, b) in disks.iter().zip(&before) {
+        let after = sha256(d)?;
+        if &after != b {
+            anyhow::bail!("{} changed during the run: SHA-256 {b} before, {after} after", d.display());
+        }
+    }
+    Ok(())
+}
