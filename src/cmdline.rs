@@ -68,22 +68,33 @@ pub fn parse(cmdline: &str) -> Params {
         let Some(name) = key.strip_prefix("leapboot.") else {
             continue;
         };
-        let ms = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis);
+        let ms = |v: Option<&str>| {
+            v.and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_millis)
+        };
         match name {
             "timeout" => match value.and_then(|v| v.parse::<i64>().ok()) {
                 Some(n) => p.timeout = Some(Timeout::from_secs(n)),
-                None => p.problems.push(format!("{word}: expected leapboot.timeout=<seconds, -1 for forever>")),
+                None => p.problems.push(format!(
+                    "{word}: expected leapboot.timeout=<seconds, -1 for forever>"
+                )),
             },
             "settle_ms" => match ms(value) {
                 Some(d) => p.settle = Some(d),
-                None => p.problems.push(format!("{word}: expected leapboot.settle_ms=<milliseconds>")),
+                None => p.problems.push(format!(
+                    "{word}: expected leapboot.settle_ms=<milliseconds>"
+                )),
             },
             "device_wait_ms" => match ms(value) {
                 Some(d) => p.device_wait = Some(d),
-                None => p.problems.push(format!("{word}: expected leapboot.device_wait_ms=<milliseconds>")),
+                None => p.problems.push(format!(
+                    "{word}: expected leapboot.device_wait_ms=<milliseconds>"
+                )),
             },
             "debug" => p.debug = !matches!(value, Some("0") | Some("false") | Some("off")),
-            _ => p.problems.push(format!("{word}: unknown leapboot parameter, ignored")),
+            _ => p
+                .problems
+                .push(format!("{word}: unknown leapboot parameter, ignored")),
         }
     }
     p
@@ -101,7 +112,9 @@ mod tests {
 
     #[test]
     fn leapboot_parameters() {
-        let p = parse("console=ttyS0 leapboot.timeout=0 leapboot.settle_ms=250 leapboot.debug loglevel=7");
+        let p = parse(
+            "console=ttyS0 leapboot.timeout=0 leapboot.settle_ms=250 leapboot.debug loglevel=7",
+        );
         assert_eq!(p.timeout, Some(Timeout::Secs(0)));
         assert_eq!(p.settle, Some(Duration::from_millis(250)));
         assert!(p.debug && p.has_loglevel);

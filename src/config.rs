@@ -37,7 +37,10 @@ impl Config {
                 let at = e.span().map_or(0, |s| s.start).min(text.len());
                 let line_no = text[..at].matches('\n').count() + 1;
                 let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
-                let msg = format!("{PATH}:{line_no}: {line}: {}; using the defaults", e.message());
+                let msg = format!(
+                    "{PATH}:{line_no}: {line}: {}; using the defaults",
+                    e.message()
+                );
                 (Config::default(), Some(msg))
             }
         }

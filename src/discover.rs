@@ -25,7 +25,9 @@ pub struct BlockDevice {
 const IGNORED_PREFIXES: &[&str] = &["ram", "loop", "zram"];
 
 fn read_trim(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Lists whole-disk block devices under `sys` (normally `/sys`), sorted by name. Devices of
@@ -73,7 +75,12 @@ pub fn block_devices(sys: &Path, dev: &Path) -> Vec<BlockDevice> {
 
 /// Waits until at least one disk exists and no new one appeared for `settle`, or until
 /// `max` has passed. Returns the disks and the time spent waiting.
-pub fn wait_for_disks(sys: &Path, dev: &Path, settle: Duration, max: Duration) -> (Vec<BlockDevice>, Duration) {
+pub fn wait_for_disks(
+    sys: &Path,
+    dev: &Path,
+    settle: Duration,
+    max: Duration,
+) -> (Vec<BlockDevice>, Duration) {
     let start = Instant::now();
     let mut last_change = start;
     let mut seen = block_devices(sys, dev);
@@ -84,7 +91,11 @@ pub fn wait_for_disks(sys: &Path, dev: &Path, settle: Duration, max: Duration) -
         }
         std::thread::sleep(Duration::from_millis(50));
         let current = block_devices(sys, dev);
-        if current.iter().map(|d| &d.name).ne(seen.iter().map(|d| &d.name)) {
+        if current
+            .iter()
+            .map(|d| &d.name)
+            .ne(seen.iter().map(|d| &d.name))
+        {
             last_change = Instant::now();
             seen = current;
         }
@@ -115,8 +126,17 @@ mod tests {
                 std::fs::write(p.join("partition"), "1").unwrap();
                 // Partitions also appear inside their disk's directory.
                 let disk = name.trim_end_matches(|c: char| c.is_ascii_digit());
-                std::fs::create_dir_all(d.path().join("class/block").join(disk).join(name)).unwrap();
-                std::fs::write(d.path().join("class/block").join(disk).join(name).join("partition"), "1").unwrap();
+                std::fs::create_dir_all(d.path().join("class/block").join(disk).join(name))
+                    .unwrap();
+                std::fs::write(
+                    d.path()
+                        .join("class/block")
+                        .join(disk)
+                        .join(name)
+                        .join("partition"),
+                    "1",
+                )
+                .unwrap();
             }
         }
         d
@@ -124,7 +144,13 @@ mod tests {
 
     #[test]
     fn finds_whole_disks_and_their_partitions() {
-        let sys = fake_sys(&[("vda", "2048\n", false), ("vda1", "1024", true), ("loop0", "100", false), ("ram0", "100", false), ("sr0", "0", false)]);
+        let sys = fake_sys(&[
+            ("vda", "2048\n", false),
+            ("vda1", "1024", true),
+            ("loop0", "100", false),
+            ("ram0", "100", false),
+            ("sr0", "0", false),
+        ]);
         let disks = block_devices(sys.path(), Path::new("/dev"));
         assert_eq!(disks.len(), 1);
         assert_eq!(disks[0].name, "vda");
@@ -136,7 +162,12 @@ mod tests {
     #[test]
     fn waiting_is_bounded_when_nothing_appears() {
         let sys = fake_sys(&[]);
-        let (disks, waited) = wait_for_disks(sys.path(), Path::new("/dev"), Duration::from_millis(10), Duration::from_millis(120));
+        let (disks, waited) = wait_for_disks(
+            sys.path(),
+            Path::new("/dev"),
+            Duration::from_millis(10),
+            Duration::from_millis(120),
+        );
         assert!(disks.is_empty());
         assert!(waited >= Duration::from_millis(120));
     }

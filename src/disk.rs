@@ -19,7 +19,9 @@ use std::sync::Arc;
 pub enum DiskError {
     #[error("{path}: cannot open: {source}")]
     Open { path: PathBuf, source: io::Error },
-    #[error("{path}: cannot set the block device read-only (BLKROSET): {source}; refusing to read it")]
+    #[error(
+        "{path}: cannot set the block device read-only (BLKROSET): {source}; refusing to read it"
+    )]
     SetReadOnly { path: PathBuf, source: nix::Error },
     #[error("{path}: cannot get its size: {source}")]
     Size { path: PathBuf, source: io::Error },
@@ -73,7 +75,9 @@ impl Disk {
             let mut ssz: libc::c_int = 512;
             // SAFETY: the kernel writes one int. A failure keeps the 512-byte default.
             let _ = unsafe { ioctl::blksszget(fd, &mut ssz) };
-            let ssz = u32::try_from(ssz).ok().filter(|s| s.is_power_of_two() && *s >= 512);
+            let ssz = u32::try_from(ssz)
+                .ok()
+                .filter(|s| s.is_power_of_two() && *s >= 512);
             (size, ssz.unwrap_or(512))
         } else {
             (meta.len(), 512)

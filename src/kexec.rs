@@ -29,7 +29,10 @@ pub enum KexecError {
     NoVolume { file: FileRef },
     // FsError names the path itself.
     #[error("{}:{source}", file.volume)]
-    Read { file: FileRef, source: crate::fs::FsError },
+    Read {
+        file: FileRef,
+        source: crate::fs::FsError,
+    },
     #[error("the command line is {len} bytes; the kernel accepts at most {max}")]
     CmdlineTooLong { len: usize, max: usize },
     #[error("the command line contains a NUL byte")]
@@ -37,7 +40,10 @@ pub enum KexecError {
     #[error("cannot create a memory file: {0}")]
     Memfd(std::io::Error),
     #[error("kexec_file_load refused {kernel}: {}", explain(*.errno))]
-    Load { kernel: FileRef, errno: nix::errno::Errno },
+    Load {
+        kernel: FileRef,
+        errno: nix::errno::Errno,
+    },
     #[error("reboot into the loaded kernel failed: {0}")]
     Reboot(nix::errno::Errno),
 }
@@ -70,7 +76,8 @@ fn cmdline_limit(header: &[u8]) -> usize {
     if header.len() >= 0x23C && &header[0x202..0x206] == b"HdrS" {
         let version = u16::from_le_bytes([header[0x206], header[0x207]]);
         let size = if version >= 0x206 {
-            u32::from_le_bytes([header[0x238], header[0x239], header[0x23A], header[0x23B]]) as usize
+            u32::from_le_bytes([header[0x238], header[0x239], header[0x23A], header[0x23B]])
+                as usize
         } else {
             255
         };
@@ -88,11 +95,14 @@ fn memfd(name: &str) -> Result<File, KexecError> {
 }
 
 fn copy_into(vols: &Volumes, f: &FileRef, out: &mut File, max: u64) -> Result<u64, KexecError> {
-    let fs = vols.fs(&f.volume).ok_or_else(|| KexecError::NoVolume { file: f.clone() })?;
-    fs.copy_to(&f.path, out, max).map_err(|source| KexecError::Read {
-        file: f.clone(),
-        source,
-    })
+    let fs = vols
+        .fs(&f.volume)
+        .ok_or_else(|| KexecError::NoVolume { file: f.clone() })?;
+    fs.copy_to(&f.path, out, max)
+        .map_err(|source| KexecError::Read {
+            file: f.clone(),
+            source,
+        })
 }
 
 /// Loads `entry` with `cmdline` as the next kernel. After `Ok`, [`exec`] boots it.
@@ -110,7 +120,11 @@ pub fn load(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<(), Kexe
         });
     }
     let c_cmdline = CString::new(cmdline).map_err(|_| KexecError::CmdlineNul)?;
-    log::info!("loaded {} ({:.1} MiB)", entry.kernel, klen as f64 / 1048576.0);
+    log::info!(
+        "loaded {} ({:.1} MiB)",
+        entry.kernel,
+        klen as f64 / 1048576.0
+    );
 
     let initrd = if entry.initrds.is_empty() {
         None
@@ -121,7 +135,8 @@ pub fn load(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<(), Kexe
             let n = copy_into(vols, f, &mut out, MAX_INITRD_BYTES - total)?;
             total += n;
             let pad = (4 - total % 4) % 4;
-            out.write_all(&[0u8; 3][..pad as usize]).map_err(KexecError::Memfd)?;
+            out.write_all(&[0u8; 3][..pad as usize])
+                .map_err(KexecError::Memfd)?;
             total += pad;
             log::info!("loaded {f} ({:.1} MiB)", n as f64 / 1048576.0);
         }
@@ -160,7 +175,14 @@ pub fn load(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<(), Kexe
 pub fn unload() {
     // SAFETY: KEXEC_FILE_UNLOAD ignores the fds and the buffer.
     unsafe {
-        libc::syscall(libc::SYS_kexec_file_load, -1, -1, 0 as libc::c_ulong, std::ptr::null::<u8>(), 0x1 as libc::c_ulong);
+        libc::syscall(
+            libc::SYS_kexec_file_load,
+            -1,
+            -1,
+            0 as libc::c_ulong,
+            std::ptr::null::<u8>(),
+            0x1 as libc::c_ulong,
+        );
     }
 }
 

@@ -65,7 +65,10 @@ pub fn load_all(dir: &Path, names: &[String]) -> usize {
         Ok(t) => ModulesDep::parse(&t),
         Err(e) => {
             if !names.is_empty() {
-                log::error!("{}: {e}; cannot load modules {names:?}", dir.join("modules.dep").display());
+                log::error!(
+                    "{}: {e}; cannot load modules {names:?}",
+                    dir.join("modules.dep").display()
+                );
             }
             return 0;
         }
@@ -74,7 +77,10 @@ pub fn load_all(dir: &Path, names: &[String]) -> usize {
     let mut done: Vec<String> = Vec::new();
     for name in names {
         let Some(order) = dep.load_order(name) else {
-            log::error!("module {name}: not in {}", dir.join("modules.dep").display());
+            log::error!(
+                "module {name}: not in {}",
+                dir.join("modules.dep").display()
+            );
             continue;
         };
         for path in order {
@@ -117,7 +123,10 @@ mod tests {
              kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko\n\
              garbage line without colon\n",
         );
-        assert_eq!(dep.load_order("vfat").unwrap(), ["kernel/fs/fat/fat.ko", "kernel/fs/fat/vfat.ko"]);
+        assert_eq!(
+            dep.load_order("vfat").unwrap(),
+            ["kernel/fs/fat/fat.ko", "kernel/fs/fat/vfat.ko"]
+        );
         assert_eq!(
             dep.load_order("virtio-blk").unwrap(),
             [

@@ -22,5 +22,8 @@ pub mod pipeline;
 pub mod probe;
 pub mod version;
 
+#[cfg(test)]
+mod testutil;
+
 /// Where leapboot mounts volumes it cannot read in userspace (unmounted before kexec).
 pub const MOUNT_ROOT: &str = "/run/leapboot";

@@ -70,7 +70,12 @@ impl log::Log for Logger {
 /// records. Calling it twice keeps the first logger.
 pub fn init(kmsg: bool, debug: bool) {
     let kmsg = kmsg
-        .then(|| std::fs::OpenOptions::new().write(true).open("/dev/kmsg").ok())
+        .then(|| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/kmsg")
+                .ok()
+        })
         .flatten()
         .map(Mutex::new);
     let level = if debug {

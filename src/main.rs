@@ -10,7 +10,11 @@ use leapboot::entry::BootList;
 use leapboot::pipeline::Volumes;
 
 #[derive(Parser)]
-#[command(name = "leapboot", version, about = "Find boot entries on disks, read-only, the way leapboot's /init does")]
+#[command(
+    name = "leapboot",
+    version,
+    about = "Find boot entries on disks, read-only, the way leapboot's /init does"
+)]
 struct Cli {
     /// Log debug detail to stderr.
     #[arg(long, global = true)]
@@ -51,7 +55,9 @@ fn list(disks: &[PathBuf], roots: &[PathBuf], json: bool) -> ExitCode {
     if disks.is_empty() && roots.is_empty() {
         for d in leapboot::discover::block_devices("/sys".as_ref(), "/dev".as_ref()) {
             match Disk::open(&d.node) {
-                Ok(disk) => volumes.add_disk(&disk, &d.name, &|n| leapboot::discover::partition_name(&d.name, n)),
+                Ok(disk) => volumes.add_disk(&disk, &d.name, &|n| {
+                    leapboot::discover::partition_name(&d.name, n)
+                }),
                 Err(e) => log::error!("{e}"),
             }
         }

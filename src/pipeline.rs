@@ -37,7 +37,10 @@ pub struct Volumes {
 impl Volumes {
     /// The filesystem of volume `name`.
     pub fn fs(&self, name: &str) -> Option<&dyn BootFs> {
-        self.list.iter().find(|v| v.name == name).map(|v| v.fs.as_ref())
+        self.list
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.fs.as_ref())
     }
 
     /// Adds a directory of the host as a volume (`leapboot list --root DIR`).
@@ -75,12 +78,23 @@ impl Volumes {
                 }
             }
             Table::None => {
-                self.open_volume(disk_name.to_string(), disk, None, disk.slice(0, disk.size()));
+                self.open_volume(
+                    disk_name.to_string(),
+                    disk,
+                    None,
+                    disk.slice(0, disk.size()),
+                );
             }
         }
     }
 
-    fn open_volume(&mut self, name: String, disk: &Disk, partition: Option<Partition>, slice: crate::disk::Slice) {
+    fn open_volume(
+        &mut self,
+        name: String,
+        disk: &Disk,
+        partition: Option<Partition>,
+        slice: crate::disk::Slice,
+    ) {
         let info = match probe::probe(&slice) {
             Ok(Some(info)) => info,
             Ok(None) => {
@@ -101,8 +115,14 @@ impl Volumes {
             Ok(Ok(fs)) => {
                 log::info!(
                     "{name}: {kind}{}{}",
-                    info.label.as_deref().map(|l| format!(" label={l}")).unwrap_or_default(),
-                    info.uuid.as_deref().map(|u| format!(" uuid={u}")).unwrap_or_default()
+                    info.label
+                        .as_deref()
+                        .map(|l| format!(" label={l}"))
+                        .unwrap_or_default(),
+                    info.uuid
+                        .as_deref()
+                        .map(|u| format!(" uuid={u}"))
+                        .unwrap_or_default()
                 );
                 self.list.push(Volume {
                     name,
@@ -122,7 +142,9 @@ impl Volumes {
         let mut list = BootList::default();
         let mut errors = Vec::new();
         for v in &self.list {
-            let found = catch_unwind(AssertUnwindSafe(|| entry::bls::discover(&v.name, v.fs.as_ref())));
+            let found = catch_unwind(AssertUnwindSafe(|| {
+                entry::bls::discover(&v.name, v.fs.as_ref())
+            }));
             match found {
                 Ok(found) => {
                     errors.extend(found.errors.iter().cloned());
@@ -137,5 +159,129 @@ impl Volumes {
             }
         }
         (list, errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::types;
+    use crate::testutil::{ext4_volume, fat_volume, gpt_image};
+
+    const ENTRY: &[u8] = b"title T\nlinux /vmlinuz\ninitrd /initrd.img\noptions console=ttyS0\n";
+
+    fn scan(path: &Path) -> (Volumes, BootList) {
+        let disk = Disk::open(path).unwrap();
+        let mut v = Volumes::default();
+        v.add_disk(&disk, "img", &|n| format!("img:{n}"));
+        let (list, _) = v.boot_list();
+        (v, list)
+    }
+
+    fn sha(path: &Path) -> Vec<u8> {
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn finds_entries_on_fat_and_ext4_partitions_and_reads_kernels() {
+        let esp = fat_volume(
+            16 << 20,
+            &[
+                ("loader/entries/a.conf", ENTRY),
+                ("vmlinuz", b"KERNEL-A"),
+                ("initrd.img", b"I"),
+            ],
+        );
+        let boot = ext4_volume(
+            16 << 20,
+            &[("loader/entries/b.conf", ENTRY), ("vmlinuz", b"KERNEL-B")],
+        );
+        let img = gpt_image(&[(types::ESP, esp), (types::XBOOTLDR, boot)]);
+        let before = sha(img.path());
+        let (vols, list) = scan(img.path());
+        assert_eq!(vols.list.len(), 2);
+        assert_eq!(
+            vols.list[0]
+                .partition
+                .as_ref()
+                .unwrap()
+                .type_guid
+                .as_deref(),
+            Some(types::ESP)
+        );
+        let ids: Vec<_> = list
+            .entries
+            .iter()
+            .map(|e| (e.id.as_str(), e.source.volume.as_str()))
+            .collect();
+        assert_eq!(ids, [("a", "img:1"), ("b", "img:2")]);
+        for (e, want) in list.entries.iter().zip([&b"KERNEL-A"[..], b"KERNEL-B"]) {
+            let fs = vols.fs(&e.kernel.volume).unwrap();
+            assert_eq!(fs.read(&e.kernel.path, 100).unwrap(), want);
+        }
+        // FAT lookups are case-insensitive, like firmware's.
+        assert!(vols.fs("img:1").unwrap().exists("/LOADER/Entries/A.CONF"));
+        assert!(before == sha(img.path()), "the image was modified");
+    }
+
+    #[test]
+    fn a_corrupt_primary_gpt_falls_back_to_the_backup() {
+        let esp = fat_volume(8 << 20, &[("loader/entries/a.conf", ENTRY)]);
+        let img = gpt_image(&[(types::ESP, esp)]);
+        let mut bytes = std::fs::read(img.path()).unwrap();
+        bytes[512 + 100] ^= 0xFF; // inside the primary header: its CRC no longer matches
+        std::fs::write(img.path(), &bytes).unwrap();
+        let (_, list) = scan(img.path());
+        assert_eq!(list.entries.len(), 1);
+    }
+
+    #[test]
+    fn hostile_gpt_headers_are_refused_not_trusted() {
+        let esp = fat_volume(8 << 20, &[("loader/entries/a.conf", ENTRY)]);
+        let img = gpt_image(&[(types::ESP, esp)]);
+        let mut bytes = std::fs::read(img.path()).unwrap();
+        // Entry size 256 with a correct header CRC: the gpt crate would assert on it.
+        for at in [512usize, bytes.len() - 512] {
+            bytes[at + 84..at + 88].copy_from_slice(&256u32.to_le_bytes());
+            bytes[at + 16..at + 20].fill(0);
+            let crc = crc32fast::hash(&bytes[at..at + 92]);
+            bytes[at + 16..at + 20].copy_from_slice(&crc.to_le_bytes());
+        }
+        std::fs::write(img.path(), &bytes).unwrap();
+        let disk = Disk::open(img.path()).unwrap();
+        let err = partition::read(&disk).unwrap_err().to_string();
+        assert!(err.contains("partition entry size 256"), "{err}");
+        let (vols, list) = scan(img.path());
+        assert!(vols.list.is_empty() && list.entries.is_empty());
+    }
+
+    #[test]
+    fn garbage_disks_yield_nothing_and_never_panic() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let bytes: Vec<u8> = (0..(4 << 20))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), &bytes).unwrap();
+        let (vols, list) = scan(f.path());
+        assert!(vols.list.is_empty() && list.entries.is_empty());
+    }
+
+    #[test]
+    fn a_whole_disk_filesystem_is_a_volume() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            f.path(),
+            ext4_volume(8 << 20, &[("loader/entries/w.conf", ENTRY)]),
+        )
+        .unwrap();
+        let (vols, list) = scan(f.path());
+        assert_eq!(vols.list[0].name, "img");
+        assert_eq!(list.entries[0].id, "w");
     }
 }

@@ -178,7 +178,10 @@ mod tests {
         sb[120..124].copy_from_slice(b"boot");
         let info = probe_ext(&sb).unwrap();
         assert_eq!(info.kind, FsKind::Ext4);
-        assert_eq!(info.uuid.as_deref(), Some("11111111-1111-1111-1111-111111111111"));
+        assert_eq!(
+            info.uuid.as_deref(),
+            Some("11111111-1111-1111-1111-111111111111")
+        );
         assert_eq!(info.label.as_deref(), Some("boot"));
     }
 }

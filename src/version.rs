@@ -60,8 +60,20 @@ pub fn compare(a: &str, b: &str) -> Ordering {
                     skipped = true;
                     break;
                 }
-                (true, false) => return if lower { Ordering::Less } else { Ordering::Greater },
-                (false, true) => return if lower { Ordering::Greater } else { Ordering::Less },
+                (true, false) => {
+                    return if lower {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
+                }
+                (false, true) => {
+                    return if lower {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    }
+                }
                 (false, false) => {}
             }
         }

@@ -27,7 +27,9 @@ struct Clock {
 
 impl Clock {
     fn own(&self) -> Duration {
-        self.start.elapsed().saturating_sub(self.waited_devices + self.waited_timeout)
+        self.start
+            .elapsed()
+            .saturating_sub(self.waited_devices + self.waited_timeout)
     }
 }
 
@@ -68,13 +70,18 @@ pub fn run(start: Instant) -> ! {
     loop {
         let settle = params.settle.unwrap_or(config.settle());
         let max = params.device_wait.unwrap_or(config.device_wait());
-        let (disks, waited) = discover::wait_for_disks(Path::new("/sys"), Path::new("/dev"), settle, max);
+        let (disks, waited) =
+            discover::wait_for_disks(Path::new("/sys"), Path::new("/dev"), settle, max);
         clock.waited_devices += waited;
         log::info!(
             "found {} disk(s) in {} ms: {}",
             disks.len(),
             waited.as_millis(),
-            disks.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(" ")
+            disks
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         let volumes = open_volumes(&disks);
         let (list, errors) = volumes.boot_list();
@@ -101,7 +108,11 @@ pub fn run(start: Instant) -> ! {
                 e.source.file
             );
         }
-        let timeout = params.timeout.or(config.timeout()).or(list.timeout).unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = params
+            .timeout
+            .or(config.timeout())
+            .or(list.timeout)
+            .unwrap_or(DEFAULT_TIMEOUT);
         let default = list.default_entry().map(|i| &list.entries[i]);
         if let Some(d) = default {
             match timeout {
@@ -122,7 +133,12 @@ pub fn run(start: Instant) -> ! {
         }
         for i in list.boot_order() {
             let e = &list.entries[i];
-            log::info!("booting '{}' ({}) with command line: {}", e.title, e.id, e.cmdline);
+            log::info!(
+                "booting '{}' ({}) with command line: {}",
+                e.title,
+                e.id,
+                e.cmdline
+            );
             match leapboot::kexec::load(e, &e.cmdline, &volumes) {
                 Ok(()) => {
                     log::info!(
@@ -135,7 +151,12 @@ pub fn run(start: Instant) -> ! {
                     log::error!("{err}");
                     leapboot::kexec::unload();
                 }
-                Err(err) => log::error!("entry '{}' ({}:{}): {err}", e.title, e.source.volume, e.source.file),
+                Err(err) => log::error!(
+                    "entry '{}' ({}:{}): {err}",
+                    e.title,
+                    e.source.volume,
+                    e.source.file
+                ),
             }
             log::info!("trying the next entry");
         }
@@ -176,7 +197,14 @@ fn wait_for_rescan(clock: &mut Clock) {
         Some(b'p') | Some(b'P') => nix::sys::reboot::RebootMode::RB_POWER_OFF,
         _ => return,
     };
-    log::info!("{}", if mode == nix::sys::reboot::RebootMode::RB_AUTOBOOT { "rebooting" } else { "powering off" });
+    log::info!(
+        "{}",
+        if mode == nix::sys::reboot::RebootMode::RB_AUTOBOOT {
+            "rebooting"
+        } else {
+            "powering off"
+        }
+    );
     nix::unistd::sync();
     let Err(e) = nix::sys::reboot::reboot(mode);
     log::error!("reboot failed: {e}");
@@ -194,7 +222,8 @@ fn wait_key(limit: Option<Duration>) -> Option<u8> {
                 if left.is_zero() {
                     return None;
                 }
-                PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
+                PollTimeout::try_from(left.as_millis().min(60_000) as i32)
+                    .unwrap_or(PollTimeout::MAX)
             }
             None => PollTimeout::NONE,
         };

@@ -11,13 +11,25 @@ use sys_mount::{Mount, MountFlags};
 pub fn setup() {
     let mut problems = Vec::new();
     for (fstype, target, flags) in [
-        ("proc", "/proc", MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC),
-        ("sysfs", "/sys", MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC),
+        (
+            "proc",
+            "/proc",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        ),
+        (
+            "sysfs",
+            "/sys",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        ),
         ("devtmpfs", "/dev", MountFlags::NOSUID),
         ("tmpfs", "/run", MountFlags::NOSUID | MountFlags::NODEV),
     ] {
         let _ = std::fs::create_dir_all(target);
-        if let Err(e) = Mount::builder().fstype(fstype).flags(flags).mount(fstype, target) {
+        if let Err(e) = Mount::builder()
+            .fstype(fstype)
+            .flags(flags)
+            .mount(fstype, target)
+        {
             // EBUSY: already mounted (e.g. by a kernel with DEVTMPFS_MOUNT).
             if e.raw_os_error() != Some(libc::EBUSY) {
                 problems.push(format!("mount {fstype} on {target}: {e}"));
@@ -47,7 +59,11 @@ pub fn setup() {
 /// Makes /dev/console fds 0, 1 and 2 (the kernel does it only if the initramfs had a
 /// /dev/console node), and puts it in a mode where single keys can be read.
 fn console_on_stdio() {
-    let Ok(console) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/console") else {
+    let Ok(console) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/console")
+    else {
         return;
     };
     for fd in 0..=2 {
@@ -55,8 +71,10 @@ fn console_on_stdio() {
         unsafe { libc::dup2(console.as_raw_fd(), fd) };
     }
     if let Ok(mut t) = nix::sys::termios::tcgetattr(std::io::stdin()) {
-        t.local_flags.remove(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO);
-        let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
+        t.local_flags
+            .remove(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO);
+        let _ =
+            nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
     }
 }
 

@@ -25,7 +25,10 @@ fn main() {
         // `boot::run` only returns by panicking.
         let _ = result;
         let pause = Duration::from_secs(u64::from(attempt.min(6)) * 5);
-        log::error!("leapboot hit an internal error (attempt {attempt}); starting over in {} s", pause.as_secs());
+        log::error!(
+            "leapboot hit an internal error (attempt {attempt}); starting over in {} s",
+            pause.as_secs()
+        );
         std::thread::sleep(pause);
     }
 }

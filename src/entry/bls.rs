@@ -58,7 +58,11 @@ pub fn discover(volume: &str, fs: &dyn BootFs) -> Found {
             continue;
         };
         if parsed.len() == MAX_ENTRIES {
-            found.errors.push(err(ENTRIES_DIR, None, format!("more than {MAX_ENTRIES} entries; the rest are ignored")));
+            found.errors.push(err(
+                ENTRIES_DIR,
+                None,
+                format!("more than {MAX_ENTRIES} entries; the rest are ignored"),
+            ));
             break;
         }
         let path = format!("{ENTRIES_DIR}/{}", f.name);
@@ -134,7 +138,8 @@ pub fn parse_loader_conf(text: &str) -> LoaderConf {
                     v => match v.parse::<u32>() {
                         Ok(s) => Some(Timeout::Secs(s)),
                         Err(_) => {
-                            conf.problems.push((n, format!("timeout {v:?} is not a number of seconds")));
+                            conf.problems
+                                .push((n, format!("timeout {v:?} is not a number of seconds")));
                             conf.timeout
                         }
                     },
@@ -194,7 +199,10 @@ fn boot_counting(stem: &str) -> (&str, Option<u32>) {
 /// Parses one entry file. Err: (line, message) when the entry cannot boot. Ok also returns
 /// notes about keys ignored.
 #[allow(clippy::type_complexity)]
-pub fn parse_entry(stem: &str, text: &str) -> Result<(Entry, Vec<(u32, String)>), (Option<u32>, String)> {
+pub fn parse_entry(
+    stem: &str,
+    text: &str,
+) -> Result<(Entry, Vec<(u32, String)>), (Option<u32>, String)> {
     let (id, tries_left) = boot_counting(stem);
     let mut e = Entry {
         id: id.to_string(),
@@ -231,12 +239,18 @@ pub fn parse_entry(stem: &str, text: &str) -> Result<(Entry, Vec<(u32, String)>)
     }
     if let Some((n, a)) = arch {
         if !a.eq_ignore_ascii_case(ARCH) {
-            return Err((Some(n), format!("entry is for architecture {a:?}, this machine is {ARCH:?}")));
+            return Err((
+                Some(n),
+                format!("entry is for architecture {a:?}, this machine is {ARCH:?}"),
+            ));
         }
     }
     if e.linux.as_deref().is_none_or(str::is_empty) {
         if let Some(n) = efi_line {
-            return Err((Some(n), "an 'efi' program entry cannot be started with kexec".to_string()));
+            return Err((
+                Some(n),
+                "an 'efi' program entry cannot be started with kexec".to_string(),
+            ));
         }
         return Err((None, "entry has no 'linux' key".to_string()));
     }
@@ -339,8 +353,18 @@ mod tests {
     #[test]
     fn entries_that_cannot_boot_are_errors_with_a_line() {
         assert_eq!(parse_entry("x", "title t\n").unwrap_err().0, None);
-        assert_eq!(parse_entry("x", "title t\nefi /EFI/shell.efi\n").unwrap_err().0, Some(2));
-        assert_eq!(parse_entry("x", "linux /k\narchitecture aa64\n").unwrap_err().0, Some(2));
+        assert_eq!(
+            parse_entry("x", "title t\nefi /EFI/shell.efi\n")
+                .unwrap_err()
+                .0,
+            Some(2)
+        );
+        assert_eq!(
+            parse_entry("x", "linux /k\narchitecture aa64\n")
+                .unwrap_err()
+                .0,
+            Some(2)
+        );
         assert!(parse_entry("x", "linux /k\narchitecture X64\n").is_ok());
     }
 
@@ -358,7 +382,10 @@ mod tests {
         let c = parse_loader_conf("# c\ndefault  fedora-*\ntimeout 7\nconsole-mode max\n");
         assert_eq!(c.default.as_deref(), Some("fedora-*"));
         assert_eq!(c.timeout, Some(Timeout::Secs(7)));
-        assert_eq!(parse_loader_conf("timeout menu-force").timeout, Some(Timeout::Forever));
+        assert_eq!(
+            parse_loader_conf("timeout menu-force").timeout,
+            Some(Timeout::Forever)
+        );
         let bad = parse_loader_conf("timeout soon\n");
         assert_eq!(bad.timeout, None);
         assert_eq!(bad.problems[0].0, 1);
@@ -369,12 +396,30 @@ mod tests {
     fn sort_order_follows_the_spec() {
         let e = |stem: &str, text: &str| parse(stem, &format!("linux /k\n{text}"));
         let mut v = [
-            e("a-10", "version 10\nmachine-id dd235d00696545768f6f693bfd23b15f"),
-            e("a-5", "version 5\nmachine-id dd235d00696545768f6f693bfd23b15f"),
-            e("b", "version 3\nmachine-id b75451ad92f94feeab50b0b442768dbd"),
-            e("c", "sort-key xxxx\nversion 5\nmachine-id 309de666fd5044268a9a26541ac93176"),
-            e("cx", "sort-key xxxx\nversion 10\nmachine-id 309de666fd5044268a9a26541ac93176"),
-            e("d", "sort-key kkkk\nversion 100\nmachine-id 81c6e3147cf544c19006af023e22b292"),
+            e(
+                "a-10",
+                "version 10\nmachine-id dd235d00696545768f6f693bfd23b15f",
+            ),
+            e(
+                "a-5",
+                "version 5\nmachine-id dd235d00696545768f6f693bfd23b15f",
+            ),
+            e(
+                "b",
+                "version 3\nmachine-id b75451ad92f94feeab50b0b442768dbd",
+            ),
+            e(
+                "c",
+                "sort-key xxxx\nversion 5\nmachine-id 309de666fd5044268a9a26541ac93176",
+            ),
+            e(
+                "cx",
+                "sort-key xxxx\nversion 10\nmachine-id 309de666fd5044268a9a26541ac93176",
+            ),
+            e(
+                "d",
+                "sort-key kkkk\nversion 100\nmachine-id 81c6e3147cf544c19006af023e22b292",
+            ),
             e("bad+0-3", "sort-key aaaa"),
         ];
         v.sort_by(compare);
@@ -387,9 +432,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("loader/entries")).unwrap();
-        std::fs::write(root.join("loader/loader.conf"), "default second.conf\ntimeout 3\n").unwrap();
-        std::fs::write(root.join("loader/entries/first.conf"), "title One\nlinux /vmlinuz\noptions a=1\n").unwrap();
-        std::fs::write(root.join("loader/entries/second.conf"), "title Two\nlinux vmlinuz\ninitrd /i1\ninitrd /i2\n").unwrap();
+        std::fs::write(
+            root.join("loader/loader.conf"),
+            "default second.conf\ntimeout 3\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("loader/entries/first.conf"),
+            "title One\nlinux /vmlinuz\noptions a=1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("loader/entries/second.conf"),
+            "title Two\nlinux vmlinuz\ninitrd /i1\ninitrd /i2\n",
+        )
+        .unwrap();
         std::fs::write(root.join("loader/entries/broken.conf"), "title Broken\n").unwrap();
         std::fs::write(root.join("loader/entries/notes.txt"), "linux /x\n").unwrap();
         let found = discover("vol", &DirFs::new(root));
@@ -402,7 +459,10 @@ mod tests {
         assert_eq!(found.entries[0].initrds.len(), 2);
         assert_eq!(found.entries[1].cmdline, "a=1");
         assert_eq!(found.errors.len(), 1);
-        assert_eq!(found.errors[0].to_string(), "vol:/loader/entries/broken.conf: entry has no 'linux' key");
+        assert_eq!(
+            found.errors[0].to_string(),
+            "vol:/loader/entries/broken.conf: entry has no 'linux' key"
+        );
     }
 
     proptest::proptest! {

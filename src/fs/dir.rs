@@ -73,7 +73,9 @@ impl BootFs for DirFs {
             let Ok(name) = e.file_name().into_string() else {
                 continue;
             };
-            let k = std::fs::metadata(e.path()).map(|m| kind(&m)).unwrap_or(FileKind::Other);
+            let k = std::fs::metadata(e.path())
+                .map(|m| kind(&m))
+                .unwrap_or(FileKind::Other);
             out.push(DirEntry { name, kind: k });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));

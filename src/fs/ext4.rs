@@ -64,7 +64,10 @@ impl BootFs for Ext4Fs {
                 continue;
             }
             if out.len() == super::MAX_DIR_ENTRIES {
-                log::warn!("{path}: more than {} entries, the rest ignored", super::MAX_DIR_ENTRIES);
+                log::warn!(
+                    "{path}: more than {} entries, the rest ignored",
+                    super::MAX_DIR_ENTRIES
+                );
                 break;
             }
             let name = name.to_string();

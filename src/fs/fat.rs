@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 
-use super::{copy_bounded, components, BootFs, DirEntry, FileKind, FsError, Metadata, OpenError};
+use super::{components, copy_bounded, BootFs, DirEntry, FileKind, FsError, Metadata, OpenError};
 use crate::disk::Slice;
 
 type Fs = fatfs::FileSystem<Slice>;
@@ -22,7 +22,9 @@ impl FatFs {
     pub fn open(slice: Slice) -> Result<FatFs, OpenError> {
         let options = fatfs::FsOptions::new().update_accessed_date(false);
         fatfs::FileSystem::new(slice, options)
-            .map(|fs| FatFs { fs: RefCell::new(fs) })
+            .map(|fs| FatFs {
+                fs: RefCell::new(fs),
+            })
             .map_err(|e| OpenError(format!("vfat: {e}")))
     }
 }
@@ -74,7 +76,11 @@ impl BootFs for FatFs {
                 len: 0,
             },
             Some(e) => Metadata {
-                kind: if e.is_dir() { FileKind::Dir } else { FileKind::File },
+                kind: if e.is_dir() {
+                    FileKind::Dir
+                } else {
+                    FileKind::File
+                },
                 len: e.len(),
             },
         })
@@ -91,14 +97,24 @@ impl BootFs for FatFs {
         for e in dir.iter() {
             let e = e.map_err(|e| io(path, e))?;
             let name = e.file_name();
-            if name == "." || name == ".." || e.attributes().contains(fatfs::FileAttributes::VOLUME_ID) {
+            if name == "."
+                || name == ".."
+                || e.attributes().contains(fatfs::FileAttributes::VOLUME_ID)
+            {
                 continue;
             }
             if out.len() == super::MAX_DIR_ENTRIES {
-                log::warn!("{path}: more than {} entries, the rest ignored", super::MAX_DIR_ENTRIES);
+                log::warn!(
+                    "{path}: more than {} entries, the rest ignored",
+                    super::MAX_DIR_ENTRIES
+                );
                 break;
             }
-            let kind = if e.is_dir() { FileKind::Dir } else { FileKind::File };
+            let kind = if e.is_dir() {
+                FileKind::Dir
+            } else {
+                FileKind::File
+            };
             out.push(DirEntry { name, kind });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -107,7 +123,8 @@ impl BootFs for FatFs {
 
     fn copy_to(&self, path: &str, out: &mut dyn std::io::Write, max: u64) -> Result<u64, FsError> {
         let fs = self.fs.borrow();
-        let entry = walk(fs.root_dir(), path)?.ok_or_else(|| FsError::NotAFile(path.to_string()))?;
+        let entry =
+            walk(fs.root_dir(), path)?.ok_or_else(|| FsError::NotAFile(path.to_string()))?;
         if entry.is_dir() {
             return Err(FsError::NotAFile(path.to_string()));
         }

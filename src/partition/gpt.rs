@@ -38,7 +38,9 @@ pub(super) fn read(disk: &Disk) -> Result<Option<Table>, PartitionError> {
         Ok(h) => h,
         Err(HeaderProblem::NoSignature) => match backup() {
             Ok(h) => {
-                log::warn!("{name}: no primary GPT header, using the backup header at LBA {last_lba}");
+                log::warn!(
+                    "{name}: no primary GPT header, using the backup header at LBA {last_lba}"
+                );
                 h
             }
             Err(_) => return Ok(None),
@@ -46,7 +48,9 @@ pub(super) fn read(disk: &Disk) -> Result<Option<Table>, PartitionError> {
         Err(HeaderProblem::Io(e)) => return Err(io(e)),
         Err(HeaderProblem::Invalid(why)) => match backup() {
             Ok(h) => {
-                log::warn!("{name}: primary GPT header is invalid ({why}); using the backup header");
+                log::warn!(
+                    "{name}: primary GPT header is invalid ({why}); using the backup header"
+                );
                 h
             }
             Err(HeaderProblem::Invalid(why2)) => {
@@ -54,7 +58,11 @@ pub(super) fn read(disk: &Disk) -> Result<Option<Table>, PartitionError> {
                     "primary GPT header is invalid ({why}) and so is the backup ({why2})"
                 )))
             }
-            Err(_) => return Err(invalid(format!("primary GPT header is invalid ({why}) and there is no backup header"))),
+            Err(_) => {
+                return Err(invalid(format!(
+                    "primary GPT header is invalid ({why}) and there is no backup header"
+                )))
+            }
         },
     };
     let lb_size = if lb == 4096 {
@@ -157,10 +165,14 @@ fn check_header(disk: &Disk, lba: u64, lb: u64) -> Result<Header, HeaderProblem>
     let count = le32(&sector, 80);
     let entry_size = le32(&sector, 84);
     if entry_size != ENTRY_SIZE {
-        return bad(format!("partition entry size {entry_size} (only {ENTRY_SIZE} is supported)"));
+        return bad(format!(
+            "partition entry size {entry_size} (only {ENTRY_SIZE} is supported)"
+        ));
     }
     if count > MAX_ENTRIES {
-        return bad(format!("{count} partition entries (more than {MAX_ENTRIES})"));
+        return bad(format!(
+            "{count} partition entries (more than {MAX_ENTRIES})"
+        ));
     }
     let mut array = vec![0u8; (count * entry_size) as usize];
     let offset = entries_lba

@@ -21,7 +21,16 @@ pub fn all() -> anyhow::Result<Binaries> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(paths::root())
-        .args(["build", "--release", "--target", MUSL, "-p", "leapboot-init", "-p", "leapboot-target-init"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            MUSL,
+            "-p",
+            "leapboot-init",
+            "-p",
+            "leapboot-target-init",
+        ])
         .status()?;
     if !status.success() {
         bail!("building the musl binaries failed");
@@ -32,7 +41,11 @@ pub fn all() -> anyhow::Result<Binaries> {
         target_init: dir.join("leapboot-target-init"),
     };
     let size = std::fs::metadata(&bins.init)?.len();
-    println!("xtask: /init is {} bytes ({:.2} MiB, limit 2 MiB), static, stripped", size, size as f64 / 1048576.0);
+    println!(
+        "xtask: /init is {} bytes ({:.2} MiB, limit 2 MiB), static, stripped",
+        size,
+        size as f64 / 1048576.0
+    );
     if size > 2 << 20 {
         bail!("/init is {size} bytes, over the 2 MiB limit");
     }

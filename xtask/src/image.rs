@@ -121,7 +121,10 @@ fn garbage(n: usize) -> Vec<u8> {
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -133,15 +136,28 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
     for (path, content) in &p.files {
         let dest = stage.join(path.trim_start_matches('/'));
         std::fs::create_dir_all(dest.parent().expect("a file path has a parent"))?;
-        std::fs::write(&dest, art.content(content).with_context(|| format!("file {path}"))?)?;
+        std::fs::write(
+            &dest,
+            art.content(content)
+                .with_context(|| format!("file {path}"))?,
+        )?;
     }
     let f = File::create(out)?;
     f.set_len(p.size_mib << 20)?;
     drop(f);
     match p.fs {
         FsKind::Vfat => {
-            let label = p.label.clone().unwrap_or_else(|| "LEAPBOOT".into()).to_uppercase();
-            run(Command::new(crate::prereq::find("mkfs.vfat").context("mkfs.vfat")?).arg("-n").arg(&label).arg(out))?;
+            let label = p
+                .label
+                .clone()
+                .unwrap_or_else(|| "LEAPBOOT".into())
+                .to_uppercase();
+            run(
+                Command::new(crate::prereq::find("mkfs.vfat").context("mkfs.vfat")?)
+                    .arg("-n")
+                    .arg(&label)
+                    .arg(out),
+            )?;
             for e in std::fs::read_dir(stage)? {
                 let e = e?;
                 run(Command::new("mcopy")
@@ -155,17 +171,23 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
         }
         FsKind::Ext4 => {
             let label = p.label.clone().unwrap_or_else(|| "leapboot".into());
-            run(Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?)
-                .args(["-q", "-F", "-L", &label, "-d"])
-                .arg(stage)
-                .arg(out))?;
+            run(
+                Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?)
+                    .args(["-q", "-F", "-L", &label, "-d"])
+                    .arg(stage)
+                    .arg(out),
+            )?;
         }
     }
     Ok(())
 }
 
 /// Builds the disks of a layout into `dir` as `disk0.img`, `disk1.img`, ...
-pub fn build_disks(disks: &[DiskSpec], dir: &Path, art: &Artifacts) -> anyhow::Result<Vec<PathBuf>> {
+pub fn build_disks(
+    disks: &[DiskSpec],
+    dir: &Path,
+    art: &Artifacts,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut out = Vec::new();
     for (i, d) in disks.iter().enumerate() {
@@ -191,9 +213,15 @@ fn build_gpt(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
     const MIB: u64 = 1 << 20;
     let total = MIB + d.partition.iter().map(|p| p.size_mib * MIB).sum::<u64>() + MIB;
     let _ = std::fs::remove_file(img);
-    let mut f = File::options().read(true).write(true).create(true).truncate(true).open(img)?;
+    let mut f = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(img)?;
     f.set_len(total)?;
-    let mbr = gpt::mbr::ProtectiveMBR::with_lb_size(u32::try_from(total / 512 - 1).unwrap_or(u32::MAX));
+    let mbr =
+        gpt::mbr::ProtectiveMBR::with_lb_size(u32::try_from(total / 512 - 1).unwrap_or(u32::MAX));
     mbr.overwrite_lba0(&mut f)?;
     let mut g = gpt::GptConfig::new()
         .writable(true)
@@ -209,7 +237,10 @@ fn build_gpt(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
         let name = p.label.clone().unwrap_or_else(|| format!("part{}", n + 1));
         ids.push(g.add_partition(&name, p.size_mib * MIB, t, 0, Some(2048))?);
     }
-    let starts: Vec<u64> = ids.iter().map(|id| g.partitions()[id].first_lba * 512).collect();
+    let starts: Vec<u64> = ids
+        .iter()
+        .map(|id| g.partitions()[id].first_lba * 512)
+        .collect();
     let mut f = g.write()?;
     for (n, (p, start)) in d.partition.iter().zip(starts).enumerate() {
         let fs_img = work.join(format!("part{}.img", n + 1));

@@ -54,17 +54,28 @@ impl Archive {
 
     fn chardev(&mut self, path: &str, major: u32, minor: u32) {
         self.parent(path);
-        self.nodes.push((path.to_string(), Node::CharDev(major, minor)));
+        self.nodes
+            .push((path.to_string(), Node::CharDev(major, minor)));
     }
 
     /// The archive, gzip-compressed.
     pub fn to_gzip(&self) -> anyhow::Result<Vec<u8>> {
         let mut w = GzEncoder::new(Vec::new(), Compression::best());
         for (i, (name, node)) in self.nodes.iter().enumerate() {
-            let b = cpio::newc::Builder::new(name).ino(i as u32 + 1).uid(0).gid(0).nlink(1).mtime(0);
+            let b = cpio::newc::Builder::new(name)
+                .ino(i as u32 + 1)
+                .uid(0)
+                .gid(0)
+                .nlink(1)
+                .mtime(0);
             w = match node {
                 Node::Dir => b.mode(0o040755).nlink(2).write(w, 0).finish()?,
-                Node::CharDev(major, minor) => b.mode(0o020600).rdev_major(*major).rdev_minor(*minor).write(w, 0).finish()?,
+                Node::CharDev(major, minor) => b
+                    .mode(0o020600)
+                    .rdev_major(*major)
+                    .rdev_minor(*minor)
+                    .write(w, 0)
+                    .finish()?,
                 Node::File(data, mode) => {
                     let mut fw = b.mode(0o100000 | mode).write(w, data.len() as u32);
                     fw.write_all(data)?;
@@ -96,7 +107,11 @@ pub fn leapboot(bins: &Binaries, kernel: &Kernel) -> anyhow::Result<PathBuf> {
     }
     a.chardev("dev/console", 5, 1);
     a.file("init", std::fs::read(&bins.init)?, 0o755);
-    a.file("etc/leapboot.toml", std::fs::read(paths::root().join("initramfs/leapboot.toml"))?, 0o644);
+    a.file(
+        "etc/leapboot.toml",
+        std::fs::read(paths::root().join("initramfs/leapboot.toml"))?,
+        0o644,
+    );
     let without_modules = a.to_gzip()?.len();
     let names = configured_modules()?;
     let mut module_bytes = 0usize;
@@ -118,19 +133,29 @@ pub fn leapboot(bins: &Binaries, kernel: &Kernel) -> anyhow::Result<PathBuf> {
         module_bytes
     );
     if without_modules > 3 << 19 {
-        anyhow::bail!("the initramfs without modules is {without_modules} bytes, over the 1.5 MiB limit");
+        anyhow::bail!(
+            "the initramfs without modules is {without_modules} bytes, over the 1.5 MiB limit"
+        );
     }
     Ok(out)
 }
 
-fn add_modules(a: &mut Archive, dir: &Path, release: &str, names: &[String]) -> anyhow::Result<usize> {
+fn add_modules(
+    a: &mut Archive,
+    dir: &Path,
+    release: &str,
+    names: &[String],
+) -> anyhow::Result<usize> {
     let dep_text = std::fs::read_to_string(dir.join("modules.dep"))?;
     let dep = leapboot::kmod::ModulesDep::parse(&dep_text);
     let mut wanted: Vec<String> = Vec::new();
     for n in names {
-        let order = dep
-            .load_order(n)
-            .with_context(|| format!("module {n} (initramfs/leapboot.toml) is not in {}", dir.join("modules.dep").display()))?;
+        let order = dep.load_order(n).with_context(|| {
+            format!(
+                "module {n} (initramfs/leapboot.toml) is not in {}",
+                dir.join("modules.dep").display()
+            )
+        })?;
         for p in order {
             if !wanted.contains(&p) {
                 wanted.push(p);
@@ -147,11 +172,21 @@ fn add_modules(a: &mut Archive, dir: &Path, release: &str, names: &[String]) -> 
     // The trimmed index: only the lines of the modules shipped.
     let trimmed: String = dep_text
         .lines()
-        .filter(|l| l.split_once(':').is_some_and(|(p, _)| wanted.iter().any(|w| w == p.trim())))
+        .filter(|l| {
+            l.split_once(':')
+                .is_some_and(|(p, _)| wanted.iter().any(|w| w == p.trim()))
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     a.file(&format!("{base}/modules.dep"), trimmed.into_bytes(), 0o644);
-    println!("xtask: modules: {}", wanted.iter().map(|p| leapboot::kmod::name_of(p)).collect::<Vec<_>>().join(" "));
+    println!(
+        "xtask: modules: {}",
+        wanted
+            .iter()
+            .map(|p| leapboot::kmod::name_of(p))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     Ok(bytes)
 }
 
@@ -172,4 +207,51 @@ pub fn marker(name: &str) -> anyhow::Result<Vec<u8>> {
     let mut a = Archive::default();
     a.file(&format!("leapboot-markers/{name}"), Vec::new(), 0o644);
     a.to_gzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn archives_read_back_with_parents_first_and_a_console_node() {
+        let mut a = Archive::default();
+        a.chardev("dev/console", 5, 1);
+        a.file("lib/modules/6.1/kernel/x.ko", b"ko".to_vec(), 0o644);
+        let gz = a.to_gzip().unwrap();
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        let mut names = Vec::new();
+        let mut r = &raw[..];
+        loop {
+            let e = cpio::newc::Reader::new(r).unwrap();
+            if e.entry().is_trailer() {
+                break;
+            }
+            names.push((
+                e.entry().name().to_string(),
+                e.entry().mode(),
+                e.entry().rdev_major(),
+            ));
+            r = e.finish().unwrap();
+        }
+        let just_names: Vec<&str> = names.iter().map(|n| n.0.as_str()).collect();
+        assert_eq!(
+            just_names,
+            [
+                "dev",
+                "dev/console",
+                "lib",
+                "lib/modules",
+                "lib/modules/6.1",
+                "lib/modules/6.1/kernel",
+                "lib/modules/6.1/kernel/x.ko"
+            ]
+        );
+        assert_eq!(names[1].1 & 0o170000, 0o020000, "a character device");
+        assert_eq!(names[1].2, 5);
+    }
 }

@@ -22,7 +22,11 @@ pub struct Kernel {
 impl Kernel {
     /// The kernel release (`6.1.0-56-cloud-amd64`), from the modules directory name.
     pub fn release(&self) -> Option<String> {
-        self.modules.as_ref()?.file_name()?.to_str().map(str::to_string)
+        self.modules
+            .as_ref()?
+            .file_name()?
+            .to_str()
+            .map(str::to_string)
     }
 }
 
@@ -36,7 +40,8 @@ pub fn get() -> anyhow::Result<Kernel> {
         let modules = std::env::var_os("LEAPBOOT_MODULES").map(PathBuf::from);
         if let Some(m) = &modules {
             if !m.join("modules.dep").is_file() {
-                crate::modinfo::write_index(m).with_context(|| format!("indexing modules in {}", m.display()))?;
+                crate::modinfo::write_index(m)
+                    .with_context(|| format!("indexing modules in {}", m.display()))?;
             }
         }
         return Ok(Kernel { image, modules });
@@ -79,7 +84,8 @@ fn resolve_package() -> anyhow::Result<String> {
     }
     println!("xtask: {META_PACKAGE} is unknown to apt; running apt-get update");
     crate::prereq::apt(&["update"])?;
-    apt_cache_depends()?.with_context(|| format!("apt-cache knows no package {META_PACKAGE} (is this Debian?)"))
+    apt_cache_depends()?
+        .with_context(|| format!("apt-cache knows no package {META_PACKAGE} (is this Debian?)"))
 }
 
 fn newest_cached() -> Option<String> {
@@ -96,8 +102,15 @@ fn newest_cached() -> Option<String> {
 fn fetch(package: &str, dir: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
-    println!("xtask: downloading {package} (apt-get download) into {}", dir.display());
-    let status = Command::new("apt-get").arg("download").arg(package).current_dir(dir).status()?;
+    println!(
+        "xtask: downloading {package} (apt-get download) into {}",
+        dir.display()
+    );
+    let status = Command::new("apt-get")
+        .arg("download")
+        .arg(package)
+        .current_dir(dir)
+        .status()?;
     if !status.success() {
         bail!("apt-get download {package} failed");
     }
@@ -107,14 +120,21 @@ fn fetch(package: &str, dir: &Path) -> anyhow::Result<()> {
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
         .context("apt-get download left no .deb")?;
     let root = dir.join("root");
-    let status = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root).status()?;
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&root)
+        .status()?;
     if !status.success() {
         bail!("dpkg-deb -x {} failed", deb.display());
     }
     std::fs::remove_file(&deb)?;
     let k = find_in(&root)?;
     if let Some(m) = &k.modules {
-        println!("xtask: indexing modules of {} (modules.dep, modules.alias)", m.display());
+        println!(
+            "xtask: indexing modules of {} (modules.dep, modules.alias)",
+            m.display()
+        );
         crate::modinfo::write_index(m)?;
     }
     std::fs::write(dir.join(".complete"), package)?;
@@ -126,9 +146,17 @@ fn find_in(root: &Path) -> anyhow::Result<Kernel> {
         .with_context(|| format!("{}: no boot/ directory", root.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("vmlinuz-")))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("vmlinuz-"))
+        })
         .with_context(|| format!("{}: no boot/vmlinuz-*", root.display()))?;
-    let release = image.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("vmlinuz-")).unwrap_or_default();
+    let release = image
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .unwrap_or_default();
     let modules = root.join("lib/modules").join(release);
     Ok(Kernel {
         image,

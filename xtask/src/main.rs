@@ -103,11 +103,16 @@ mod paths {
 
     /// The workspace root.
     pub fn root() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_owned()
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask is in the workspace")
+            .to_owned()
     }
 
     /// `target/` of the workspace.
     pub fn target() -> PathBuf {
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target"))
     }
 }

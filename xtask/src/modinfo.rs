@@ -16,7 +16,9 @@ struct Module {
 
 fn modinfo(data: &[u8]) -> anyhow::Result<Vec<(String, String)>> {
     let file = object::File::parse(data)?;
-    let section = file.section_by_name(".modinfo").context("no .modinfo section")?;
+    let section = file
+        .section_by_name(".modinfo")
+        .context("no .modinfo section")?;
     let bytes = section.data()?;
     Ok(bytes
         .split(|&b| b == 0)
@@ -25,12 +27,16 @@ fn modinfo(data: &[u8]) -> anyhow::Result<Vec<(String, String)>> {
         .collect())
 }
 
-fn collect(dir: &Path, base: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
         if p.is_dir() {
-            collect(&p, base, out)?;
-        } else if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".ko")) {
+            collect(&p, out)?;
+        } else if p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".ko"))
+        {
             out.push(p);
         }
     }
@@ -40,7 +46,7 @@ fn collect(dir: &Path, base: &Path, out: &mut Vec<std::path::PathBuf>) -> std::i
 /// Writes `modules.dep` and `modules.alias` into `dir` (`lib/modules/<release>`).
 pub fn write_index(dir: &Path) -> anyhow::Result<()> {
     let mut files = Vec::new();
-    collect(dir, dir, &mut files)?;
+    collect(dir, &mut files)?;
     let mut modules: BTreeMap<String, Module> = BTreeMap::new();
     for f in files {
         let data = std::fs::read(&f)?;
@@ -50,10 +56,25 @@ pub fn write_index(dir: &Path) -> anyhow::Result<()> {
         let depends = info
             .iter()
             .filter(|(k, _)| k == "depends")
-            .flat_map(|(_, v)| v.split(',').filter(|s| !s.is_empty()).map(leapboot::kmod::normalize))
+            .flat_map(|(_, v)| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(leapboot::kmod::normalize)
+            })
             .collect();
-        let aliases = info.iter().filter(|(k, _)| k == "alias").map(|(_, v)| v.clone()).collect();
-        modules.insert(name, Module { path: rel, depends, aliases });
+        let aliases = info
+            .iter()
+            .filter(|(k, _)| k == "alias")
+            .map(|(_, v)| v.clone())
+            .collect();
+        modules.insert(
+            name,
+            Module {
+                path: rel,
+                depends,
+                aliases,
+            },
+        );
     }
     let mut dep = String::new();
     let mut alias = String::new();
@@ -63,7 +84,11 @@ pub fn write_index(dir: &Path) -> anyhow::Result<()> {
         let mut order = Vec::new();
         visit(name, &modules, &mut order, 0);
         order.pop(); // the module itself comes last
-        let deps: Vec<&str> = order.iter().rev().map(|n| modules[n].path.as_str()).collect();
+        let deps: Vec<&str> = order
+            .iter()
+            .rev()
+            .map(|n| modules[n].path.as_str())
+            .collect();
         dep.push_str(&format!("{}: {}\n", m.path, deps.join(" ")));
         for a in &m.aliases {
             alias.push_str(&format!("alias {a} {name}\n"));

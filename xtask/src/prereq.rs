@@ -14,20 +14,31 @@ pub struct Need {
 
 impl Need {
     pub fn musl_only() -> Need {
-        Need { musl: true, tools: Vec::new() }
+        Need {
+            musl: true,
+            tools: Vec::new(),
+        }
     }
 
     pub fn kernel() -> Need {
         let mut tools = Vec::new();
         if std::env::var_os("LEAPBOOT_KERNEL").is_none() {
-            tools.extend([("apt-get", "apt"), ("apt-cache", "apt"), ("dpkg-deb", "dpkg")]);
+            tools.extend([
+                ("apt-get", "apt"),
+                ("apt-cache", "apt"),
+                ("dpkg-deb", "dpkg"),
+            ]);
         }
         Need { musl: true, tools }
     }
 
     pub fn images() -> Need {
         let mut n = Need::kernel();
-        n.tools.extend([("mkfs.ext4", "e2fsprogs"), ("mkfs.vfat", "dosfstools"), ("mcopy", "mtools")]);
+        n.tools.extend([
+            ("mkfs.ext4", "e2fsprogs"),
+            ("mkfs.vfat", "dosfstools"),
+            ("mcopy", "mtools"),
+        ]);
         n
     }
 
@@ -57,22 +68,37 @@ fn is_root() -> bool {
 /// Makes sure everything in `need` is present, installing it if possible.
 pub fn ensure(need: &Need) -> anyhow::Result<()> {
     if need.musl {
-        let out = Command::new("rustup").args(["target", "list", "--installed"]).output();
-        let have = out.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("x86_64-unknown-linux-musl"));
+        let out = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output();
+        let have = out.as_ref().is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout).contains("x86_64-unknown-linux-musl")
+        });
         if !have {
             println!("xtask: installing the Rust target for the static /init: rustup target add x86_64-unknown-linux-musl");
-            let ok = Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]).status().is_ok_and(|s| s.success());
+            let ok = Command::new("rustup")
+                .args(["target", "add", "x86_64-unknown-linux-musl"])
+                .status()
+                .is_ok_and(|s| s.success());
             if !ok {
                 bail!("could not install the musl target; run: rustup target add x86_64-unknown-linux-musl");
             }
         }
     }
-    let mut missing: Vec<&str> = need.tools.iter().filter(|(p, _)| find(p).is_none()).map(|(_, pkg)| *pkg).collect();
+    let mut missing: Vec<&str> = need
+        .tools
+        .iter()
+        .filter(|(p, _)| find(p).is_none())
+        .map(|(_, pkg)| *pkg)
+        .collect();
     missing.dedup();
     if missing.is_empty() {
         return Ok(());
     }
-    let cmd = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
+    let cmd = format!(
+        "apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
     if !is_root() || find("apt-get").is_none() {
         bail!("missing tools; install them with: sudo apt-get update && sudo {cmd}");
     }

@@ -20,7 +20,11 @@ use crate::paths;
 use crate::qemu::Vm;
 
 /// Lines that fail every scenario.
-const ALWAYS_REJECT: &[&str] = &["Kernel panic", "Attempted to kill init", "leapboot hit an internal error"];
+const ALWAYS_REJECT: &[&str] = &[
+    "Kernel panic",
+    "Attempted to kill init",
+    "leapboot hit an internal error",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,7 +91,11 @@ pub fn load_all() -> anyhow::Result<Vec<Scenario>> {
         .map(|f| {
             let text = std::fs::read_to_string(f)?;
             let mut s: Scenario = toml::from_str(&text).with_context(|| f.display().to_string())?;
-            s.name = f.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            s.name = f
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             Ok(s)
         })
         .collect()
@@ -133,7 +141,14 @@ pub fn run(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts) -> Outco
     }
 }
 
-fn run_inner(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts, dir: &Path, transcript: &Path) -> anyhow::Result<()> {
+fn run_inner(
+    s: &Scenario,
+    kernel: &Path,
+    initrd: &Path,
+    art: &Artifacts,
+    dir: &Path,
+    transcript: &Path,
+) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
     let disks = image::build_disks(&s.disk, dir, art).context("building disk images")?;
     let before: Vec<String> = disks.iter().map(|d| sha256(d)).collect::<Result<_, _>>()?;
@@ -156,8 +171,14 @@ fn run_inner(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts, dir: &
     std::thread::spawn(move || {
         let mut r = BufReader::new(stdout);
         let mut buf = Vec::new();
-        while r.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
-            let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+        while r
+            .read_until(b'\n', &mut buf)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\n', '\r'])
+                .to_string();
             if tx.send(line).is_err() {
                 break;
             }
@@ -175,7 +196,12 @@ fn run_inner(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts, dir: &
         match rx.recv_timeout(left) {
             Ok(line) => {
                 writeln!(log, "{line}")?;
-                if let Some(bad) = ALWAYS_REJECT.iter().copied().chain(s.reject.iter().map(String::as_str)).find(|r| line.contains(r)) {
+                if let Some(bad) = ALWAYS_REJECT
+                    .iter()
+                    .copied()
+                    .chain(s.reject.iter().map(String::as_str))
+                    .find(|r| line.contains(r))
+                {
                     break Err(anyhow::anyhow!("rejected output {bad:?} in: {line}"));
                 }
                 if s.expect[next].matches(&line) {
@@ -183,10 +209,17 @@ fn run_inner(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts, dir: &
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                break Err(anyhow::anyhow!("time limit of {} s passed waiting for {}", s.time_limit_s, s.expect[next].describe()))
+                break Err(anyhow::anyhow!(
+                    "time limit of {} s passed waiting for {}",
+                    s.time_limit_s,
+                    s.expect[next].describe()
+                ))
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break Err(anyhow::anyhow!("QEMU exited while waiting for {}", s.expect[next].describe()))
+                break Err(anyhow::anyhow!(
+                    "QEMU exited while waiting for {}",
+                    s.expect[next].describe()
+                ))
             }
         }
     };
@@ -200,8 +233,44 @@ fn run_inner(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts, dir: &
     for (d, b) in disks.iter().zip(&before) {
         let after = sha256(d)?;
         if &after != b {
-            anyhow::bail!("{} changed during the run: SHA-256 {b} before, {after} after", d.display());
+            anyhow::bail!(
+                "{} changed during the run: SHA-256 {b} before, {after} after",
+                d.display()
+            );
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_file_parses_and_expects_something() {
+        let all = load_all().unwrap();
+        assert!(all.len() >= 5);
+        for s in all {
+            assert!(
+                !s.expect.is_empty(),
+                "{} expects nothing: it could never fail",
+                s.name
+            );
+            assert!(!s.description.is_empty(), "{} has no description", s.name);
+        }
+    }
+
+    #[test]
+    fn expectations_match_substrings_or_whole_lines() {
+        let c = Expect::Contains("TARGET-OK".into());
+        assert!(c.matches("LEAPBOOT-TARGET-OK cmdline=x"));
+        let l = Expect::Line {
+            line: "LEAPBOOT-TARGET-OK cmdline=x".into(),
+        };
+        assert!(l.matches("LEAPBOOT-TARGET-OK cmdline=x"));
+        assert!(
+            !l.matches("LEAPBOOT-TARGET-OK cmdline=x y"),
+            "a longer command line is not the expected one"
+        );
+    }
 }

@@ -14,7 +14,10 @@ pub fn run(only: Option<&str>, qemu_only: bool) -> anyhow::Result<()> {
     if !qemu_only {
         println!("xtask: cargo test --workspace");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).current_dir(paths::root()).args(["test", "--workspace"]).status()?;
+        let status = Command::new(cargo)
+            .current_dir(paths::root())
+            .args(["test", "--workspace"])
+            .status()?;
         if !status.success() {
             bail!("cargo test failed");
         }
@@ -23,10 +26,17 @@ pub fn run(only: Option<&str>, qemu_only: bool) -> anyhow::Result<()> {
     let bins = build::all()?;
     let initrd = initramfs::leapboot(&bins, &k)?;
     let art = image::Artifacts::new(&bins, &k)?;
-    let scenarios: Vec<scenario::Scenario> =
-        scenario::load_all()?.into_iter().filter(|s| only.is_none_or(|o| s.name.contains(o))).collect();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(scenarios.len().max(1));
-    println!("xtask: running {} QEMU scenario(s), {workers} at a time (TCG):", scenarios.len());
+    let scenarios: Vec<scenario::Scenario> = scenario::load_all()?
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| s.name.contains(o)))
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(scenarios.len().max(1));
+    println!(
+        "xtask: running {} QEMU scenario(s), {workers} at a time (TCG):",
+        scenarios.len()
+    );
     for s in &scenarios {
         println!("  {:<32} {}", s.name, s.description);
     }
@@ -45,7 +55,13 @@ pub fn run(only: Option<&str>, qemu_only: bool) -> anyhow::Result<()> {
                 if o.passed {
                     println!("PASS {:<32} {:6.1} s", s.name, o.duration.as_secs_f64());
                 } else {
-                    println!("FAIL {:<32} {:6.1} s  {}\n     transcript: {}", s.name, o.duration.as_secs_f64(), o.message, o.transcript.display());
+                    println!(
+                        "FAIL {:<32} {:6.1} s  {}\n     transcript: {}",
+                        s.name,
+                        o.duration.as_secs_f64(),
+                        o.message,
+                        o.transcript.display()
+                    );
                     if let Ok(t) = std::fs::read_to_string(&o.transcript) {
                         let lines: Vec<&str> = t.lines().collect();
                         for l in &lines[lines.len().saturating_sub(25)..] {
@@ -59,7 +75,12 @@ pub fn run(only: Option<&str>, qemu_only: bool) -> anyhow::Result<()> {
     });
     let failures = failures.lock().expect("failures");
     if !failures.is_empty() {
-        bail!("{} of {} QEMU scenario(s) failed: {}", failures.len(), scenarios.len(), failures.join(", "));
+        bail!(
+            "{} of {} QEMU scenario(s) failed: {}",
+            failures.len(),
+            scenarios.len(),
+            failures.join(", ")
+        );
     }
     println!("xtask: all {} QEMU scenario(s) passed", scenarios.len());
     Ok(())

@@ -22,16 +22,24 @@ fn mount(fstype: &str, target: &str) {
 fn main() {
     mount("proc", "/proc");
     mount("devtmpfs", "/dev");
-    let mut out: Box<dyn Write> = match std::fs::OpenOptions::new().write(true).open("/dev/console") {
+    let mut out: Box<dyn Write> = match std::fs::OpenOptions::new().write(true).open("/dev/console")
+    {
         Ok(f) => Box::new(f),
         Err(_) => Box::new(std::io::stdout()),
     };
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let mut markers: Vec<String> = std::fs::read_dir("/leapboot-markers")
-        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default();
     markers.sort();
-    let _ = writeln!(out, "LEAPBOOT-TARGET-OK cmdline={}", cmdline.trim_end_matches('\n'));
+    let _ = writeln!(
+        out,
+        "LEAPBOOT-TARGET-OK cmdline={}",
+        cmdline.trim_end_matches('\n')
+    );
     let _ = writeln!(out, "LEAPBOOT-TARGET-INITRDS {}", markers.join(","));
     let _ = out.flush();
     // SAFETY: plain syscalls; PID 1 powering off.
