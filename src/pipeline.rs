@@ -23,6 +23,8 @@ pub struct Volume {
     pub partition: Option<Partition>,
     /// What the superblock says.
     pub info: Option<FsInfo>,
+    /// Index of its disk in discovery order (GRUB's `hdN`), if on a disk.
+    pub disk_index: Option<u32>,
     /// The read-only view of its files.
     pub fs: Box<dyn BootFs>,
 }
@@ -32,6 +34,8 @@ pub struct Volume {
 pub struct Volumes {
     /// In discovery order.
     pub list: Vec<Volume>,
+    /// Disks added so far.
+    disks: u32,
 }
 
 impl Volumes {
@@ -50,6 +54,7 @@ impl Volumes {
             disk: root.to_owned(),
             partition: None,
             info: None,
+            disk_index: None,
             fs: Box::new(fs::dir::DirFs::new(root)),
         });
     }
@@ -57,6 +62,8 @@ impl Volumes {
     /// Reads `disk`'s partition table and opens every volume with a filesystem leapboot can
     /// read. `part_name` names partition N (`vda` → `vda1`).
     pub fn add_disk(&mut self, disk: &Disk, disk_name: &str, part_name: &dyn Fn(u32) -> String) {
+        let disk_index = self.disks;
+        self.disks += 1;
         let table = match catch_unwind(AssertUnwindSafe(|| partition::read(disk))) {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
@@ -74,13 +81,14 @@ impl Volumes {
                 for p in partitions {
                     let name = part_name(p.number);
                     let slice = disk.slice(p.start, p.len);
-                    self.open_volume(name, disk, Some(p), slice);
+                    self.open_volume(name, disk, disk_index, Some(p), slice);
                 }
             }
             Table::None => {
                 self.open_volume(
                     disk_name.to_string(),
                     disk,
+                    disk_index,
                     None,
                     disk.slice(0, disk.size()),
                 );
@@ -92,6 +100,7 @@ impl Volumes {
         &mut self,
         name: String,
         disk: &Disk,
+        disk_index: u32,
         partition: Option<Partition>,
         slice: crate::disk::Slice,
     ) {
@@ -129,6 +138,7 @@ impl Volumes {
                     disk: disk.path().to_owned(),
                     partition,
                     info: Some(info),
+                    disk_index: Some(disk_index),
                     fs,
                 });
             }
@@ -137,25 +147,65 @@ impl Volumes {
         }
     }
 
-    /// Parses every format on every volume and merges the entries into one list.
+    /// What parsers see of each volume.
+    fn views(&self) -> Vec<entry::VolumeView<'_>> {
+        self.list
+            .iter()
+            .map(|v| entry::VolumeView {
+                name: &v.name,
+                fs: v.fs.as_ref(),
+                uuid: v.info.as_ref().and_then(|i| i.uuid.as_deref()),
+                label: v.info.as_ref().and_then(|i| i.label.as_deref()),
+                part_uuid: v.partition.as_ref().and_then(|p| p.part_uuid.as_deref()),
+                part_type: v.partition.as_ref().and_then(|p| p.type_guid.as_deref()),
+                grub_position: v
+                    .disk_index
+                    .map(|d| (d, v.partition.as_ref().map_or(0, |p| p.number))),
+            })
+            .collect()
+    }
+
+    /// Runs every format on every volume and merges the entries into one list. A volume where
+    /// no configuration yields an entry is scanned for kernels by name.
     pub fn boot_list(&self) -> (BootList, Vec<EntryError>) {
+        let views = self.views();
         let mut list = BootList::default();
         let mut errors = Vec::new();
-        for v in &self.list {
-            let found = catch_unwind(AssertUnwindSafe(|| {
-                entry::bls::discover(&v.name, v.fs.as_ref())
-            }));
-            match found {
+        let mut run = |format: entry::Format,
+                       f: entry::DiscoverFn,
+                       v: &entry::VolumeView<'_>,
+                       list: &mut BootList|
+         -> usize {
+            match catch_unwind(AssertUnwindSafe(|| f(v, &views))) {
                 Ok(found) => {
                     errors.extend(found.errors.iter().cloned());
+                    let n = found.entries.len();
                     list.merge(found);
+                    n
                 }
-                Err(_) => errors.push(EntryError {
-                    volume: v.name.clone(),
-                    file: "/loader/entries".into(),
-                    line: None,
-                    message: "the Boot Loader Spec parser crashed on this volume".into(),
-                }),
+                Err(_) => {
+                    errors.push(EntryError {
+                        volume: v.name.to_string(),
+                        file: "/".into(),
+                        line: None,
+                        message: format!("the {format:?} parser crashed on this volume"),
+                    });
+                    0
+                }
+            }
+        };
+        for v in &views {
+            let mut found = 0;
+            for (format, f) in entry::FORMATS {
+                found += run(*format, *f, v, &mut list);
+            }
+            if found == 0 {
+                run(
+                    entry::Format::Bootdir,
+                    entry::bootdir::discover,
+                    v,
+                    &mut list,
+                );
             }
         }
         (list, errors)

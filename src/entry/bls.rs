@@ -6,8 +6,11 @@
 
 use std::cmp::Ordering;
 
-use super::{BootEntry, DefaultRule, EntryError, EntrySource, FileRef, Format, Found, Timeout};
-use crate::fs::{BootFs, FileKind, MAX_CONFIG_BYTES};
+use super::{
+    BootEntry, DefaultRule, EntryError, EntryKind, EntrySource, FileRef, Format, Found, Timeout,
+    VolumeView,
+};
+use crate::fs::{FileKind, MAX_CONFIG_BYTES};
 use crate::version;
 
 const ENTRIES_DIR: &str = "/loader/entries";
@@ -23,8 +26,9 @@ const ARCH: &str = "aa64";
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const ARCH: &str = std::env::consts::ARCH;
 
-/// Finds the BLS entries of `volume`.
-pub fn discover(volume: &str, fs: &dyn BootFs) -> Found {
+/// Finds the BLS entries of `vol`.
+pub fn discover(vol: &VolumeView<'_>, _all: &[VolumeView<'_>]) -> Found {
+    let (volume, fs) = (vol.name, vol.fs);
     let mut found = Found::default();
     let err = |file: &str, line: Option<u32>, message: String| EntryError {
         volume: volume.to_string(),
@@ -302,6 +306,7 @@ impl Entry {
             devicetree: self.devicetree.as_deref().map(file),
             version: self.version,
             format: Format::Bls,
+            kind: EntryKind::Linux,
             source: EntrySource {
                 volume: volume.to_string(),
                 file: path,
@@ -449,7 +454,9 @@ mod tests {
         .unwrap();
         std::fs::write(root.join("loader/entries/broken.conf"), "title Broken\n").unwrap();
         std::fs::write(root.join("loader/entries/notes.txt"), "linux /x\n").unwrap();
-        let found = discover("vol", &DirFs::new(root));
+        let fs = DirFs::new(root);
+        let view = crate::entry::tests::view("vol", &fs);
+        let found = discover(&view, &[]);
         let ids: Vec<&str> = found.entries.iter().map(|e| e.id.as_str()).collect();
         // No sort-key: file names, newest version first.
         assert_eq!(ids, ["second", "first"]);

@@ -5,10 +5,50 @@
 //! becomes an [`EntryError`] beside its siblings, never hides them.
 
 pub mod bls;
+pub mod bootdir;
+pub mod grub;
+pub mod grubenv;
+pub mod syslinux;
+pub mod uki;
 
 use std::fmt;
 
 use serde::Serialize;
+
+use crate::fs::BootFs;
+
+/// What a format parser sees of a volume: its files and its identity. Parsers get the volume
+/// they read and the list of all volumes (GRUB's `search` picks among them).
+#[derive(Clone, Copy)]
+pub struct VolumeView<'a> {
+    /// Volume name (`vda1`, `disk.img:1`, a `--root` path): what `FileRef::volume` holds.
+    pub name: &'a str,
+    /// Read-only file access.
+    pub fs: &'a dyn BootFs,
+    /// Filesystem UUID as blkid prints it.
+    pub uuid: Option<&'a str>,
+    /// Filesystem label.
+    pub label: Option<&'a str>,
+    /// GPT partition GUID (PARTUUID), lower case.
+    pub part_uuid: Option<&'a str>,
+    /// GPT partition type GUID, lower case.
+    pub part_type: Option<&'a str>,
+    /// Position among all discovered disks and its partition number, for GRUB's
+    /// `(hdN,gptM)`/`(hdN,msdosM)` names: (disk index from 0, partition number from 1).
+    pub grub_position: Option<(u32, u32)>,
+}
+
+/// A format parser: reads `volume` (and may resolve files on any of `all`) and reports what it found.
+pub type DiscoverFn = fn(volume: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found;
+
+/// Every format, in the order their findings are merged (and duplicates dropped): the
+/// configuration a distro's own bootloader reads comes before what is found by convention.
+pub const FORMATS: &[(Format, DiscoverFn)] = &[
+    (Format::Grub, grub::discover),
+    (Format::Bls, bls::discover),
+    (Format::Syslinux, syslinux::discover),
+    (Format::Uki, uki::discover),
+];
 
 /// A file on a named volume (`vda1`, `disk.img:1`, or a `--root` directory).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -31,6 +71,26 @@ impl fmt::Display for FileRef {
 pub enum Format {
     /// Boot Loader Specification Type #1 (`/loader/entries/*.conf`).
     Bls,
+    /// GRUB2 `grub.cfg`.
+    Grub,
+    /// syslinux / extlinux / isolinux / pxelinux configuration.
+    Syslinux,
+    /// Unified kernel image (Boot Loader Specification Type #2, `/EFI/Linux/*.efi`).
+    Uki,
+    /// Kernels found by name in `/boot` or the volume root, without any configuration.
+    Bootdir,
+}
+
+/// How an entry's kernel is started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// `kernel` is a Linux kernel image; `initrds` are loaded with it.
+    #[default]
+    Linux,
+    /// `kernel` is a unified kernel image: the kernel, initrd and command line are its PE
+    /// sections (`.linux`, `.initrd` after `.ucode`, `.cmdline`); `initrds` are appended.
+    Uki,
 }
 
 /// Where an entry was defined.
@@ -63,8 +123,23 @@ pub struct BootEntry {
     pub devicetree: Option<FileRef>,
     /// Configuration format.
     pub format: Format,
+    /// How the kernel is started.
+    pub kind: EntryKind,
     /// Where it was defined.
     pub source: EntrySource,
+}
+
+impl BootEntry {
+    /// Whether two entries boot the same thing.
+    pub fn same_boot(&self, other: &BootEntry) -> bool {
+        self.kind == other.kind
+            && self.kernel == other.kernel
+            && self.initrds == other.initrds
+            && self
+                .cmdline
+                .split_whitespace()
+                .eq(other.cmdline.split_whitespace())
+    }
 }
 
 /// Autoboot timeout.
@@ -137,6 +212,8 @@ pub struct Found {
 pub enum DefaultRule {
     /// A glob over entry ids (BLS `loader.conf`: the id with or without `.conf`).
     IdGlob(String),
+    /// The format resolved its default itself (GRUB `set default=`, syslinux `DEFAULT`).
+    Index(usize),
 }
 
 impl Found {
@@ -146,6 +223,7 @@ impl Found {
             Some(DefaultRule::IdGlob(g)) => self.entries.iter().position(|e| {
                 crate::glob::matches(g, &e.id) || crate::glob::matches(g, &format!("{}.conf", e.id))
             }),
+            Some(DefaultRule::Index(i)) => (*i < self.entries.len()).then_some(*i),
             None => None,
         }
     }
@@ -164,19 +242,36 @@ pub struct BootList {
 }
 
 impl BootList {
-    /// Appends one volume's findings: the first volume that names a default (or a timeout) sets it.
+    /// Appends one format's findings on one volume. The first findings that name a default
+    /// (or a timeout) set it; an entry that boots the same as an earlier one is dropped (and
+    /// if it was the default, the earlier one becomes the default).
     pub fn merge(&mut self, found: Found) {
         let default = found.default_index();
-        if self.default.is_none() {
-            self.default = default.map(|i| i + self.entries.len());
-        }
         if self.timeout.is_none() {
             self.timeout = found.timeout;
         }
-        for mut e in found.entries {
+        for (i, mut e) in found.entries.into_iter().enumerate() {
+            let is_default = Some(i) == default && self.default.is_none();
+            // The same kernel, initrds and command line from two configs (grub.cfg with
+            // blscfg and the BLS entries themselves, say) is one entry: the first one kept.
+            if let Some(at) = self.entries.iter().position(|o| o.same_boot(&e)) {
+                log::debug!(
+                    "entry {} ({}) duplicates {}; dropped",
+                    e.id,
+                    e.source.file,
+                    self.entries[at].id
+                );
+                if is_default {
+                    self.default = Some(at);
+                }
+                continue;
+            }
             // Ids are unique per volume; keep them unique over all volumes too.
             if self.entries.iter().any(|o| o.id == e.id) {
                 e.id = format!("{}@{}", e.id, e.source.volume);
+            }
+            if is_default {
+                self.default = Some(self.entries.len());
             }
             self.entries.push(e);
         }
@@ -198,8 +293,21 @@ impl BootList {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A view of `fs` named `name` with no identity, for parser tests.
+    pub(crate) fn view<'a>(name: &'a str, fs: &'a dyn BootFs) -> VolumeView<'a> {
+        VolumeView {
+            name,
+            fs,
+            uuid: None,
+            label: None,
+            part_uuid: None,
+            part_type: None,
+            grub_position: None,
+        }
+    }
 
     fn entry(id: &str, vol: &str) -> BootEntry {
         BootEntry {
@@ -208,12 +316,13 @@ mod tests {
             version: None,
             kernel: FileRef {
                 volume: vol.into(),
-                path: "/k".into(),
+                path: format!("/vmlinuz-{id}"),
             },
             initrds: vec![],
             cmdline: String::new(),
             devicetree: None,
             format: Format::Bls,
+            kind: EntryKind::Linux,
             source: EntrySource {
                 volume: vol.into(),
                 file: "/f".into(),
@@ -238,6 +347,34 @@ mod tests {
         assert_eq!(list.default, Some(1));
         assert_eq!(list.boot_order(), vec![1, 0, 2]);
         assert_eq!(list.entries[2].id, "a@vdb1");
+    }
+
+    #[test]
+    fn the_same_boot_from_two_configs_is_one_entry_and_keeps_the_default() {
+        let mut list = BootList::default();
+        let mut grub = entry("grub-debian", "vda1");
+        grub.format = Format::Grub;
+        grub.kernel.path = "/vmlinuz".into();
+        let mut bls = entry("debian", "vda1");
+        bls.kernel.path = "/vmlinuz".into();
+        bls.cmdline = "  ".into(); // whitespace differences do not matter
+        let other = entry("other", "vda1");
+        list.merge(Found {
+            entries: vec![grub],
+            ..Found::default()
+        });
+        list.merge(Found {
+            entries: vec![other, bls],
+            default: Some(DefaultRule::Index(1)),
+            ..Found::default()
+        });
+        let ids: Vec<&str> = list.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["grub-debian", "other"]);
+        assert_eq!(
+            list.default,
+            Some(0),
+            "the default was the duplicate: its twin is the default"
+        );
     }
 
     #[test]
