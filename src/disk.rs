@@ -44,12 +44,27 @@ pub struct Disk {
     sector_size: u32,
 }
 
+/// What opening a block device does to the kernel's read-only flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoPolicy {
+    /// Set the device read-only (`BLKROSET`) before reading it; refuse it if that fails. For
+    /// the initramfs, where nothing else uses the disks.
+    Enforce,
+    /// Only open the device read-only, leaving its flag alone. For `leapboot` on a running
+    /// system, whose mounted disks must stay writable for the system itself.
+    Leave,
+}
+
 impl Disk {
-    /// Opens `path`, which may be a block device or a regular (image) file.
-    ///
-    /// A block device is made read-only with `BLKROSET` first; if that fails the disk is not
-    /// read at all.
+    /// Opens `path`, which may be a block device or a regular (image) file, with
+    /// [`RoPolicy::Enforce`]: a block device is made read-only with `BLKROSET` first; if that
+    /// fails the disk is not read at all.
     pub fn open(path: &Path) -> Result<Disk, DiskError> {
+        Disk::open_with(path, RoPolicy::Enforce)
+    }
+
+    /// Opens `path` read-only with the given policy for block devices.
+    pub fn open_with(path: &Path, policy: RoPolicy) -> Result<Disk, DiskError> {
         let file = File::open(path).map_err(|source| DiskError::Open {
             path: path.to_owned(),
             source,
@@ -60,12 +75,14 @@ impl Disk {
         })?;
         let (size, sector_size) = if meta.file_type().is_block_device() {
             let fd = file.as_raw_fd();
-            let one: libc::c_int = 1;
-            // SAFETY: fd is a valid open block device; the kernel reads one int.
-            unsafe { ioctl::blkroset(fd, &one) }.map_err(|source| DiskError::SetReadOnly {
-                path: path.to_owned(),
-                source,
-            })?;
+            if policy == RoPolicy::Enforce {
+                let one: libc::c_int = 1;
+                // SAFETY: fd is a valid open block device; the kernel reads one int.
+                unsafe { ioctl::blkroset(fd, &one) }.map_err(|source| DiskError::SetReadOnly {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            }
             let mut size = 0u64;
             // SAFETY: the kernel writes one u64.
             unsafe { ioctl::blkgetsize64(fd, &mut size) }.map_err(|e| DiskError::Size {

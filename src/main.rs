@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use leapboot::disk::Disk;
+use leapboot::disk::{Disk, RoPolicy};
 use leapboot::entry::BootList;
 use leapboot::pipeline::Volumes;
 
@@ -27,8 +27,9 @@ struct Cli {
 enum Command {
     /// List the boot entries found, in menu order, the default marked with '*'.
     ///
-    /// With no --disk or --root, scans the block devices of this machine (as root; each is
-    /// set read-only before it is read). Disk images and directories need no privileges.
+    /// With no --disk or --root, scans the block devices of this machine (as root), through
+    /// read-only descriptors; their kernel read-only flag is left alone, since the running
+    /// system uses them. Disk images and directories need no privileges.
     List {
         /// A disk image file to scan (repeatable). Its partitions are named IMAGE:N.
         #[arg(long, value_name = "IMAGE")]
@@ -53,8 +54,10 @@ fn main() -> ExitCode {
 fn list(disks: &[PathBuf], roots: &[PathBuf], json: bool) -> ExitCode {
     let mut volumes = Volumes::default();
     if disks.is_empty() && roots.is_empty() {
+        // A running system writes to its own disks: read them through read-only descriptors
+        // but leave the kernel's read-only flag alone (the initramfs sets it; we must not).
         for d in leapboot::discover::block_devices("/sys".as_ref(), "/dev".as_ref()) {
-            match Disk::open(&d.node) {
+            match Disk::open_with(&d.node, RoPolicy::Leave) {
                 Ok(disk) => volumes.add_disk(&disk, &d.name, &|n| {
                     leapboot::discover::partition_name(&d.name, n)
                 }),
