@@ -200,13 +200,7 @@ fn prepare_uki(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Prepa
             source,
         },
     })?;
-    let cmdline = match uki.cmdline {
-        Some(own) if cmdline.trim().is_empty() => {
-            log::info!("no command line given: using the image's .cmdline");
-            own
-        }
-        _ => cmdline.to_string(),
-    };
+    let cmdline = uki_cmdline(cmdline, uki.cmdline);
     let c_cmdline = check_cmdline(&mut kernel, uki.kernel_len, &cmdline)?;
     log::info!(
         "loaded {} (.linux {:.1} MiB, .ucode + .initrd {:.1} MiB)",
@@ -216,6 +210,17 @@ fn prepare_uki(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Prepa
     );
     let total = append_initrds(&mut initrd, uki.initrd_len, &entry.initrds, vols)?;
     Ok((kernel, (total > 0).then_some(initrd), c_cmdline))
+}
+
+/// The command line for a UKI: the one given, or, if that is empty, the image's `.cmdline`.
+fn uki_cmdline(given: &str, own: Option<String>) -> String {
+    match own {
+        Some(own) if given.trim().is_empty() => {
+            log::info!("no command line given: using the image's .cmdline");
+            own
+        }
+        _ => given.to_string(),
+    }
 }
 
 /// What [`extract_uki`] put where.
@@ -479,6 +484,13 @@ mod tests {
         std::fs::write(_dir.path().join("EFI/Linux/t.efi"), b"MZ garbage").unwrap();
         let e = extract_uki(&fs, "/EFI/Linux/t.efi", &mut k, &mut i, 6, 8).unwrap_err();
         assert!(matches!(e, UkiError::Pe(_)), "{e}");
+    }
+
+    #[test]
+    fn a_given_command_line_replaces_the_uki_s_own() {
+        assert_eq!(uki_cmdline("edited=1", Some("own=1".into())), "edited=1");
+        assert_eq!(uki_cmdline(" ", Some("own=1".into())), "own=1");
+        assert_eq!(uki_cmdline("", None), "");
     }
 
     #[test]

@@ -305,3 +305,44 @@ fn command_lines_are_cleaned() {
     assert_eq!(clean_cmdline("  a=1\nb=2 \r\n"), "a=1 b=2");
     assert_eq!(clean_cmdline(""), "");
 }
+
+proptest::proptest! {
+    /// However `copy_to` chunks the file, every part gets exactly its bytes, and the writer
+    /// stops once the last one arrived.
+    #[test]
+    fn the_splitter_delivers_exact_ranges(
+        len in 1usize..3000,
+        cuts in proptest::collection::vec((0usize..3000, 0usize..3000), 1..4),
+        chunk in 1usize..700,
+    ) {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+        let ranges: Vec<Range<u64>> = cuts
+            .iter()
+            .map(|&(a, b)| {
+                let (a, b) = (a % len, b % len);
+                a.min(b) as u64..a.max(b) as u64 + 1
+            })
+            .collect();
+        let mut bufs: Vec<Vec<u8>> = ranges.iter().map(|r| vec![0; (r.end - r.start) as usize]).collect();
+        let mut parts: Vec<Part<'_>> = ranges
+            .iter()
+            .zip(bufs.iter_mut())
+            .map(|(r, b)| Part { range: r.clone(), sink: b, at: 0 })
+            .collect();
+        let end = ranges.iter().map(|r| r.end).max().unwrap_or(0);
+        let mut w = Splitter { pos: 0, end, parts: &mut parts, sink_error: None, complete: false };
+        let mut fed = 0;
+        for c in data.chunks(chunk) {
+            fed += c.len();
+            if w.write(c).is_err() {
+                break;
+            }
+        }
+        proptest::prop_assert!(w.complete);
+        proptest::prop_assert!(fed < end as usize + chunk, "read on after the last wanted byte");
+        drop(parts);
+        for (r, b) in ranges.iter().zip(&bufs) {
+            proptest::prop_assert_eq!(&b[..], &data[r.start as usize..r.end as usize]);
+        }
+    }
+}
