@@ -248,7 +248,9 @@ pub fn text(b: &[u8]) -> String {
 
 /// Finds the UKIs of `vol` (`/EFI/Linux/*.efi`, names matched case-insensitively), sorted
 /// like Type #1 entries (BLS § Sorting: sort key `IMAGE_ID`/`ID`, then version newest first,
-/// then file name).
+/// then file name). Title: `PRETTY_NAME`, else `NAME VERSION_ID`, else the id; version:
+/// `IMAGE_VERSION`, else `VERSION_ID`, else `.uname`; command line: `.cmdline`, trimmed; id:
+/// the file name without `.efi` and without a boot-counting suffix (`+3`, `+0-2`).
 pub fn discover(vol: &VolumeView<'_>, _all: &[VolumeView<'_>]) -> Found {
     let mut found = Found::default();
     let err = |file: &str, message: String| EntryError {
