@@ -5,13 +5,21 @@
 //! kernel's initramfs unpacker expects between concatenated archives), and hands both to the
 //! kernel. A refused load is an error with the errno explained; nothing is left half-done.
 //! [`exec`] unmounts leapboot's mounts, syncs and reboots into the loaded kernel.
+//!
+//! A unified kernel image ([`EntryKind::Uki`]) is streamed once through its volume: `.linux`
+//! goes into the kernel memfd, `.ucode` then `.initrd` (each padded to 4 bytes) start the
+//! initrd memfd, and the entry's own initrds follow. The stub itself never runs. The command
+//! line is the one given (the entry's, which discovery took from `.cmdline`); an empty one is
+//! replaced by the UKI's `.cmdline`, as the systemd stub does when its loader passes none.
 
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 
-use crate::entry::{BootEntry, FileRef};
+use crate::entry::uki::{self, Part, UkiError};
+use crate::entry::{BootEntry, EntryKind, FileRef};
+use crate::fs::BootFs;
 use crate::pipeline::Volumes;
 
 /// Largest kernel image accepted.
@@ -33,6 +41,8 @@ pub enum KexecError {
         file: FileRef,
         source: crate::fs::FsError,
     },
+    #[error("{file}: {source}")]
+    Uki { file: FileRef, source: UkiError },
     #[error("the command line is {len} bytes; the kernel accepts at most {max}")]
     CmdlineTooLong { len: usize, max: usize },
     #[error("the command line contains a NUL byte")]
@@ -107,42 +117,10 @@ fn copy_into(vols: &Volumes, f: &FileRef, out: &mut File, max: u64) -> Result<u6
 
 /// Loads `entry` with `cmdline` as the next kernel. After `Ok`, [`exec`] boots it.
 pub fn load(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<(), KexecError> {
-    let mut kernel = memfd("leapboot-kernel")?;
-    let klen = copy_into(vols, &entry.kernel, &mut kernel, MAX_KERNEL_BYTES)?;
-    let mut header = vec![0u8; 0x240.min(klen as usize)];
-    kernel.seek(SeekFrom::Start(0)).map_err(KexecError::Memfd)?;
-    kernel.read_exact(&mut header).map_err(KexecError::Memfd)?;
-    let max = cmdline_limit(&header);
-    if cmdline.len() > max {
-        return Err(KexecError::CmdlineTooLong {
-            len: cmdline.len(),
-            max,
-        });
-    }
-    let c_cmdline = CString::new(cmdline).map_err(|_| KexecError::CmdlineNul)?;
-    log::info!(
-        "loaded {} ({:.1} MiB)",
-        entry.kernel,
-        klen as f64 / 1048576.0
-    );
-
-    let initrd = if entry.initrds.is_empty() {
-        None
-    } else {
-        let mut out = memfd("leapboot-initrd")?;
-        let mut total = 0u64;
-        for f in &entry.initrds {
-            let n = copy_into(vols, f, &mut out, MAX_INITRD_BYTES - total)?;
-            total += n;
-            let pad = (4 - total % 4) % 4;
-            out.write_all(&[0u8; 3][..pad as usize])
-                .map_err(KexecError::Memfd)?;
-            total += pad;
-            log::info!("loaded {f} ({:.1} MiB)", n as f64 / 1048576.0);
-        }
-        Some(out)
+    let (kernel, initrd, c_cmdline) = match entry.kind {
+        EntryKind::Linux => prepare_linux(entry, cmdline, vols)?,
+        EntryKind::Uki => prepare_uki(entry, cmdline, vols)?,
     };
-
     let flags: libc::c_ulong = if initrd.is_none() {
         0x4 // KEXEC_FILE_NO_INITRAMFS
     } else {
@@ -169,6 +147,202 @@ pub fn load(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<(), Kexe
         });
     }
     Ok(())
+}
+
+/// A kernel memfd, an initrd memfd if there is anything in it, and the command line.
+type Prepared = (File, Option<File>, CString);
+
+/// A plain kernel: the kernel file, the command line checked, then the initrds.
+fn prepare_linux(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Prepared, KexecError> {
+    let mut kernel = memfd("leapboot-kernel")?;
+    let klen = copy_into(vols, &entry.kernel, &mut kernel, MAX_KERNEL_BYTES)?;
+    let c_cmdline = check_cmdline(&mut kernel, klen, cmdline)?;
+    log::info!(
+        "loaded {} ({:.1} MiB)",
+        entry.kernel,
+        klen as f64 / 1048576.0
+    );
+    let initrd = if entry.initrds.is_empty() {
+        None
+    } else {
+        let mut out = memfd("leapboot-initrd")?;
+        append_initrds(&mut out, 0, &entry.initrds, vols)?;
+        Some(out)
+    };
+    Ok((kernel, initrd, c_cmdline))
+}
+
+/// A unified kernel image: its sections split into the memfds in one pass, the command line
+/// checked against `.linux`'s header, then the entry's extra initrds.
+fn prepare_uki(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Prepared, KexecError> {
+    let fs = vols
+        .fs(&entry.kernel.volume)
+        .ok_or_else(|| KexecError::NoVolume {
+            file: entry.kernel.clone(),
+        })?;
+    let mut kernel = memfd("leapboot-kernel")?;
+    let mut initrd = memfd("leapboot-initrd")?;
+    let uki = extract_uki(
+        fs,
+        &entry.kernel.path,
+        &mut kernel,
+        &mut initrd,
+        MAX_KERNEL_BYTES,
+        MAX_INITRD_BYTES,
+    )
+    .map_err(|e| match e {
+        UkiError::Fs(source) => KexecError::Read {
+            file: entry.kernel.clone(),
+            source,
+        },
+        source => KexecError::Uki {
+            file: entry.kernel.clone(),
+            source,
+        },
+    })?;
+    let cmdline = uki_cmdline(cmdline, uki.cmdline);
+    let c_cmdline = check_cmdline(&mut kernel, uki.kernel_len, &cmdline)?;
+    log::info!(
+        "loaded {} (.linux {:.1} MiB, .ucode + .initrd {:.1} MiB)",
+        entry.kernel,
+        uki.kernel_len as f64 / 1048576.0,
+        uki.initrd_len as f64 / 1048576.0
+    );
+    let total = append_initrds(&mut initrd, uki.initrd_len, &entry.initrds, vols)?;
+    Ok((kernel, (total > 0).then_some(initrd), c_cmdline))
+}
+
+/// The command line for a UKI: the one given, or, if that is empty, the image's `.cmdline`.
+fn uki_cmdline(given: &str, own: Option<String>) -> String {
+    match own {
+        Some(own) if given.trim().is_empty() => {
+            log::info!("no command line given: using the image's .cmdline");
+            own
+        }
+        _ => given.to_string(),
+    }
+}
+
+/// What [`extract_uki`] put where.
+#[derive(Debug, PartialEq, Eq)]
+struct Extracted {
+    /// Bytes of `.linux` in the kernel file.
+    kernel_len: u64,
+    /// Bytes in the initrd file: `.ucode` and `.initrd`, each padded to 4 bytes.
+    initrd_len: u64,
+    /// The `.cmdline` section, cleaned, if there is one.
+    cmdline: Option<String>,
+}
+
+fn pad4(n: u64) -> u64 {
+    n.div_ceil(4) * 4
+}
+
+/// Streams UKI `path` once: `.linux` into `kernel`, `.ucode` then `.initrd` into `initrd`
+/// (each padded to 4 bytes; `initrd` is left positioned at its end for more), `.cmdline` into
+/// the result. Section sizes are checked against the limits before anything is read.
+fn extract_uki(
+    fs: &dyn BootFs,
+    path: &str,
+    kernel: &mut File,
+    initrd: &mut File,
+    max_kernel: u64,
+    max_initrd: u64,
+) -> Result<Extracted, UkiError> {
+    let (s, _) = uki::open(fs, path)?;
+    let len = |r: &Option<std::ops::Range<u64>>| r.as_ref().map_or(0, |r| r.end - r.start);
+    let kernel_len = s.linux.end - s.linux.start;
+    if kernel_len > max_kernel {
+        return Err(UkiError::TooLarge {
+            name: ".linux",
+            len: kernel_len,
+            max: max_kernel,
+        });
+    }
+    let initrd_at = pad4(len(&s.ucode));
+    let initrd_len = initrd_at + pad4(len(&s.initrd));
+    if initrd_len > max_initrd {
+        return Err(UkiError::TooLarge {
+            name: ".ucode + .initrd",
+            len: initrd_len,
+            max: max_initrd,
+        });
+    }
+    let mut cmdline = vec![0u8; len(&s.cmdline) as usize];
+    let (mut k, mut u, mut i) = (&*kernel, &*initrd, &*initrd);
+    let mut parts = vec![Part {
+        range: s.linux.clone(),
+        sink: &mut k,
+        at: 0,
+    }];
+    if let Some(r) = &s.ucode {
+        parts.push(Part {
+            range: r.clone(),
+            sink: &mut u,
+            at: 0,
+        });
+    }
+    if let Some(r) = &s.initrd {
+        parts.push(Part {
+            range: r.clone(),
+            sink: &mut i,
+            at: initrd_at,
+        });
+    }
+    if let Some(r) = &s.cmdline {
+        parts.push(Part {
+            range: r.clone(),
+            sink: &mut cmdline,
+            at: 0,
+        });
+    }
+    uki::read_parts(fs, path, uki::MAX_UKI_BYTES, &mut parts)?;
+    drop(parts);
+    // The padding: zeros up to `initrd_len`, and the position there for the extra initrds.
+    initrd.set_len(initrd_len).map_err(UkiError::Sink)?;
+    initrd
+        .seek(SeekFrom::Start(initrd_len))
+        .map_err(UkiError::Sink)?;
+    Ok(Extracted {
+        kernel_len,
+        initrd_len,
+        cmdline: s.cmdline.map(|_| uki::clean_cmdline(&uki::text(&cmdline))),
+    })
+}
+
+/// Checks `cmdline` against the limit in `kernel`'s setup header (reading its first bytes).
+fn check_cmdline(kernel: &mut File, klen: u64, cmdline: &str) -> Result<CString, KexecError> {
+    let mut header = vec![0u8; 0x240.min(klen as usize)];
+    kernel.seek(SeekFrom::Start(0)).map_err(KexecError::Memfd)?;
+    kernel.read_exact(&mut header).map_err(KexecError::Memfd)?;
+    let max = cmdline_limit(&header);
+    if cmdline.len() > max {
+        return Err(KexecError::CmdlineTooLong {
+            len: cmdline.len(),
+            max,
+        });
+    }
+    CString::new(cmdline).map_err(|_| KexecError::CmdlineNul)
+}
+
+/// Appends `files` to `out` (which holds `total` bytes, a multiple of 4), each padded to 4
+/// bytes, within [`MAX_INITRD_BYTES`] in all. Returns the new total.
+fn append_initrds(
+    out: &mut File,
+    mut total: u64,
+    files: &[FileRef],
+    vols: &Volumes,
+) -> Result<u64, KexecError> {
+    for f in files {
+        let n = copy_into(vols, f, out, MAX_INITRD_BYTES.saturating_sub(total))?;
+        total += n;
+        let pad = (4 - total % 4) % 4;
+        out.write_all(&[0u8; 3][..pad as usize])
+            .map_err(KexecError::Memfd)?;
+        total += pad;
+        log::info!("loaded {f} ({:.1} MiB)", n as f64 / 1048576.0);
+    }
+    Ok(total)
 }
 
 /// Unloads a loaded kernel (after a load whose boot was then abandoned).
@@ -232,6 +406,91 @@ mod tests {
         h[0x206..0x208].copy_from_slice(&0x0204u16.to_le_bytes());
         assert_eq!(cmdline_limit(&h), 255, "old boot protocol: 255 bytes");
         assert_eq!(cmdline_limit(&h[..10]), 2047, "short file");
+    }
+
+    /// A UKI at `/EFI/Linux/t.efi` in a temporary directory, and the directory's BootFs.
+    fn uki_fs(sections: &[(&str, &[u8])]) -> (tempfile::TempDir, crate::fs::dir::DirFs) {
+        let dir = tempfile::tempdir().unwrap();
+        let machine = uki::MACHINE.unwrap_or(object::pe::IMAGE_FILE_MACHINE_AMD64.0);
+        std::fs::create_dir_all(dir.path().join("EFI/Linux")).unwrap();
+        std::fs::write(
+            dir.path().join("EFI/Linux/t.efi"),
+            uki::pe::build(machine, sections),
+        )
+        .unwrap();
+        let fs = crate::fs::dir::DirFs::new(dir.path());
+        (dir, fs)
+    }
+
+    fn contents(f: &mut File) -> Vec<u8> {
+        let mut v = Vec::new();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn a_uki_is_split_into_kernel_and_initrd() {
+        let kernel_bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let (_dir, fs) = uki_fs(&[
+            (".osrel", b"ID=t\n"),
+            (".cmdline", b"console=ttyS0 marker=uki\n\0"),
+            (".initrd", b"INITRD"),
+            (".ucode", b"UCODE"),
+            (".linux", &kernel_bytes),
+        ]);
+        let (mut k, mut i) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+        let x = extract_uki(&fs, "/EFI/Linux/t.efi", &mut k, &mut i, u64::MAX, u64::MAX).unwrap();
+        assert_eq!(
+            x,
+            Extracted {
+                kernel_len: 300_000,
+                initrd_len: 16,
+                cmdline: Some("console=ttyS0 marker=uki".into()),
+            }
+        );
+        // The initrd file is positioned at its end, for the entry's own initrds.
+        i.write_all(b"EXTRA").unwrap();
+        assert_eq!(contents(&mut k), kernel_bytes);
+        assert_eq!(contents(&mut i), b"UCODE\0\0\0INITRD\0\0EXTRA");
+    }
+
+    #[test]
+    fn a_uki_without_initrds_or_cmdline() {
+        let (_dir, fs) = uki_fs(&[(".linux", b"KERNEL")]);
+        let (mut k, mut i) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+        let x = extract_uki(&fs, "/EFI/Linux/t.efi", &mut k, &mut i, u64::MAX, u64::MAX).unwrap();
+        assert_eq!((x.kernel_len, x.initrd_len, x.cmdline), (6, 0, None));
+        assert_eq!(contents(&mut k), b"KERNEL");
+        assert!(contents(&mut i).is_empty());
+    }
+
+    #[test]
+    fn uki_limits_and_damage_are_errors() {
+        let (_dir, fs) = uki_fs(&[(".ucode", b"U"), (".initrd", b"II"), (".linux", b"KERNEL")]);
+        let (mut k, mut i) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+        let e = extract_uki(&fs, "/EFI/Linux/t.efi", &mut k, &mut i, 5, u64::MAX).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "section .linux: 6 bytes is larger than the 5-byte limit"
+        );
+        let e = extract_uki(&fs, "/EFI/Linux/t.efi", &mut k, &mut i, 6, 7).unwrap_err();
+        assert!(e.to_string().contains(".ucode + .initrd: 8 bytes"), "{e}");
+        let e = extract_uki(&fs, "/EFI/Linux/none.efi", &mut k, &mut i, 6, 8).unwrap_err();
+        assert!(
+            matches!(e, UkiError::Fs(crate::fs::FsError::NotFound(_))),
+            "{e}"
+        );
+        std::fs::write(_dir.path().join("EFI/Linux/t.efi"), b"MZ garbage").unwrap();
+        let e = extract_uki(&fs, "/EFI/Linux/t.efi", &mut k, &mut i, 6, 8).unwrap_err();
+        assert!(matches!(e, UkiError::Pe(_)), "{e}");
+    }
+
+    #[test]
+    fn a_given_command_line_replaces_the_uki_s_own() {
+        assert_eq!(uki_cmdline("edited=1", Some("own=1".into())), "edited=1");
+        assert_eq!(uki_cmdline(" ", Some("own=1".into())), "own=1");
+        assert_eq!(uki_cmdline("", None), "");
     }
 
     #[test]

@@ -185,7 +185,7 @@ pub struct Entry {
 }
 
 /// Splits `name+LEFT-DONE` / `name+LEFT` into the id and tries left (BLS § Boot counting).
-fn boot_counting(stem: &str) -> (&str, Option<u32>) {
+pub(crate) fn boot_counting(stem: &str) -> (&str, Option<u32>) {
     if let Some((id, counter)) = stem.rsplit_once('+') {
         let left = counter.split_once('-').map_or(counter, |(l, _)| l);
         let done_ok = counter

@@ -51,7 +51,7 @@ pub struct PartSpec {
     /// Filesystem label.
     pub label: Option<String>,
     /// Path → content. Content is text, or `@kernel`, `@target-initrd`,
-    /// `@marker-initrd NAME`, `@garbage BYTES`.
+    /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
 }
@@ -100,8 +100,28 @@ impl Artifacts {
             "target-initrd" => self.target_initrd.clone(),
             "marker-initrd" if !arg.is_empty() => crate::initramfs::marker(arg)?,
             "garbage" => garbage(arg.parse().context("@garbage needs a byte count")?),
+            "uki" => self.uki(arg)?,
             _ => bail!("unknown generated content {spec:?}"),
         })
+    }
+
+    /// A unified kernel image of the test kernel, the target initrd and `cmdline`: a minimal
+    /// PE container (`leapboot::entry::uki::pe::build`) with `.osrel`, `.cmdline`, `.uname`,
+    /// `.initrd` and `.linux`. No EFI stub and no signature: firmware cannot start it, kexec
+    /// can (only `.linux` runs), which is all the scenarios need.
+    fn uki(&self, cmdline: &str) -> anyhow::Result<Vec<u8>> {
+        let kernel = std::fs::read(&self.kernel)?;
+        let osrel = "PRETTY_NAME=\"leapboot test UKI\"\nID=leapboot-test\nVERSION_ID=1\n";
+        Ok(leapboot::entry::uki::pe::build(
+            0x8664, // IMAGE_FILE_MACHINE_AMD64: the QEMU machine
+            &[
+                (".osrel", osrel.as_bytes()),
+                (".cmdline", format!("{cmdline}\n").as_bytes()),
+                (".uname", b"test"),
+                (".initrd", &self.target_initrd),
+                (".linux", &kernel),
+            ],
+        ))
     }
 }
 
