@@ -203,8 +203,13 @@ impl Ctx<'_> {
         }
     }
 
-    /// A Linux boot of `image` with `cmdline`; initrds from `initrd` (the `INITRD` keyword)
-    /// or else from the first `initrd=` option of the command line (comma lists in both).
+    /// A Linux boot of `image` with `cmdline`. Initrds: the first `initrd=` option of the
+    /// command line, else `initrd` (the `INITRD` keyword); comma lists in both. This is
+    /// syslinux's order: `INITRD x` appends ` initrd=x` *after* `APPEND`, and the loader takes
+    /// the first `initrd=` it finds. (It finds it with `strstr`, so `rd.initrd=` would match
+    /// too; we take whole options only. u-boot loads `INITRD` whatever `APPEND` says; the two
+    /// disagree only when a label has both.) The ` initrd=x` syslinux adds for `INITRD` is not
+    /// added to the command line: kexec needs no such option and u-boot adds none.
     fn boot(
         &self,
         id: &str,
@@ -214,12 +219,11 @@ impl Ctx<'_> {
         initrd: Option<&str>,
         loc: &Loc,
     ) -> BootEntry {
-        let list = initrd.map(str::to_string).or_else(|| {
-            cmdline
-                .split_ascii_whitespace()
-                .find_map(|w| w.strip_prefix("initrd="))
-                .map(str::to_string)
-        });
+        let list = cmdline
+            .split_ascii_whitespace()
+            .find_map(|w| w.strip_prefix("initrd="))
+            .or(initrd)
+            .map(str::to_string);
         let initrds = list
             .iter()
             .flat_map(|l| l.split(','))

@@ -341,7 +341,9 @@ impl Parser<'_> {
                     self.menu_begin(tag, &loc);
                 }
             }
-            _ => {} // colours, geometry, separators, messages
+            // A separator is a menu item of its own: it ends the label before it.
+            "separator" => self.record(),
+            _ => {} // colours, geometry, messages
         }
     }
 

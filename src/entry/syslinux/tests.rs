@@ -181,7 +181,7 @@ fn global_append_applies_only_to_labels_without_their_own() {
 fn initrd_keyword_and_append_initrd_with_comma_lists() {
     let f = found(&[(
         "/boot/extlinux/extlinux.conf",
-        "label a\nkernel vmlinuz\nappend initrd=i1.img,/abs/i2.img root=/dev/x\nlabel b\nkernel vmlinuz\ninitrd one,two\nappend initrd=ignored quiet\nlabel c\nkernel vmlinuz\nappend rd.initrd=no root=x\n",
+        "label a\nkernel vmlinuz\nappend initrd=i1.img,/abs/i2.img root=/dev/x\nlabel b\nkernel vmlinuz\ninitrd one,two\nappend initrd=first quiet\nlabel c\nkernel vmlinuz\nappend rd.initrd=no root=x\nlabel d\nkernel vmlinuz\ninitrd one,two\nappend quiet\n",
     )]);
     let s = summary(&f);
     assert_eq!(s[0].2, "/boot/extlinux/vmlinuz");
@@ -192,10 +192,16 @@ fn initrd_keyword_and_append_initrd_with_comma_lists() {
     );
     assert_eq!(
         s[1].3,
-        ["/boot/extlinux/one", "/boot/extlinux/two"],
-        "INITRD wins"
+        ["/boot/extlinux/first"],
+        "APPEND's initrd= first, as in syslinux"
     );
-    assert_eq!(s[1].4, "initrd=ignored quiet");
+    assert_eq!(s[1].4, "initrd=first quiet");
+    assert_eq!(
+        s[3].3,
+        ["/boot/extlinux/one", "/boot/extlinux/two"],
+        "INITRD alone"
+    );
+    assert_eq!(s[3].4, "quiet", "no initrd= is added for INITRD");
     assert!(
         s[2].3.is_empty(),
         "only a whole initrd= option names initrds"
@@ -223,6 +229,17 @@ fn com32_and_other_non_linux_labels_are_skipped() {
         ["ok", "forced"],
         "LINUX always means a Linux kernel"
     );
+}
+
+#[test]
+fn menu_separator_ends_a_label() {
+    // menu.c32 records the label before a separator: an APPEND after it is global.
+    let f = found(&[(
+        CFG,
+        "label a\nkernel /k\nmenu separator\nappend g=1\nlabel b\nkernel /k2\n",
+    )]);
+    assert_eq!(summary(&f)[0].4, "");
+    assert_eq!(summary(&f)[1].4, "g=1");
 }
 
 #[test]
