@@ -369,6 +369,12 @@ fn command(
     if !is_linux_image("kernel", word) {
         return Ok(None); // DEFAULT menu.c32 and the like: the UI, not an entry
     }
+    if cfg.implicit == Some(false) {
+        return Err(format!(
+            "{} {word:?} names no label, and IMPLICIT 0 forbids booting a kernel by file name",
+            id.to_uppercase()
+        ));
+    }
     if !ctx.vol.fs.exists(&resolve(ctx.workdir, word)) {
         return Err(format!(
             "{} {word:?} names no label and no file",

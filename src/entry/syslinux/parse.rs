@@ -74,6 +74,8 @@ pub struct Config {
     pub ui: bool,
     /// Last `PROMPT` value.
     pub prompt: Option<bool>,
+    /// Last `IMPLICIT` value (`IMPLICIT 0`: only labels boot, not kernel command lines).
+    pub implicit: Option<bool>,
     /// Last `TIMEOUT`, in tenths of a second.
     pub timeout: Option<u32>,
     /// Last `TOTALTIMEOUT`, in tenths of a second.
@@ -277,9 +279,10 @@ impl Parser<'_> {
             "default" => self.cfg.default = Some((rest.to_string(), loc)),
             "ontimeout" => self.cfg.ontimeout = Some((rest.to_string(), loc)),
             "ui" => self.cfg.ui |= !rest.is_empty(),
-            "prompt" => match number(rest) {
-                Some(n) => self.cfg.prompt = Some(n != 0),
-                None => self.problem(&loc, format!("prompt {rest:?} is not a number")),
+            "prompt" | "implicit" => match number(rest) {
+                Some(n) if kw == "prompt" => self.cfg.prompt = Some(n != 0),
+                Some(n) => self.cfg.implicit = Some(n != 0),
+                None => self.problem(&loc, format!("{kw} {rest:?} is not a number")),
             },
             "timeout" | "totaltimeout" => match number(rest) {
                 Some(n) if kw == "timeout" => self.cfg.timeout = Some(n),

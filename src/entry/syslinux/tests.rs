@@ -317,6 +317,16 @@ fn default_as_a_kernel_command_line_gets_the_global_append() {
 }
 
 #[test]
+fn implicit_0_forbids_default_as_a_kernel_command_line() {
+    let f = found(&[
+        (CFG, "implicit 0\ndefault vmlinuz root=/dev/sda1\n"),
+        ("/syslinux/vmlinuz", "k"),
+    ]);
+    assert!(f.entries.is_empty());
+    assert!(f.errors[0].message.contains("IMPLICIT 0"), "{:?}", f.errors);
+}
+
+#[test]
 fn default_label_with_extra_options_is_a_new_entry() {
     let f = found(&[(
         CFG,
