@@ -270,3 +270,34 @@ proptest::proptest! {
         }
     }
 }
+
+/// The whole pipeline on a real ext4 image: no configuration, so the scan runs, with the
+/// partition's PARTUUID in `root=`.
+#[test]
+fn pipeline_scans_an_ext4_root_without_configuration() {
+    use crate::testutil::{ext4_volume, gpt_image};
+    let root = ext4_volume(
+        16 << 20,
+        &[
+            ("boot/vmlinuz-6.1.0-1", b"NEW".as_slice()),
+            ("boot/initrd.img-6.1.0-1", b"I"),
+            ("boot/vmlinuz-5.10.0-1", b"OLD!"),
+            ("etc/os-release", b"ID=debian\n"),
+        ],
+    );
+    let img = gpt_image(&[(crate::partition::types::LINUX_FS, root)]);
+    let disk = crate::disk::Disk::open(img.path()).unwrap();
+    let mut vols = crate::pipeline::Volumes::default();
+    vols.add_disk(&disk, "img", &|n| format!("img:{n}"));
+    let part_uuid = vols.list[0]
+        .partition
+        .as_ref()
+        .and_then(|p| p.part_uuid.clone())
+        .unwrap();
+    let (list, _) = vols.boot_list();
+    let first = &list.entries[list.default_entry().unwrap()];
+    assert_eq!(first.kernel.path, "/boot/vmlinuz-6.1.0-1");
+    assert_eq!(first.initrds[0].path, "/boot/initrd.img-6.1.0-1");
+    assert_eq!(first.cmdline, format!("root=PARTUUID={part_uuid} ro"));
+    assert_eq!(list.entries.len(), 2);
+}

@@ -695,3 +695,44 @@ proptest::proptest! {
         proptest::prop_assert!(f.errors.iter().any(|e| e.message.contains("INCLUDE")));
     }
 }
+
+/// The whole pipeline on a real FAT image: upper-case names as DOS tools write them, found
+/// case-insensitively like firmware and syslinux do; the image is not modified.
+#[test]
+fn pipeline_reads_syslinux_from_a_fat_partition() {
+    use crate::testutil::{fat_volume, gpt_image};
+    let fat = fat_volume(
+        16 << 20,
+        &[
+            (
+                "SYSLINUX/SYSLINUX.CFG",
+                b"DEFAULT two\nINCLUDE MENU.CFG\n".as_slice(),
+            ),
+            (
+                "SYSLINUX/MENU.CFG",
+                b"LABEL one\nKERNEL /VMLINUZ\nLABEL two\nKERNEL vmlinuz\nINITRD initrd.img\nAPPEND x=2\n",
+            ),
+            ("SYSLINUX/VMLINUZ", b"K"),
+        ],
+    );
+    let img = gpt_image(&[(crate::partition::types::LINUX_FS, fat)]);
+    let before = std::fs::read(img.path()).unwrap();
+    let disk = crate::disk::Disk::open(img.path()).unwrap();
+    let mut vols = crate::pipeline::Volumes::default();
+    vols.add_disk(&disk, "img", &|n| format!("img:{n}"));
+    let (list, errors) = vols.boot_list();
+    assert!(errors.is_empty(), "{errors:?}");
+    let ids: Vec<&str> = list.entries.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["one", "two"]);
+    assert_eq!(list.default_entry(), Some(1));
+    let two = &list.entries[1];
+    assert_eq!(two.kernel.path, "/syslinux/vmlinuz");
+    assert_eq!(two.initrds[0].path, "/syslinux/initrd.img");
+    assert_eq!(two.format, Format::Syslinux);
+    let fs = vols.fs("img:1").unwrap();
+    assert_eq!(fs.read(&two.kernel.path, 10).unwrap(), b"K");
+    assert!(
+        before == std::fs::read(img.path()).unwrap(),
+        "the image was modified"
+    );
+}
