@@ -430,16 +430,17 @@ pub fn build(cfg: &Config, vol: &VolumeView<'_>, path: &str, workdir: &str) -> F
         }
     }
     if default.is_none() {
+        // menu.c32: the last MENU DEFAULT of the top menu on a label that runs something; if
+        // that is not a Linux boot (a COM32 module, LOCALBOOT) there is nothing to pick here.
         default = cfg
             .labels
             .iter()
-            .filter(|l| l.menu_default && l.menu_path.is_empty())
-            .filter_map(|l| {
+            .rfind(|l| l.menu_default && !l.not_bootable && l.menu_path.is_empty())
+            .and_then(|l| {
                 cands.iter().position(|c| {
                     c.entry.source.file == l.loc.file && c.entry.source.line == Some(l.loc.line)
                 })
-            })
-            .next_back();
+            });
     }
     if default.is_none() {
         if let Some((cmd, loc)) = &cfg.default {

@@ -353,6 +353,20 @@ fn default_menu_module_leaves_menu_default_to_choose() {
 }
 
 #[test]
+fn the_last_menu_default_counts_even_when_it_is_not_linux() {
+    let f = found(&[(
+        CFG,
+        "ui menu.c32\nlabel a\nmenu default\nkernel /k\nlabel hd\nmenu default\ncom32 chain.c32\nlabel back\nmenu default\nmenu exit\n",
+    )]);
+    assert_eq!(ids(&f), ["a"]);
+    assert_eq!(
+        default_id(&f),
+        None,
+        "chain.c32 is the menu's default: not an entry"
+    );
+}
+
+#[test]
 fn menu_default_inside_a_submenu_is_not_the_boot_default() {
     let f = found(&[(
         CFG,
