@@ -13,23 +13,28 @@
 //! because [`BootFs`](crate::fs::BootFs) has no `readlink`. Newest version first
 //! ([`crate::version::compare`]), unversioned kernels last.
 //!
-//! Command line: `root=PARTUUID=…` (else `root=UUID=…`) and `ro`. The root is this volume when
-//! the kernel is in its `/boot`; for kernels at a volume's root (a separate `/boot` or an ESP
-//! mounted at `/boot`) it is the one other volume that holds `/etc/os-release`, if exactly
-//! one does; otherwise no `root=` is given (the entry can still be edited). ESPs are scanned
-//! like any volume: Gentoo and Arch commonly mount the ESP at `/boot`.
+//! Command line: `root=PARTUUID=…` (else `root=UUID=…`) and `ro`, followed by the root
+//! filesystem's `/etc/kernel/cmdline` if it has one (the file `kernel-install`, dracut and
+//! `u-boot-update` use for a distribution's default options; when it names `root=` itself it
+//! is used as it is). The root is this volume when the kernel is in its `/boot`; for kernels at
+//! a volume's root (a separate `/boot` or an ESP mounted at `/boot`) it is the one other
+//! volume that holds `/etc/os-release`, if exactly one does; otherwise no `root=` is given (the
+//! entry can still be edited). ESPs are scanned like any volume: Gentoo and Arch commonly
+//! mount the ESP at `/boot`.
 //!
-//! Does not read kernel headers, does not look for microcode, and adds no console or other
-//! default arguments (that is the front end's configuration).
+//! Does not read kernel headers, does not look for microcode, and adds no leapboot-configured
+//! arguments (that is the front end's configuration).
 
 use std::cmp::Ordering;
 
 use super::{BootEntry, EntryKind, EntrySource, FileRef, Format, Found, VolumeView};
-use crate::fs::FileKind;
+use crate::fs::{FileKind, MAX_CONFIG_BYTES};
 use crate::version;
 
 /// Directories scanned, in preference order.
 pub const DIRS: &[&str] = &["/boot", "/"];
+/// The root filesystem's default kernel options.
+pub const KERNEL_CMDLINE: &str = "/etc/kernel/cmdline";
 /// Most kernels listed from one volume.
 const MAX_KERNELS: usize = 64;
 
@@ -169,17 +174,12 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
         (None, Some(_)) => Ordering::Greater,
         (None, None) => Ordering::Equal,
     });
-    let root_from_other = root_volume(vol, all);
+    let other_root = root_volume(vol, all);
+    let here = (root_arg(vol), kernel_cmdline(vol));
+    let there = other_root.map_or((None, None), |o| (root_arg(o), kernel_cmdline(o)));
     for k in kernels {
-        let root = if k.dir == "/boot" {
-            root_arg(vol)
-        } else {
-            root_from_other.clone()
-        };
-        let cmdline = match root {
-            Some(r) => format!("{r} ro"),
-            None => "ro".to_string(),
-        };
+        let (root, args) = if k.dir == "/boot" { &here } else { &there };
+        let cmdline = command_line(root.as_deref(), args.as_deref());
         let path = join(k.dir, &k.name);
         let title = match &k.kernel.version {
             Some(v) => format!("Linux {v} ({})", vol.name),
@@ -216,8 +216,38 @@ fn root_arg(vol: &VolumeView<'_>) -> Option<String> {
         .or_else(|| vol.uuid.map(|u| format!("root=UUID={u}")))
 }
 
+/// The root filesystem's `/etc/kernel/cmdline` (systemd's `kernel-install`, dracut and Debian's
+/// `u-boot-update` read it too): the distribution's own default kernel options, whitespace
+/// normalised. `None` when absent, empty or unreadable.
+fn kernel_cmdline(vol: &VolumeView<'_>) -> Option<String> {
+    let bytes = vol.fs.read(KERNEL_CMDLINE, MAX_CONFIG_BYTES).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let words: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(str::split_ascii_whitespace)
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// The command line of a scanned kernel: `/etc/kernel/cmdline` as it is when it names the root;
+/// otherwise the derived `root=`, `ro` (unless `rw`/`ro` is given) and its options.
+pub fn command_line(root: Option<&str>, args: Option<&str>) -> String {
+    let args = args.unwrap_or("");
+    let words: Vec<&str> = args.split_ascii_whitespace().collect();
+    if words.iter().any(|w| w.starts_with("root=")) {
+        return words.join(" ");
+    }
+    let mut out: Vec<&str> = root.into_iter().collect();
+    if !words.iter().any(|w| *w == "ro" || *w == "rw") {
+        out.push("ro");
+    }
+    out.extend(words);
+    out.join(" ")
+}
+
 /// For kernels at the root of `vol`: the single other volume that looks like a root filesystem.
-fn root_volume(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Option<String> {
+fn root_volume<'a>(vol: &VolumeView<'_>, all: &'a [VolumeView<'a>]) -> Option<&'a VolumeView<'a>> {
     let mut roots = all.iter().filter(|o| {
         o.name != vol.name && (o.fs.exists("/etc/os-release") || o.fs.exists("/usr/lib/os-release"))
     });
@@ -225,7 +255,7 @@ fn root_volume(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Option<String> {
     if roots.next().is_some() {
         return None;
     }
-    root_arg(one)
+    Some(one)
 }
 
 #[cfg(test)]

@@ -221,7 +221,10 @@ fn an_unversioned_kernel_of_its_own_is_listed_last() {
 #[test]
 fn kernels_at_a_separate_boot_volume_take_root_from_the_one_root_filesystem() {
     let boot = MemFs::new(&[("/vmlinuz-6.1", "k"), ("/initramfs-6.1.img", "i")]);
-    let root = MemFs::new(&[("/etc/os-release", "ID=gentoo\n")]);
+    let root = MemFs::new(&[
+        ("/etc/os-release", "ID=gentoo\n"),
+        ("/etc/kernel/cmdline", "quiet\n"),
+    ]);
     let other = MemFs::new(&[("/data", "x")]);
     let mut b = view("vda1", &boot);
     b.part_uuid = Some("boot-part");
@@ -229,7 +232,7 @@ fn kernels_at_a_separate_boot_volume_take_root_from_the_one_root_filesystem() {
     r.part_uuid = Some("root-part");
     let o = view("vdb1", &other);
     let f = discover(&b, &[b, r, o]);
-    assert_eq!(f.entries[0].cmdline, "root=PARTUUID=root-part ro");
+    assert_eq!(f.entries[0].cmdline, "root=PARTUUID=root-part ro quiet");
     assert_eq!(f.entries[0].initrds[0].path, "/initramfs-6.1.img");
     // Two candidates: no guess.
     let root2 = MemFs::new(&[("/usr/lib/os-release", "ID=debian\n")]);
@@ -300,4 +303,46 @@ fn pipeline_scans_an_ext4_root_without_configuration() {
     assert_eq!(first.initrds[0].path, "/boot/initrd.img-6.1.0-1");
     assert_eq!(first.cmdline, format!("root=PARTUUID={part_uuid} ro"));
     assert_eq!(list.entries.len(), 2);
+}
+
+#[test]
+fn etc_kernel_cmdline_adds_the_distribution_options() {
+    let cases: &[(Option<&str>, Option<&str>, &str)] = &[
+        (Some("root=PARTUUID=p"), None, "root=PARTUUID=p ro"),
+        (
+            Some("root=PARTUUID=p"),
+            Some("console=ttyS0 quiet"),
+            "root=PARTUUID=p ro console=ttyS0 quiet",
+        ),
+        (
+            Some("root=PARTUUID=p"),
+            Some("rw quiet"),
+            "root=PARTUUID=p rw quiet",
+        ),
+        (
+            Some("root=PARTUUID=p"),
+            Some("root=/dev/sda2 ro quiet"),
+            "root=/dev/sda2 ro quiet",
+        ),
+        (None, Some("quiet"), "ro quiet"),
+        (None, None, "ro"),
+    ];
+    for (root, args, want) in cases {
+        assert_eq!(command_line(*root, *args), *want, "{root:?} {args:?}");
+    }
+    let f = scan(
+        &[
+            ("/boot/vmlinuz-6.1", "k"),
+            (
+                "/etc/kernel/cmdline",
+                "# comment\n console=ttyS0\n  quiet\n",
+            ),
+        ],
+        Some("p"),
+        None,
+    );
+    assert_eq!(
+        f.entries[0].cmdline,
+        "root=PARTUUID=p ro console=ttyS0 quiet"
+    );
 }
