@@ -553,6 +553,22 @@ fn pxelinux_paths_are_relative_to_the_tftp_root() {
 }
 
 #[test]
+fn dot_dot_paths_climb_from_the_config_directory_but_never_leave_the_volume() {
+    // Arch's syslinux.cfg: LINUX ../vmlinuz-linux from /boot/syslinux.
+    let f = found(&[(
+        "/boot/syslinux/syslinux.cfg",
+        "LABEL arch\n MENU LABEL Arch Linux\n LINUX ../vmlinuz-linux\n APPEND root=/dev/sda3 rw\n INITRD ../intel-ucode.img,../initramfs-linux.img\nLABEL evil\n LINUX ../../../../etc/k\n",
+    )]);
+    let s = summary(&f);
+    assert_eq!(s[0].2, "/boot/vmlinuz-linux");
+    assert_eq!(
+        s[0].3,
+        ["/boot/intel-ucode.img", "/boot/initramfs-linux.img"]
+    );
+    assert_eq!(s[1].2, "/etc/k");
+}
+
+#[test]
 fn working_directories() {
     assert_eq!(working_dir("/pxelinux.cfg/default"), "/");
     assert_eq!(working_dir("/tftp/pxelinux.cfg/default"), "/tftp");
