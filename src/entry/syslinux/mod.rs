@@ -22,9 +22,20 @@
 //! What boots: a label whose `KERNEL` names a COM32 module, COMBOOT program, boot sector, PXE
 //! image or floppy image (by its extension, as syslinux decides), or which uses `COM32`,
 //! `CONFIG`, `LOCALBOOT`, `MENU EXIT`, … is not a Linux entry and is skipped; `LINUX` always
-//! means a Linux kernel. The parsing itself is in [`parse`]; this module turns labels into
-//! entries and decides the default and timeout. It does not run `menu.c32`'s UI, multiboot
-//! (`mboot.c32`) or `IPAPPEND`.
+//! means a Linux kernel.
+//!
+//! Entries: one per Linux label, in file order (includes spliced in place); id = the label,
+//! title = `MENU LABEL` without `^` hotkey markers (else the label), prefixed with the titles
+//! of the submenus holding it (`Advanced options > Expert install`). A label's `APPEND`
+//! replaces the global one (`APPEND -`: none). `MENU HIDE` labels are listed only when they
+//! are the default. Default: `ONTIMEOUT`, else the top menu's last `MENU DEFAULT`, else
+//! `DEFAULT`; each may name a label (extra words are appended to its command line, making an
+//! entry of their own) or be a kernel command line (an entry when the file exists and
+//! `IMPLICIT 0` is not set). Timeout: see [`timeout`].
+//!
+//! The parsing itself is in [`parse`]; this module turns labels into entries and decides the
+//! default and timeout. It does not run `menu.c32`'s UI, multiboot (`mboot.c32`),
+//! `IPAPPEND`/`SYSAPPEND`, or `FDTDIR` lookups (the board's device tree name is unknown).
 
 pub mod parse;
 
