@@ -16,6 +16,8 @@ pub struct Params {
     pub settle: Option<Duration>,
     /// `leapboot.device_wait_ms=N`: the longest wait for block devices.
     pub device_wait: Option<Duration>,
+    /// `leapboot.bootdir_args="..."`: arguments for kernels found without a configuration.
+    pub bootdir_args: Option<String>,
     /// `leapboot.debug`: log at debug level.
     pub debug: bool,
     /// Whether `loglevel=` was given (then leapboot leaves the console log level alone).
@@ -91,6 +93,7 @@ pub fn parse(cmdline: &str) -> Params {
                     "{word}: expected leapboot.device_wait_ms=<milliseconds>"
                 )),
             },
+            "bootdir_args" => p.bootdir_args = Some(value.unwrap_or_default().to_string()),
             "debug" => p.debug = !matches!(value, Some("0") | Some("false") | Some("off")),
             _ => p
                 .problems
@@ -120,6 +123,8 @@ mod tests {
         assert!(p.debug && p.has_loglevel);
         assert!(p.problems.is_empty());
         assert_eq!(parse("leapboot.timeout=-1").timeout, Some(Timeout::Forever));
+        let q = parse(r#"leapboot.bootdir_args="console=ttyS0 quiet" x"#);
+        assert_eq!(q.bootdir_args.as_deref(), Some("console=ttyS0 quiet"));
         let bad = parse("leapboot.timeout=soon leapboot.colour=on");
         assert_eq!(bad.timeout, None);
         assert_eq!(bad.problems.len(), 2);

@@ -25,6 +25,9 @@ pub struct Config {
     pub settle_ms: Option<u64>,
     /// Discovery never waits longer than this for block devices (default 10000).
     pub device_wait_ms: Option<u64>,
+    /// Arguments appended to kernels found by name in `/boot` without any configuration
+    /// (after `root=` and the root filesystem's `/etc/kernel/cmdline`).
+    pub bootdir_args: Option<String>,
 }
 
 impl Config {

@@ -84,7 +84,14 @@ pub fn run(start: Instant) -> ! {
                 .join(" ")
         );
         let volumes = open_volumes(&disks);
-        let (list, errors) = volumes.boot_list();
+        let (mut list, errors) = volumes.boot_list();
+        if let Some(args) = params
+            .bootdir_args
+            .as_deref()
+            .or(config.bootdir_args.as_deref())
+        {
+            list.append_args(leapboot::entry::Format::Bootdir, args);
+        }
         for e in &errors {
             log::error!("{e}");
         }

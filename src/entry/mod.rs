@@ -277,6 +277,21 @@ impl BootList {
         }
     }
 
+    /// Appends `args` to the command line of every entry of `format` (the configured default
+    /// arguments of kernels found without a configuration).
+    pub fn append_args(&mut self, format: Format, args: &str) {
+        let args = args.trim();
+        if args.is_empty() {
+            return;
+        }
+        for e in self.entries.iter_mut().filter(|e| e.format == format) {
+            if !e.cmdline.is_empty() {
+                e.cmdline.push(' ');
+            }
+            e.cmdline.push_str(args);
+        }
+    }
+
     /// The entry to autoboot: the configured default, else the first.
     pub fn default_entry(&self) -> Option<usize> {
         self.default.or((!self.entries.is_empty()).then_some(0))
@@ -375,6 +390,21 @@ pub(crate) mod tests {
             Some(0),
             "the default was the duplicate: its twin is the default"
         );
+    }
+
+    #[test]
+    fn default_args_go_only_to_kernels_found_without_a_config() {
+        let mut list = BootList::default();
+        let mut scanned = entry("scanned", "v");
+        scanned.format = Format::Bootdir;
+        scanned.cmdline = "root=PARTUUID=x ro".into();
+        list.merge(Found {
+            entries: vec![entry("bls", "v"), scanned],
+            ..Found::default()
+        });
+        list.append_args(Format::Bootdir, " console=ttyS0 ");
+        assert_eq!(list.entries[0].cmdline, "");
+        assert_eq!(list.entries[1].cmdline, "root=PARTUUID=x ro console=ttyS0");
     }
 
     #[test]
