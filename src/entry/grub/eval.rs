@@ -84,8 +84,15 @@ impl Env {
         self.vars.get(name).map(String::as_str)
     }
 
-    /// Sets `name`.
+    /// Sets `name`. `root` loses surrounding parentheses, as GRUB's write hook does.
     pub fn set(&mut self, name: &str, value: &str) {
+        let value = match (
+            name,
+            value.strip_prefix('(').and_then(|v| v.strip_suffix(')')),
+        ) {
+            ("root", Some(inner)) => inner,
+            _ => value,
+        };
         let mut v = value.to_string();
         if v.len() > MAX_VALUE {
             let mut cut = MAX_VALUE;

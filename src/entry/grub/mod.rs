@@ -36,6 +36,8 @@
 pub mod eval;
 pub mod lexer;
 pub mod parse;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 
