@@ -76,7 +76,7 @@ impl Volumes {
             }
         };
         match table {
-            Table::Gpt { partitions, .. } => {
+            Table::Gpt { partitions, .. } | Table::Mbr { partitions, .. } => {
                 log::info!("{disk_name}: GPT with {} partition(s)", partitions.len());
                 for p in partitions {
                     let name = part_name(p.number);
@@ -105,8 +105,12 @@ impl Volumes {
         slice: crate::disk::Slice,
     ) {
         let info = match probe::probe(&slice) {
-            Ok(Some(info)) => info,
-            Ok(None) => {
+            Ok(probe::Probed::Fs(info)) => info,
+            Ok(probe::Probed::Other(o)) => {
+                log::info!("{name}: {}; not a boot volume, skipped", o.detail);
+                return;
+            }
+            Ok(probe::Probed::Unknown) => {
                 if partition.is_none() {
                     log::info!("{name}: no partition table and no known filesystem; skipped");
                 } else {

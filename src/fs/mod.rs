@@ -159,6 +159,9 @@ pub fn open(slice: Slice, kind: FsKind) -> Result<Box<dyn BootFs>, OpenError> {
     match kind {
         FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => Ok(Box::new(ext4::Ext4Fs::open(slice)?)),
         FsKind::Vfat => Ok(Box::new(fat::FatFs::open(slice)?)),
+        other => Err(OpenError(format!(
+            "{other} has no userspace reader in leapboot; it needs a kernel mount"
+        ))),
     }
 }
 
