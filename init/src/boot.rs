@@ -172,9 +172,15 @@ pub fn run(start: Instant) -> ! {
     }
 }
 
-/// Opens every disk read-only (partitions first set read-only too) and its volumes.
+/// Opens every disk read-only (partitions first set read-only too) and its volumes; volumes
+/// are probed in parallel, and those without a userspace reader are kernel-mounted read-only
+/// under /run/leapboot.
 fn open_volumes(disks: &[discover::BlockDevice]) -> Volumes {
-    let mut volumes = Volumes::default();
+    let mut volumes = Volumes::with_mounts(leapboot::fs::mount::MountConfig {
+        root: Path::new(leapboot::MOUNT_ROOT).to_path_buf(),
+        modules_dir: crate::early::modules_dir(),
+    });
+    let mut opened = Vec::new();
     for d in disks {
         for p in &d.partitions {
             // BLKROSET on each partition node as well, so even a kernel mount of it is read-only.
@@ -183,10 +189,28 @@ fn open_volumes(disks: &[discover::BlockDevice]) -> Volumes {
             }
         }
         match Disk::open(&d.node) {
-            Ok(disk) => volumes.add_disk(&disk, &d.name, &|n| discover::partition_name(&d.name, n)),
+            Ok(disk) => opened.push((disk, d)),
             Err(e) => log::error!("{e}"),
         }
     }
+    let namers: Vec<Box<dyn Fn(u32) -> String + Sync>> = opened
+        .iter()
+        .map(|(_, d)| {
+            let name = d.name.clone();
+            Box::new(move |n| discover::partition_name(&name, n))
+                as Box<dyn Fn(u32) -> String + Sync>
+        })
+        .collect();
+    let refs: Vec<leapboot::pipeline::DiskRef<'_>> = opened
+        .iter()
+        .zip(&namers)
+        .map(|((disk, d), namer)| leapboot::pipeline::DiskRef {
+            disk,
+            name: &d.name,
+            part_name: namer.as_ref(),
+        })
+        .collect();
+    volumes.add_disks(&refs);
     volumes
 }
 
