@@ -283,8 +283,9 @@ fn boot(kernel: &Path, initrd: &Path, disk: &Path) -> anyhow::Result<Boot> {
         kernel: kernel.to_owned(),
         initrd: initrd.to_owned(),
         append: "leapboot.timeout=0".into(),
-        disks: vec![copy.clone()],
+        disks: vec![crate::qemu::VmDisk::virtio(copy.clone())],
         kvm: false,
+        monitor: None,
     };
     let mut cmd = vm.command(false);
     cmd.stdin(Stdio::null())
