@@ -70,6 +70,8 @@ pub struct PartSpec {
     pub size_mib: u64,
     /// Filesystem label.
     pub label: Option<String>,
+    /// ext4 only: the filesystem UUID (`mkfs.ext4 -U`), for configs that search for it.
+    pub uuid: Option<String>,
     /// MBR only: a logical partition inside the extended partition (numbered from 5).
     #[serde(default)]
     pub logical: bool,
@@ -220,12 +222,12 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
         }
         FsKind::Ext4 => {
             let label = p.label.clone().unwrap_or_else(|| "leapboot".into());
-            run(
-                Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?)
-                    .args(["-q", "-F", "-L", &label, "-d"])
-                    .arg(stage)
-                    .arg(out),
-            )?;
+            let mut mkfs = Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?);
+            mkfs.args(["-q", "-F", "-L", &label]);
+            if let Some(u) = &p.uuid {
+                mkfs.args(["-U", u]);
+            }
+            run(mkfs.arg("-d").arg(stage).arg(out))?;
             if !p.journal.is_empty() {
                 dirty_journal(p, out, stage)?;
             }
@@ -233,6 +235,9 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
     }
     if p.fs != FsKind::Ext4 && !p.journal.is_empty() {
         bail!("`journal` is for ext4 partitions only");
+    }
+    if p.fs != FsKind::Ext4 && p.uuid.is_some() {
+        bail!("`uuid` is for ext4 partitions only");
     }
     Ok(())
 }
