@@ -243,18 +243,22 @@ pub struct BootList {
 
 impl BootList {
     /// Appends one format's findings on one volume. The first findings that name a default
-    /// (or a timeout) set it; an entry that boots the same as an earlier one is dropped (and
-    /// if it was the default, the earlier one becomes the default).
+    /// (or a timeout) set it; an entry that boots the same as one merged by an earlier call (a
+    /// different config) is dropped, and if it was the default, that one becomes the default.
     pub fn merge(&mut self, found: Found) {
         let default = found.default_index();
         if self.timeout.is_none() {
             self.timeout = found.timeout;
         }
+        // Entries merged before this call: duplicates are looked for among these only, so
+        // one config listing the same boot twice (GRUB's "Debian" and "Advanced > Debian,
+        // with Linux ...") keeps both, as its own bootloader shows them.
+        let earlier = self.entries.len();
         for (i, mut e) in found.entries.into_iter().enumerate() {
             let is_default = Some(i) == default && self.default.is_none();
             // The same kernel, initrds and command line from two configs (grub.cfg with
             // blscfg and the BLS entries themselves, say) is one entry: the first one kept.
-            if let Some(at) = self.entries.iter().position(|o| o.same_boot(&e)) {
+            if let Some(at) = self.entries[..earlier].iter().position(|o| o.same_boot(&e)) {
                 log::debug!(
                     "entry {} ({}) duplicates {}; dropped",
                     e.id,
@@ -389,6 +393,31 @@ pub(crate) mod tests {
             list.default,
             Some(0),
             "the default was the duplicate: its twin is the default"
+        );
+    }
+
+    #[test]
+    fn the_same_boot_twice_in_one_config_stays_twice() {
+        let mut list = BootList::default();
+        let mut a = entry("simple", "v");
+        a.kernel.path = "/vmlinuz".into();
+        let mut b = entry("advanced", "v");
+        b.kernel.path = "/vmlinuz".into();
+        list.merge(Found {
+            entries: vec![a.clone(), b],
+            default: Some(DefaultRule::Index(1)),
+            ..Found::default()
+        });
+        assert_eq!(list.entries.len(), 2);
+        assert_eq!(list.default, Some(1));
+        list.merge(Found {
+            entries: vec![a],
+            ..Found::default()
+        });
+        assert_eq!(
+            list.entries.len(),
+            2,
+            "the same boot from another config is dropped"
         );
     }
 
