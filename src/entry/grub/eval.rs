@@ -35,7 +35,7 @@ use crate::entry::{EntryError, FileRef, VolumeView};
 use crate::fs::MAX_CONFIG_BYTES;
 
 /// Commands (and loop iterations) one configuration may run, menu entries included.
-pub const MAX_STEPS: u64 = 100_000;
+pub const MAX_STEPS: u64 = 50_000;
 /// `source`/`configfile` nest at most this deep.
 pub const MAX_SOURCE_DEPTH: usize = 10;
 /// Function calls nest at most this deep.
@@ -45,12 +45,14 @@ pub const MAX_LOOP: usize = 1000;
 /// One menu holds at most this many items.
 pub const MAX_ITEMS: usize = 1024;
 /// A variable value is cut at this length.
-pub const MAX_VALUE: usize = 16 * 1024;
+pub const MAX_VALUE: usize = 4 * 1024;
 /// A command's expanded words hold at most this many bytes together.
 pub const MAX_ARGV_BYTES: usize = 64 * 1024;
 /// All variables of one context together hold at most this many bytes; a `set` beyond is
 /// ignored (each menu entry runs on a copy of the environment).
-pub const MAX_ENV_BYTES: usize = 256 * 1024;
+pub const MAX_ENV_BYTES: usize = 128 * 1024;
+/// At most this many errors are reported per config (a loop must not flood the console).
+pub const MAX_ERRORS: usize = 64;
 /// BLS entries `blscfg` reads from one directory.
 const MAX_BLS: usize = 1024;
 
@@ -224,6 +226,7 @@ pub struct Interp<'a, 'v> {
     loaded: Option<Loaded>,
     budget_reported: bool,
     menu_full_reported: bool,
+    calls_reported: bool,
     /// Volumes whose BLS entries `blscfg` read.
     pub bls_read: BTreeSet<usize>,
 }
@@ -286,6 +289,7 @@ impl<'a, 'v> Interp<'a, 'v> {
             loaded: None,
             budget_reported: false,
             menu_full_reported: false,
+            calls_reported: false,
             bls_read: BTreeSet::new(),
         }
     }
@@ -295,6 +299,14 @@ impl<'a, 'v> Interp<'a, 'v> {
             .vols
             .get(loc.vol)
             .map_or_else(String::new, |v| v.name.to_string());
+        if self.errors.len() > MAX_ERRORS {
+            return;
+        }
+        let message = if self.errors.len() == MAX_ERRORS {
+            format!("{message} (and further errors, not reported)")
+        } else {
+            message
+        };
         self.errors.push(EntryError {
             volume,
             file: loc.path.clone(),
@@ -556,7 +568,9 @@ impl<'a, 'v> Interp<'a, 'v> {
         let args = &argv[1..];
         if let Some(body) = self.funcs.get(name).cloned() {
             if self.calls >= MAX_CALL_DEPTH {
-                self.error(format!("{name}: calls nested deeper than {MAX_CALL_DEPTH}"));
+                if !std::mem::replace(&mut self.calls_reported, true) {
+                    self.error(format!("{name}: calls nested deeper than {MAX_CALL_DEPTH}"));
+                }
                 return Ok(false);
             }
             self.calls += 1;
