@@ -114,15 +114,17 @@ pub fn run(start: Instant) -> ! {
                 .join(" ")
         );
         let mut known: Vec<String> = disks.iter().map(|d| d.name.clone()).collect();
+        let (cpu_before, _) = cpu_and_peak_rss();
         let mut volumes = open_volumes(&disks);
         let mut list = entry_list(&volumes, &params, &config, true);
         let (cpu, rss) = cpu_and_peak_rss();
         log::info!(
-            "discovery done: {} disk(s), {} volume(s), {} entr{}; CPU so far {} ms, peak RSS {} KiB",
+            "discovery done: {} disk(s), {} volume(s), {} entr{}; CPU {} ms reading them, {} ms in all so far; peak RSS {} KiB",
             disks.len(),
             volumes.list.len(),
             list.entries.len(),
             if list.entries.len() == 1 { "y" } else { "ies" },
+            cpu.saturating_sub(cpu_before).as_millis(),
             cpu.as_millis(),
             rss
         );
