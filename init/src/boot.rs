@@ -433,26 +433,57 @@ fn add_late_disk(
 }
 
 /// Opens every disk read-only (partitions first set read-only too) and its volumes.
+/// Opens every disk read-only (partitions first set read-only too) and its volumes; volumes
+/// are probed in parallel, and those without a userspace reader are kernel-mounted read-only
+/// under /run/leapboot.
 fn open_volumes(disks: &[discover::BlockDevice]) -> Volumes {
-    let mut volumes = Volumes::default();
+    let mut volumes = Volumes::with_mounts(leapboot::fs::mount::MountConfig {
+        root: Path::new(leapboot::MOUNT_ROOT).to_path_buf(),
+        modules_dir: crate::early::modules_dir(),
+    });
+    let mut opened = Vec::new();
     for d in disks {
-        add_disk_volumes(&mut volumes, d);
+        if let Some(disk) = open_disk(d) {
+            opened.push((disk, d));
+        }
     }
+    let namers: Vec<Box<dyn Fn(u32) -> String + Sync>> = opened
+        .iter()
+        .map(|(_, d)| {
+            let name = d.name.clone();
+            Box::new(move |n| discover::partition_name(&name, n))
+                as Box<dyn Fn(u32) -> String + Sync>
+        })
+        .collect();
+    let refs: Vec<leapboot::pipeline::DiskRef<'_>> = opened
+        .iter()
+        .zip(&namers)
+        .map(|((disk, d), namer)| leapboot::pipeline::DiskRef {
+            disk,
+            name: &d.name,
+            part_name: namer.as_ref(),
+        })
+        .collect();
+    volumes.add_disks(&refs);
     volumes
 }
 
 /// Opens one disk read-only (partitions first) and adds its volumes.
 fn add_disk_volumes(volumes: &mut Volumes, d: &discover::BlockDevice) {
+    if let Some(disk) = open_disk(d) {
+        volumes.add_disk(&disk, &d.name, &|n| discover::partition_name(&d.name, n));
+    }
+}
+
+/// Opens a disk read-only (BLKROSET), its partition nodes first, so that even a kernel mount
+/// of a partition is read-only.
+fn open_disk(d: &discover::BlockDevice) -> Option<Disk> {
     for p in &d.partitions {
-        // BLKROSET on each partition node as well, so even a kernel mount of it is read-only.
         if let Err(e) = Disk::open(&Path::new("/dev").join(p)) {
             log::warn!("{e}");
         }
     }
-    match Disk::open(&d.node) {
-        Ok(disk) => volumes.add_disk(&disk, &d.name, &|n| discover::partition_name(&d.name, n)),
-        Err(e) => log::error!("{e}"),
-    }
+    Disk::open(&d.node).map_err(|e| log::error!("{e}")).ok()
 }
 
 /// Nothing could be booted: offer reboot and power off on the console, rescan after a while
