@@ -38,6 +38,8 @@ pub struct DiskSpec {
     /// Not attached at start; a `{ monitor = "device_add ..." }` step attaches it.
     #[serde(default)]
     pub hotplug: bool,
+    /// This many identical disks (scenarios only; at most 32). Default 1.
+    pub repeat: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
