@@ -213,8 +213,10 @@ struct Watch {
 /// What ended a [`Watch::wait`].
 enum Wake {
     Key(u8),
-    /// A whole disk appeared (kernel name).
+    /// A whole disk appeared (kernel name). Others may have too: check sysfs for them.
     Disk(String),
+    /// Device events were lost: compare sysfs with the disks known.
+    Rescan,
     Timeout,
 }
 
@@ -228,14 +230,29 @@ impl Watch {
         let mut stdin_open = true;
         loop {
             if let Some(hp) = self.hotplug.as_mut() {
-                for e in hp.drain() {
+                let (events, overrun) = hp.drain_raw();
+                let broken = hp.is_broken();
+                if broken {
+                    self.hotplug = None;
+                }
+                let mut disk = None;
+                for e in events {
                     match e {
-                        Event::DiskAdded(name) => return Wake::Disk(name),
+                        Event::DiskAdded(name) => {
+                            disk.get_or_insert(name);
+                        }
                         Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
                         Event::Modalias(m) => {
                             self.loader.load_for_modalias(&m);
                         }
                     }
+                }
+                // One disk per wake; the others are found by the caller's sysfs check.
+                if overrun || broken {
+                    return Wake::Rescan;
+                }
+                if let Some(name) = disk {
+                    return Wake::Disk(name);
                 }
             }
             let timeout = match deadline {
@@ -359,9 +376,18 @@ fn countdown(
             Wake::Timeout => break,
             Wake::Key(b'\n') | Wake::Key(b'\r') if limit.is_none() => break,
             Wake::Key(_) => {}
-            Wake::Disk(name) => {
+            Wake::Disk(_) | Wake::Rescan => {
                 let before = list.default_entry().map(|i| list.entries[i].id.clone());
-                if add_late_disk(&name, known, volumes, list, params, config) {
+                // Every disk sysfs has that is not known yet (the woken one among them).
+                let mut added = false;
+                for d in discover::block_devices_with(
+                    Path::new("/sys"),
+                    Path::new("/dev"),
+                    config.virtual_disks,
+                ) {
+                    added |= add_late_disk(&d.name, known, volumes, list, params, config);
+                }
+                if added {
                     let after = list.default_entry().map(|i| list.entries[i].id.clone());
                     if after != before {
                         log::info!("the default entry changed; the countdown starts again");
@@ -500,6 +526,7 @@ fn wait_for_rescan(clock: &mut Clock, watch: &mut Watch) {
             log::info!("disk {name} appeared; rescanning");
             None
         }
+        Wake::Rescan => None,
         Wake::Timeout => None,
     };
     clock.waited_timeout += t.elapsed();

@@ -153,6 +153,7 @@ pub struct Hotplug {
     fd: OwnedFd,
     include_virtual: bool,
     buf: Vec<u8>,
+    broken: bool,
 }
 
 impl Hotplug {
@@ -180,6 +181,7 @@ impl Hotplug {
             fd,
             include_virtual,
             buf: vec![0; MAX_MESSAGE + 1],
+            broken: false,
         })
     }
 
@@ -218,12 +220,21 @@ impl Hotplug {
                 }
                 Err(nix::errno::Errno::EAGAIN) => break,
                 Err(e) => {
-                    log::error!("uevent socket: {}", e.desc());
+                    log::error!("uevent socket: {}; no longer listening", e.desc());
+                    self.broken = true;
                     break;
                 }
             }
         }
         (out, overrun)
+    }
+}
+
+impl Hotplug {
+    /// Whether the socket failed for good (an error other than "nothing to read" or an
+    /// overrun): the caller should stop polling it and fall back to rescanning sysfs.
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 }
 
