@@ -248,7 +248,9 @@ impl AsFd for Hotplug {
 mod tests {
     use super::*;
 
-    /// Captured from a 6.1 kernel in QEMU (`udevadm monitor --kernel --property` shape).
+    /// Messages in the exact shape a 6.1 kernel sends (header, then the keys in the kernel's
+    /// order, NUL-separated, as `udevadm monitor --kernel --property` shows them); device
+    /// paths and modaliases are the ones leapboot's QEMU scenarios log.
     const VDA_ADD: &[u8] = b"add@/devices/pci0000:00/0000:00:02.0/virtio1/block/vda\0ACTION=add\0DEVPATH=/devices/pci0000:00/0000:00:02.0/virtio1/block/vda\0SUBSYSTEM=block\0MAJOR=254\0MINOR=0\0DEVNAME=vda\0DEVTYPE=disk\0DISKSEQ=1\0SEQNUM=1042\0";
     const VDA1_ADD: &[u8] = b"add@/devices/pci0000:00/0000:00:02.0/virtio1/block/vda/vda1\0ACTION=add\0DEVPATH=/devices/pci0000:00/0000:00:02.0/virtio1/block/vda/vda1\0SUBSYSTEM=block\0MAJOR=254\0MINOR=1\0DEVNAME=vda1\0DEVTYPE=partition\0DISKSEQ=1\0PARTN=1\0SEQNUM=1043\0";
     const USB_IFACE_ADD: &[u8] = b"add@/devices/pci0000:00/0000:00:03.0/usb2/2-1/2-1:1.0\0ACTION=add\0DEVPATH=/devices/pci0000:00/0000:00:03.0/usb2/2-1/2-1:1.0\0SUBSYSTEM=usb\0DEVTYPE=usb_interface\0PRODUCT=46f4/1/0\0TYPE=0/0/0\0INTERFACE=8/6/80\0MODALIAS=usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00\0SEQNUM=1201\0";

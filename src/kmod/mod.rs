@@ -89,6 +89,8 @@ pub struct Loader {
     seen: HashSet<String>,
     /// Modules newly loaded so far.
     pub loaded: usize,
+    /// Time spent matching modaliases against the aliases (not loading).
+    matching: std::time::Duration,
 }
 
 /// The largest index file read (a generic kernel's `modules.alias` is ~1.5 MiB).
@@ -163,7 +165,9 @@ impl Loader {
             return 0;
         }
         self.seen.insert(modalias.to_string());
+        let t = std::time::Instant::now();
         let modules = self.aliases.lookup(modalias);
+        self.matching += t.elapsed();
         modules
             .iter()
             .map(|m| self.load_module(m, Reason::Modalias(modalias)))
@@ -175,8 +179,13 @@ impl Loader {
     /// the devices `virtio_blk` drives); at most [`coldplug::MAX_ROUNDS`] rounds.
     pub fn coldplug(&mut self, sys: &Path) -> usize {
         let mut total = 0;
+        let mut walking = std::time::Duration::ZERO;
+        let mut rounds = 0;
         for round in 1..=coldplug::MAX_ROUNDS {
+            rounds = round;
+            let t = std::time::Instant::now();
             let found = coldplug::modaliases(sys);
+            walking += t.elapsed();
             let mut loaded = 0;
             for m in &found {
                 loaded += self.load_for_modalias(m);
@@ -190,6 +199,11 @@ impl Loader {
                 break;
             }
         }
+        log::info!(
+            "coldplug: {total} module(s) in {rounds} round(s); walking sysfs took {} ms, matching {} ms",
+            walking.as_millis(),
+            self.matching.as_millis()
+        );
         total
     }
 
