@@ -157,8 +157,8 @@ pub struct Hotplug {
 }
 
 impl Hotplug {
-    /// Opens the socket. Fails without `CAP_NET_ADMIN`-free netlink access (never in PID 1)
-    /// or on kernels without `CONFIG_NET`; the caller then falls back to polling sysfs.
+    /// Opens the socket. Fails on kernels without `CONFIG_NET` (or in a sandbox that forbids
+    /// netlink); the caller then falls back to polling sysfs.
     pub fn open(include_virtual: bool) -> nix::Result<Hotplug> {
         use nix::sys::socket::{
             bind, setsockopt, socket, sockopt, AddressFamily, NetlinkAddr, SockFlag, SockProtocol,
@@ -187,8 +187,7 @@ impl Hotplug {
 
     /// Everything that arrived since the last call, in order (at most 1024 datagrams per
     /// call; the rest stay queued). Never blocks. A receive-buffer overrun (`ENOBUFS`) is
-    /// logged: events were lost, so the caller should rescan sysfs; it is reported as
-    /// `overrun = true`.
+    /// logged; callers that must not miss a disk use [`Hotplug::drain_raw`], which reports it.
     pub fn drain(&mut self) -> Vec<Event> {
         self.drain_raw().0
     }

@@ -3,7 +3,7 @@
 //!
 //! The initramfs has no `modprobe` and no udev; [`Loader`] is their small, bounded
 //! replacement: modules by name (the configured list; an alias such as `fs-vfat` works too),
-//! by modalias as udev does it (every device's `modalias` under `/sys/devices` at start —
+//! by modalias as udev does it (every bus device's `modalias` under `/sys/bus` at start —
 //! [`coldplug`] — and each `MODALIAS=` of a later uevent), each module at most once. A missing
 //! module or a failed load is logged and the rest go on. It does not decide which modules the
 //! initramfs carries (`cargo xtask initramfs` does).
@@ -174,7 +174,7 @@ impl Loader {
             .sum()
     }
 
-    /// Matches every device under `sys` (`/sys`) that has no driver yet, loads what matches,
+    /// Matches every bus device under `sys` (`/sys`) that has no driver yet, loads what matches,
     /// and repeats while that created new devices (a bus driver such as `virtio_pci` brings
     /// the devices `virtio_blk` drives); at most [`coldplug::MAX_ROUNDS`] rounds.
     pub fn coldplug(&mut self, sys: &Path) -> usize {
@@ -200,7 +200,7 @@ impl Loader {
             }
         }
         log::info!(
-            "coldplug: {total} module(s) in {rounds} round(s); walking sysfs took {} ms, matching {} ms",
+            "coldplug: {total} module(s) in {rounds} round(s); reading sysfs took {} ms, matching {} ms",
             walking.as_millis(),
             self.matching.as_millis()
         );
@@ -383,12 +383,11 @@ alias fs-blk virtio_blk
     fn coldplug_matches_sysfs_devices() {
         let dir = fake_dir();
         let sys = tempfile::tempdir().unwrap();
-        let dev = sys.path().join("devices/pci0000:00/0000:00:02.0");
+        let dev = sys.path().join("bus/pci/devices/0000:00:02.0");
         std::fs::create_dir_all(&dev).unwrap();
         std::fs::write(
             dev.join("modalias"),
-            "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00
-",
+            "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00\n",
         )
         .unwrap();
         let mut l = Loader::open(dir.path());
