@@ -318,9 +318,10 @@ pub fn build_disks(
             if d.table != TableKind::Gpt {
                 bail!("disk {i}: corrupt = \"gpt-primary\" needs table = \"gpt\"");
             }
-            // One byte inside the primary header (LBA 1): its CRC no longer matches.
+            // One byte of the primary header's disk GUID (LBA 1, byte 60 of the 92 the CRC
+            // covers): its CRC no longer matches.
             let mut f = File::options().read(true).write(true).open(&img)?;
-            f.seek(SeekFrom::Start(512 + 100))?;
+            f.seek(SeekFrom::Start(512 + 60))?;
             f.write_all(&[0xA5])?;
         }
         std::fs::remove_dir_all(&work)?;
@@ -398,8 +399,14 @@ fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
     if !logicals.is_empty() {
         let ext: u64 = logicals.iter().map(|p| p.size_mib + 1).sum::<u64>() + 1;
         script.push_str(&format!("size={ext}MiB, type=5\n"));
-        for p in &logicals {
-            script.push_str(&format!("size={}MiB, type={}\n", p.size_mib, ty(p)));
+        for (i, p) in logicals.iter().enumerate() {
+            // Numbered, or sfdisk makes a primary partition while primary slots are free.
+            script.push_str(&format!(
+                "{} : size={}MiB, type={}\n",
+                i + 5,
+                p.size_mib,
+                ty(p)
+            ));
         }
         total += ext * MIB;
     }
