@@ -17,6 +17,7 @@ pub mod glob;
 pub mod kexec;
 pub mod kmod;
 pub mod logger;
+pub mod menu;
 pub mod partition;
 pub mod pipeline;
 pub mod probe;

@@ -32,6 +32,12 @@ pub struct DiskSpec {
     /// Partitions in order (exactly one for `table = "none"`).
     #[serde(default)]
     pub partition: Vec<PartSpec>,
+    /// How QEMU attaches it: `virtio` (default), `nvme`, `ahci`, `scsi` or `usb`.
+    #[serde(default)]
+    pub bus: crate::qemu::Bus,
+    /// Not attached at start; a `{ monitor = "device_add ..." }` step attaches it.
+    #[serde(default)]
+    pub hotplug: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
