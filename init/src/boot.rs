@@ -430,7 +430,6 @@ fn add_late_disk(
     true
 }
 
-/// Opens every disk read-only (partitions first set read-only too) and its volumes.
 /// Opens every disk read-only (partitions first set read-only too) and its volumes; volumes
 /// are probed in parallel, and those without a userspace reader are kernel-mounted read-only
 /// under /run/leapboot.

@@ -94,6 +94,8 @@ fn default_size() -> u64 {
 pub enum FsKind {
     Vfat,
     Ext4,
+    /// ISO 9660 with Rock Ridge and Joliet (`xorriso -as mkisofs`); its size is its content's.
+    Iso9660,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -218,6 +220,7 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
                     .arg("::/"))?;
             }
         }
+        FsKind::Iso9660 => {} // built below from the staged files
         FsKind::Ext4 => {
             let label = p.label.clone().unwrap_or_else(|| "leapboot".into());
             run(
@@ -230,6 +233,16 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
                 dirty_journal(p, out, stage)?;
             }
         }
+    }
+    if p.fs == FsKind::Iso9660 {
+        let label = p.label.clone().unwrap_or_else(|| "LEAPBOOT".into());
+        let _ = std::fs::remove_file(out);
+        run(
+            Command::new(crate::prereq::find("xorriso").context("xorriso")?)
+                .args(["-as", "mkisofs", "-quiet", "-R", "-J", "-V", &label, "-o"])
+                .arg(out)
+                .arg(stage),
+        )?;
     }
     if p.fs != FsKind::Ext4 && !p.journal.is_empty() {
         bail!("`journal` is for ext4 partitions only");
@@ -394,7 +407,7 @@ fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
         (PartType::Esp, _) => "ef",
         (PartType::Xbootldr, _) => "ea",
         (PartType::Linux, FsKind::Vfat) => "c",
-        (PartType::Linux, FsKind::Ext4) => "83",
+        (PartType::Linux, FsKind::Ext4 | FsKind::Iso9660) => "83",
     };
     let mut script = String::from("label: dos\nlabel-id: 0x4c454150\n");
     let mut total = MIB;
