@@ -79,6 +79,9 @@ pub struct PartSpec {
     /// the old.
     #[serde(default)]
     pub journal: BTreeMap<String, String>,
+    /// Extra arguments for mkfs.ext4 (e.g. `["-O", "inline_data"]`).
+    #[serde(default)]
+    pub mkfs_args: Vec<String>,
     /// Path → content. Content is text, or `@kernel`, `@target-initrd`,
     /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`.
     #[serde(default)]
@@ -225,7 +228,9 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
             let label = p.label.clone().unwrap_or_else(|| "leapboot".into());
             run(
                 Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?)
-                    .args(["-q", "-F", "-L", &label, "-d"])
+                    .args(["-q", "-F", "-L", &label])
+                    .args(&p.mkfs_args)
+                    .arg("-d")
                     .arg(stage)
                     .arg(out),
             )?;
@@ -244,8 +249,8 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
                 .arg(stage),
         )?;
     }
-    if p.fs != FsKind::Ext4 && !p.journal.is_empty() {
-        bail!("`journal` is for ext4 partitions only");
+    if p.fs != FsKind::Ext4 && (!p.journal.is_empty() || !p.mkfs_args.is_empty()) {
+        bail!("`journal` and `mkfs_args` are for ext4 partitions only");
     }
     Ok(())
 }
