@@ -1,7 +1,8 @@
-//! The boot loop: discover → list entries → autoboot countdown → kexec, with a way forward
-//! from every failure (next entry, rescan, reboot or power off from the console).
+//! The boot loop: discover → list entries → menu with the autoboot countdown → kexec, with a
+//! way forward from every failure (back to the menu, next entry, rescan, reboot or power off
+//! from the console).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,8 +10,11 @@ use std::time::{Duration, Instant};
 use leapboot::config::Config;
 use leapboot::discover;
 use leapboot::disk::Disk;
-use leapboot::entry::Timeout;
+use leapboot::entry::{BootEntry, FileRef, Timeout};
+use leapboot::menu::state::{Menu, VolumeInfo};
 use leapboot::pipeline::Volumes;
+
+use crate::menu_loop::{self, Exit};
 
 /// Used when no configuration sets a timeout.
 const DEFAULT_TIMEOUT: Timeout = Timeout::Secs(5);
@@ -19,6 +23,7 @@ const RESCAN_AFTER: Duration = Duration::from_secs(10);
 
 /// Wall time since PID 1 started, less the time spent waiting (devices, timeout, keys):
 /// leapboot's own time.
+#[derive(Clone, Copy)]
 struct Clock {
     start: Instant,
     waited_devices: Duration,
@@ -36,8 +41,8 @@ impl Clock {
 fn load_config() -> Config {
     match std::fs::read_to_string(leapboot::config::PATH) {
         Ok(text) => {
-            let (config, problem) = Config::parse(&text);
-            if let Some(p) = problem {
+            let (config, problems) = Config::parse(&text);
+            for p in problems {
                 log::error!("{p}");
             }
             config
@@ -83,7 +88,7 @@ pub fn run(start: Instant) -> ! {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        let volumes = open_volumes(&disks);
+        let volumes = open_volumes(&disks, &config);
         let (mut list, errors) = volumes.boot_list();
         if let Some(args) = params
             .bootdir_args
@@ -91,6 +96,9 @@ pub fn run(start: Instant) -> ! {
             .or(config.bootdir_args.as_deref())
         {
             list.append_args(leapboot::entry::Format::Bootdir, args);
+        }
+        if let Some(args) = params.append.as_deref().or(config.append.as_deref()) {
+            list.append_all(args);
         }
         for e in &errors {
             log::error!("{e}");
@@ -120,62 +128,150 @@ pub fn run(start: Instant) -> ! {
             .or(config.timeout())
             .or(list.timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
-        let default = list.default_entry().map(|i| &list.entries[i]);
-        if let Some(d) = default {
+        let default = match params.default.as_deref().or(config.default.as_deref()) {
+            Some(p) => list.find(p).or_else(|| {
+                log::warn!("default '{p}' names no entry; using the boot configuration's");
+                list.default_entry()
+            }),
+            None => list.default_entry(),
+        };
+        let mut lock = config.lock();
+        lock.locked |= params.locked;
+        let mut menu = Menu::new(list.entries.clone(), default, timeout, lock);
+        menu.set_volumes(volume_infos(&volumes));
+        if let Some(d) = menu.default().map(|i| &list.entries[i]) {
             match timeout {
                 Timeout::Secs(0) => log::info!("booting the default entry '{}' now", d.title),
                 Timeout::Secs(n) => {
-                    log::info!("booting the default entry '{}' in {n} s", d.title);
-                    let t = Instant::now();
-                    std::thread::sleep(Duration::from_secs(u64::from(n)));
-                    clock.waited_timeout += t.elapsed();
+                    log::info!("booting the default entry '{}' in {n} s", d.title)
                 }
-                Timeout::Forever => {
-                    log::info!("timeout is 'forever': press Enter to boot '{}'", d.title);
-                    let t = Instant::now();
-                    wait_key(None);
-                    clock.waited_timeout += t.elapsed();
-                }
-            }
-        }
-        for i in list.boot_order() {
-            let e = &list.entries[i];
-            log::info!(
-                "booting '{}' ({}) with command line: {}",
-                e.title,
-                e.id,
-                e.cmdline
-            );
-            match leapboot::kexec::load(e, &e.cmdline, &volumes) {
-                Ok(()) => {
-                    log::info!(
-                        "leapboot time: {} ms (plus {} ms waiting for devices, {} ms timeout); kexec now",
-                        clock.own().as_millis(),
-                        clock.waited_devices.as_millis(),
-                        clock.waited_timeout.as_millis()
-                    );
-                    let err = leapboot::kexec::exec();
-                    log::error!("{err}");
-                    leapboot::kexec::unload();
-                }
-                Err(err) => log::error!(
-                    "entry '{}' ({}:{}): {err}",
-                    e.title,
-                    e.source.volume,
-                    e.source.file
+                Timeout::Forever => log::info!(
+                    "timeout is 'forever': choose an entry, Enter boots '{}'",
+                    d.title
                 ),
             }
+        }
+        let colour = params.colour.or(config.colour).unwrap_or(true);
+        let shown = Instant::now();
+        let before = clock;
+        let exit = menu_loop::show(&mut menu, &volumes, colour, &mut |i, cmdline, vols| {
+            let mut c = before;
+            c.waited_timeout += shown.elapsed();
+            match list.entries.get(i) {
+                Some(e) => boot_one(e, cmdline, vols, &c),
+                None => "no such entry".into(),
+            }
+        });
+        clock.waited_timeout += shown.elapsed();
+        if let Exit::Rescan = exit {
+            continue;
+        }
+        let order = menu.boot_order();
+        for i in order.iter().copied() {
+            let e = &list.entries[i];
+            boot_one(e, &e.cmdline, &volumes, &clock);
             log::info!("trying the next entry");
         }
-        log::error!("none of the {} entries could be booted", list.entries.len());
+        log::error!("none of the {} entries could be booted", order.len());
         wait_for_rescan(&mut clock);
     }
 }
 
-/// Opens every disk read-only (partitions first set read-only too) and its volumes.
-fn open_volumes(disks: &[discover::BlockDevice]) -> Volumes {
+/// Loads and boots `e` with `cmdline`. Returns only when that failed, with the error.
+fn boot_one(e: &BootEntry, cmdline: &str, volumes: &Volumes, clock: &Clock) -> String {
+    log::info!(
+        "booting '{}' ({}) with command line: {}",
+        e.title,
+        e.id,
+        cmdline
+    );
+    let mut progress = Progress::default();
+    let loaded = leapboot::kexec::load(e, cmdline, volumes, &mut |f, done, total| {
+        progress.report(f, done, total)
+    });
+    let err = match loaded {
+        Ok(()) => {
+            log::info!(
+                "leapboot time: {} ms (plus {} ms waiting for devices, {} ms timeout); kexec now",
+                clock.own().as_millis(),
+                clock.waited_devices.as_millis(),
+                clock.waited_timeout.as_millis()
+            );
+            let err = leapboot::kexec::exec();
+            leapboot::kexec::unload();
+            err.to_string()
+        }
+        Err(err) => err.to_string(),
+    };
+    let msg = format!(
+        "entry '{}' ({}:{}): {err}",
+        e.title, e.source.volume, e.source.file
+    );
+    log::error!("{msg}");
+    msg
+}
+
+/// Files at least this large get a percentage while they load.
+const SHOW_PERCENT_FROM: u64 = 16 << 20;
+
+/// "Loading <file> (N MiB)..." and, for large files, a percentage on the console.
+#[derive(Default)]
+struct Progress {
+    last_percent: Option<u64>,
+}
+
+impl Progress {
+    fn report(&mut self, f: &FileRef, done: u64, total: u64) {
+        if done == 0 {
+            log::info!("Loading {f} ({:.1} MiB)...", total as f64 / 1048576.0);
+            self.last_percent = None;
+            return;
+        }
+        if total < SHOW_PERCENT_FROM {
+            return;
+        }
+        let pct = done.saturating_mul(100) / total.max(1);
+        if self.last_percent.is_some_and(|l| pct < l + 10 && pct < 100) {
+            return;
+        }
+        self.last_percent = Some(pct);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r  {pct:3}% of {f}");
+        if done >= total {
+            let _ = writeln!(err);
+        }
+    }
+}
+
+/// What the details view shows of each volume.
+fn volume_infos(volumes: &Volumes) -> Vec<VolumeInfo> {
+    volumes
+        .list
+        .iter()
+        .map(|v| VolumeInfo {
+            name: v.name.clone(),
+            fs: v
+                .info
+                .as_ref()
+                .map_or("unknown".into(), |i| i.kind.to_string()),
+            uuid: v.info.as_ref().and_then(|i| i.uuid.clone()),
+            label: v.info.as_ref().and_then(|i| i.label.clone()),
+        })
+        .collect()
+}
+
+/// Opens every disk read-only (partitions first set read-only too) and its volumes, leaving
+/// out what the configuration's `allow_devices`/`deny_devices` exclude.
+fn open_volumes(disks: &[discover::BlockDevice], config: &Config) -> Volumes {
     let mut volumes = Volumes::default();
     for d in disks {
+        let wanted = config.device_allowed(&[&d.name])
+            || (!config.deny_devices.iter().any(|g| leapboot::glob::matches(g, &d.name))
+                && d.partitions.iter().any(|p| config.device_allowed(&[p])));
+        if !wanted {
+            log::info!("{}: left alone (allow_devices/deny_devices)", d.name);
+            continue;
+        }
         for p in &d.partitions {
             // BLKROSET on each partition node as well, so even a kernel mount of it is read-only.
             if let Err(e) = Disk::open(&Path::new("/dev").join(p)) {
@@ -187,6 +283,18 @@ fn open_volumes(disks: &[discover::BlockDevice]) -> Volumes {
             Err(e) => log::error!("{e}"),
         }
     }
+    volumes.list.retain(|v| {
+        let disk = v
+            .disk
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let keep = config.device_allowed(&[&v.name, &disk]);
+        if !keep {
+            log::info!("{}: left alone (allow_devices/deny_devices)", v.name);
+        }
+        keep
+    });
     volumes
 }
 

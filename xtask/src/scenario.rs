@@ -53,12 +53,15 @@ fn default_limit() -> u64 {
     240
 }
 
-/// One expectation: a substring of a line, or `{ line = "..." }` for a whole line exactly.
+/// One item of the expect list: a substring of a line, `{ line = "..." }` for a whole line
+/// exactly, or `{ send = "..." }`: bytes typed on the guest's serial console once every
+/// item before it was seen (TOML escapes: `"\r"` for Enter, `"\u001b[B"` for Down).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Expect {
     Contains(String),
     Line { line: String },
+    Send { send: String },
 }
 
 impl Expect {
@@ -66,6 +69,7 @@ impl Expect {
         match self {
             Expect::Contains(s) => line.contains(s.as_str()),
             Expect::Line { line: l } => line == l,
+            Expect::Send { .. } => false,
         }
     }
 
@@ -73,6 +77,7 @@ impl Expect {
         match self {
             Expect::Contains(s) => format!("a line containing {s:?}"),
             Expect::Line { line } => format!("the line {line:?}"),
+            Expect::Send { send } => format!("sending {send:?}"),
         }
     }
 }
@@ -161,12 +166,13 @@ fn run_inner(
     };
     let mut child = vm
         .command(false)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(dir.join("qemu.stderr"))?))
         .spawn()
         .context("starting qemu-system-x86_64")?;
     let stdout = child.stdout.take().expect("piped");
+    let mut stdin = child.stdin.take().expect("piped");
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
         let mut r = BufReader::new(stdout);
@@ -191,6 +197,14 @@ fn run_inner(
     let verdict: anyhow::Result<()> = loop {
         if next == s.expect.len() {
             break Ok(());
+        }
+        if let Expect::Send { send } = &s.expect[next] {
+            writeln!(log, "<<< xtask sends {send:?}")?;
+            if let Err(e) = stdin.write_all(send.as_bytes()).and_then(|_| stdin.flush()) {
+                break Err(anyhow::anyhow!("writing to QEMU's serial input: {e}"));
+            }
+            next += 1;
+            continue;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
@@ -252,7 +266,7 @@ mod tests {
         assert!(all.len() >= 5);
         for s in all {
             assert!(
-                !s.expect.is_empty(),
+                s.expect.iter().any(|e| !matches!(e, Expect::Send { .. })),
                 "{} expects nothing: it could never fail",
                 s.name
             );
@@ -272,5 +286,21 @@ mod tests {
             !l.matches("LEAPBOOT-TARGET-OK cmdline=x y"),
             "a longer command line is not the expected one"
         );
+    }
+
+    #[test]
+    fn send_items_carry_toml_escapes_and_match_no_line() {
+        let s: Scenario = toml::from_str(
+            r#"
+description = "d"
+expect = ["menu", { send = "\u001b[B\r" }, { line = "x" }]
+"#,
+        )
+        .unwrap();
+        match &s.expect[1] {
+            Expect::Send { send } => assert_eq!(send, "\x1b[B\r"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!s.expect[1].matches("\x1b[B\r"));
     }
 }
