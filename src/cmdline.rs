@@ -161,7 +161,9 @@ mod tests {
 
     #[test]
     fn menu_parameters() {
-        let p = parse(r#"leapboot.default="Debian GNU/Linux*" leapboot.colour=0 leapboot.locked leapboot.append="quiet splash""#);
+        let p = parse(
+            r#"leapboot.default="Debian GNU/Linux*" leapboot.colour=0 leapboot.locked leapboot.append="quiet splash""#,
+        );
         assert_eq!(p.default.as_deref(), Some("Debian GNU/Linux*"));
         assert_eq!(p.colour, Some(false));
         assert!(p.locked);

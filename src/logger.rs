@@ -35,7 +35,9 @@ fn remember(line: String) {
 
 /// The recent log lines, oldest first.
 pub fn recent() -> Vec<String> {
-    RING.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
+    RING.lock()
+        .map(|r| r.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// A number that changes whenever a line is logged.

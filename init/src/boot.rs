@@ -154,21 +154,26 @@ pub fn run(start: Instant) -> ! {
         let colour = params.colour.or(config.colour).unwrap_or(true);
         let shown = Instant::now();
         let before = clock;
-        let exit = menu_loop::show(&mut menu, &volumes, colour, &mut |i, cmdline, vols| {
-            let mut c = before;
-            c.waited_timeout += shown.elapsed();
-            match list.entries.get(i) {
-                Some(e) => boot_one(e, cmdline, vols, &c),
-                None => "no such entry".into(),
-            }
-        });
+        let exit = menu_loop::show(
+            &mut menu,
+            &volumes,
+            colour,
+            &mut |e, cmdline, vols| {
+                let mut c = before;
+                c.waited_timeout += shown.elapsed();
+                boot_one(e, cmdline, vols, &c)
+            },
+            None,
+        );
         clock.waited_timeout += shown.elapsed();
         if let Exit::Rescan = exit {
             continue;
         }
         let order = menu.boot_order();
         for i in order.iter().copied() {
-            let e = &list.entries[i];
+            let Some(e) = menu.entries().get(i) else {
+                continue;
+            };
             boot_one(e, &e.cmdline, &volumes, &clock);
             log::info!("trying the next entry");
         }
@@ -266,7 +271,10 @@ fn open_volumes(disks: &[discover::BlockDevice], config: &Config) -> Volumes {
     let mut volumes = Volumes::default();
     for d in disks {
         let wanted = config.device_allowed(&[&d.name])
-            || (!config.deny_devices.iter().any(|g| leapboot::glob::matches(g, &d.name))
+            || (!config
+                .deny_devices
+                .iter()
+                .any(|g| leapboot::glob::matches(g, &d.name))
                 && d.partitions.iter().any(|p| config.device_allowed(&[p])));
         if !wanted {
             log::info!("{}: left alone (allow_devices/deny_devices)", d.name);

@@ -9,11 +9,22 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use leapboot::entry::BootEntry;
 use leapboot::menu::console::Consoles;
 use leapboot::menu::keys::{Decoder, ESC_TIMEOUT_MS};
 use leapboot::menu::render::{self, Frame, Screen};
 use leapboot::menu::state::{Action, Menu};
 use leapboot::pipeline::Volumes;
+
+/// Another source of events while the menu is shown (the hotplug listener): its fd is polled
+/// with the consoles, and when it is readable `ready` may change the menu (new entries go in
+/// with `Menu::replace_entries`, which keeps the countdown unless the default changes).
+pub trait Events {
+    /// The fd to poll.
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_>;
+    /// The fd is readable: read it and update `menu`.
+    fn ready(&mut self, menu: &mut Menu);
+}
 
 /// Why the menu closed.
 pub enum Exit {
@@ -29,7 +40,8 @@ pub fn show(
     menu: &mut Menu,
     volumes: &Volumes,
     colour: bool,
-    boot: &mut dyn FnMut(usize, &str, &Volumes) -> String,
+    boot: &mut dyn FnMut(&BootEntry, &str, &Volumes) -> String,
+    mut events: Option<&mut dyn Events>,
 ) -> Exit {
     if let Some(Action::Autoboot) = menu.due() {
         return Exit::Autoboot;
@@ -54,12 +66,18 @@ pub fn show(
         let now = Instant::now();
         let mut wait = next_tick.saturating_duration_since(now);
         if let Some(t) = esc_since {
-            let esc_left = (t + Duration::from_millis(ESC_TIMEOUT_MS)).saturating_duration_since(now);
+            let esc_left =
+                (t + Duration::from_millis(ESC_TIMEOUT_MS)).saturating_duration_since(now);
             wait = wait.min(esc_left);
         }
         // Redraw for new log lines at least twice a second.
         wait = wait.min(Duration::from_millis(500));
-        let input = consoles.poll(wait, None);
+        let input = consoles.poll(wait, events.as_ref().map(|e| e.fd()));
+        if input.extra_ready {
+            if let Some(e) = events.as_mut() {
+                e.ready(menu);
+            }
+        }
 
         let mut keys = decoder.feed(&input.bytes);
         if decoder.is_pending() {
@@ -95,7 +113,10 @@ pub fn show(
                 consoles.restore();
                 leave_screen(&mut consoles);
                 leapboot::logger::set_console(true);
-                let err = boot(index, &cmdline, volumes);
+                let err = match menu.entries().get(index).cloned() {
+                    Some(e) => boot(&e, &cmdline, volumes),
+                    None => "that entry is gone".to_string(),
+                };
                 leapboot::logger::set_console(false);
                 consoles.raw();
                 menu.boot_failed(&err);
@@ -133,7 +154,14 @@ fn leave_screen(consoles: &mut Consoles) {
 /// Reboots or powers off; returns only on failure, with the message.
 pub fn machine(power_off: bool) -> String {
     use nix::sys::reboot::{reboot, RebootMode};
-    log::info!("{}", if power_off { "powering off" } else { "rebooting" });
+    log::info!(
+        "{}",
+        if power_off {
+            "powering off"
+        } else {
+            "rebooting"
+        }
+    );
     nix::unistd::sync();
     let mode = if power_off {
         RebootMode::RB_POWER_OFF
