@@ -26,6 +26,9 @@ pub struct Config {
     pub settle_ms: Option<u64>,
     /// Discovery never waits longer than this for block devices (default 10000).
     pub device_wait_ms: Option<u64>,
+    /// Also scan RAM, loop and zram block devices (ignored by default).
+    #[serde(default)]
+    pub virtual_disks: bool,
     /// Arguments appended to kernels found by name in `/boot` without any configuration
     /// (after `root=` and the root filesystem's `/etc/kernel/cmdline`).
     pub bootdir_args: Option<String>,
@@ -158,7 +161,7 @@ mod tests {
         let text = include_str!("../initramfs/leapboot.toml");
         let (c, err) = Config::parse(text);
         assert_eq!(err, Vec::<String>::new());
-        assert!(c.modules.contains(&"virtio_blk".to_string()));
+        assert!(c.modules.contains(&"vfat".to_string()));
     }
 
     #[test]

@@ -35,10 +35,19 @@ mod ioctl {
     nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
 }
 
+/// Where a disk's bytes come from.
+#[derive(Debug)]
+enum Backing {
+    /// A block device or image file, opened read-only.
+    File(File),
+    /// Bytes in memory (fuzz targets and tests of hostile layouts).
+    Memory(Vec<u8>),
+}
+
 /// An opened disk. Cheap to clone; clones share the file descriptor.
 #[derive(Clone, Debug)]
 pub struct Disk {
-    file: Arc<File>,
+    file: Arc<Backing>,
     path: PathBuf,
     size: u64,
     sector_size: u32,
@@ -100,11 +109,33 @@ impl Disk {
             (meta.len(), 512)
         };
         Ok(Disk {
-            file: Arc::new(file),
+            file: Arc::new(Backing::File(file)),
             path: path.to_owned(),
             size,
             sector_size,
         })
+    }
+
+    /// A disk held in memory, named `name` in messages: for fuzz targets and tests that build
+    /// hostile layouts byte by byte. 512-byte sectors.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Disk {
+        Disk {
+            size: bytes.len() as u64,
+            file: Arc::new(Backing::Memory(bytes)),
+            path: PathBuf::from(name),
+            sector_size: 512,
+        }
+    }
+
+    /// Whether this disk is a block device (not an image file or memory).
+    pub fn is_block_device(&self) -> bool {
+        match self.file.as_ref() {
+            Backing::File(f) => f
+                .metadata()
+                .map(|m| m.file_type().is_block_device())
+                .unwrap_or(false),
+            Backing::Memory(_) => false,
+        }
     }
 
     /// The path this disk was opened from.
@@ -136,7 +167,15 @@ impl Disk {
                 ),
             ));
         }
-        self.file.read_exact_at(buf, offset)
+        match self.file.as_ref() {
+            Backing::File(f) => f.read_exact_at(buf, offset),
+            Backing::Memory(m) => {
+                // In bounds: checked against `size` (= m.len()) above.
+                let at = offset as usize;
+                buf.copy_from_slice(&m[at..at + buf.len()]);
+                Ok(())
+            }
+        }
     }
 
     /// A window of `len` bytes starting at `start` (a partition, or the whole disk).

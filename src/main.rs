@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use leapboot::disk::{Disk, RoPolicy};
 use leapboot::entry::BootList;
-use leapboot::pipeline::Volumes;
+use leapboot::pipeline::{DiskRef, Volumes};
 
 #[derive(Parser)]
 #[command(
@@ -65,18 +65,33 @@ fn list(disks: &[PathBuf], roots: &[PathBuf], json: bool) -> ExitCode {
             }
         }
     }
+    let mut opened = Vec::new();
     for path in disks {
         match Disk::open(path) {
-            Ok(disk) => {
-                let name = path.display().to_string();
-                volumes.add_disk(&disk, &name, &|n| format!("{name}:{n}"));
-            }
+            Ok(disk) => opened.push((disk, path.display().to_string())),
             Err(e) => {
                 log::error!("{e}");
                 return ExitCode::FAILURE;
             }
         }
     }
+    let namers: Vec<Box<dyn Fn(u32) -> String + Sync>> = opened
+        .iter()
+        .map(|(_, name)| {
+            let name = name.clone();
+            Box::new(move |n| format!("{name}:{n}")) as Box<dyn Fn(u32) -> String + Sync>
+        })
+        .collect();
+    let refs: Vec<DiskRef<'_>> = opened
+        .iter()
+        .zip(&namers)
+        .map(|((disk, name), namer)| DiskRef {
+            disk,
+            name,
+            part_name: namer.as_ref(),
+        })
+        .collect();
+    volumes.add_disks(&refs);
     for r in roots {
         if !r.is_dir() {
             log::error!("{}: not a directory", r.display());

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::disk::Disk;
 use crate::entry::{self, BootList, EntryError};
+use crate::fs::mount::MountConfig;
 use crate::fs::{self, BootFs};
 use crate::partition::{self, Partition, Table};
 use crate::probe::{self, FsInfo};
@@ -36,9 +37,53 @@ pub struct Volumes {
     pub list: Vec<Volume>,
     /// Disks added so far.
     disks: u32,
+    /// Kernel mounts for filesystems without a userspace reader: only in the initramfs.
+    mounts: Option<MountConfig>,
+}
+
+/// Volumes probed (and mounted) at once, at most.
+pub const MAX_PROBE_THREADS: usize = 4;
+
+/// One disk to add: the opened disk, its name, and how its partitions are named.
+pub struct DiskRef<'a> {
+    /// The opened disk.
+    pub disk: &'a Disk,
+    /// Its name in logs (`vda`, `disk.img`).
+    pub name: &'a str,
+    /// Partition N's name (`vda` → `vda1`). With mounts enabled this must also be the
+    /// partition's node name under `/dev`.
+    pub part_name: &'a (dyn Fn(u32) -> String + Sync),
+}
+
+/// A volume found in a partition table (or a whole disk), before it is probed.
+struct Candidate {
+    name: String,
+    disk: Disk,
+    disk_index: u32,
+    partition: Option<Partition>,
+    slice: crate::disk::Slice,
+    /// The block device node to mount (the partition's own node).
+    node: PathBuf,
+}
+
+/// What the parallel stage found for one candidate.
+enum Probe {
+    Skip,
+    Userspace(FsInfo),
+    Mounted(FsInfo, Result<fs::dir::DirFs, fs::OpenError>),
+    NeedsMount(FsInfo),
 }
 
 impl Volumes {
+    /// Volumes that kernel-mount the filesystems leapboot has no userspace reader for (and
+    /// ext4 that `ext4-view` refuses). For the initramfs only.
+    pub fn with_mounts(config: MountConfig) -> Volumes {
+        Volumes {
+            mounts: Some(config),
+            ..Volumes::default()
+        }
+    }
+
     /// The filesystem of volume `name`.
     pub fn fs(&self, name: &str) -> Option<&dyn BootFs> {
         self.list
@@ -61,90 +106,176 @@ impl Volumes {
 
     /// Reads `disk`'s partition table and opens every volume with a filesystem leapboot can
     /// read. `part_name` names partition N (`vda` → `vda1`).
-    pub fn add_disk(&mut self, disk: &Disk, disk_name: &str, part_name: &dyn Fn(u32) -> String) {
-        let disk_index = self.disks;
-        self.disks += 1;
+    pub fn add_disk(
+        &mut self,
+        disk: &Disk,
+        disk_name: &str,
+        part_name: &(dyn Fn(u32) -> String + Sync),
+    ) {
+        self.add_disks(&[DiskRef {
+            disk,
+            name: disk_name,
+            part_name,
+        }]);
+    }
+
+    /// Adds several disks: their tables are read in order, then all their volumes are probed
+    /// (and kernel-mounted where needed) in parallel on at most [`MAX_PROBE_THREADS`] threads,
+    /// then opened in order. The resulting list is in disk order, then partition order,
+    /// whatever the threads' timing.
+    pub fn add_disks(&mut self, disks: &[DiskRef<'_>]) {
+        let mut candidates = Vec::new();
+        for d in disks {
+            let disk_index = self.disks;
+            self.disks += 1;
+            candidates.extend(self.candidates(d, disk_index));
+        }
+        let probed = probe_all(&candidates, self.mounts.as_ref());
+        for (c, p) in candidates.into_iter().zip(probed) {
+            self.open_volume(c, p);
+        }
+    }
+
+    /// The volumes `d` may hold: its partitions, or the whole disk.
+    fn candidates(&self, d: &DiskRef<'_>, disk_index: u32) -> Vec<Candidate> {
+        let disk_name = d.name;
+        let disk = d.disk;
         let table = match catch_unwind(AssertUnwindSafe(|| partition::read(disk))) {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
                 log::error!("{e}; the disk is skipped");
-                return;
+                return Vec::new();
             }
             Err(_) => {
                 log::error!("{disk_name}: the partition table reader crashed; the disk is skipped");
-                return;
+                return Vec::new();
             }
         };
-        match table {
+        let whole = |name: &str| Candidate {
+            name: name.to_string(),
+            disk: disk.clone(),
+            disk_index,
+            partition: None,
+            slice: disk.slice(0, disk.size()),
+            node: disk.path().to_owned(),
+        };
+        let partitions = match table {
+            Table::None => return vec![whole(disk_name)],
             Table::Gpt { partitions, .. } => {
                 log::info!("{disk_name}: GPT with {} partition(s)", partitions.len());
-                for p in partitions {
-                    let name = part_name(p.number);
-                    let slice = disk.slice(p.start, p.len);
-                    self.open_volume(name, disk, disk_index, Some(p), slice);
-                }
+                partitions
             }
-            Table::None => {
-                self.open_volume(
-                    disk_name.to_string(),
-                    disk,
-                    disk_index,
-                    None,
-                    disk.slice(0, disk.size()),
-                );
-            }
-        }
-    }
-
-    fn open_volume(
-        &mut self,
-        name: String,
-        disk: &Disk,
-        disk_index: u32,
-        partition: Option<Partition>,
-        slice: crate::disk::Slice,
-    ) {
-        let info = match probe::probe(&slice) {
-            Ok(Some(info)) => info,
-            Ok(None) => {
-                if partition.is_none() {
-                    log::info!("{name}: no partition table and no known filesystem; skipped");
-                } else {
-                    log::debug!("{name}: no known filesystem");
-                }
-                return;
-            }
-            Err(e) => {
-                log::error!("{name}: cannot read: {e}");
-                return;
+            Table::Mbr { partitions, .. } => {
+                log::info!("{disk_name}: MBR with {} partition(s)", partitions.len());
+                partitions
             }
         };
-        let kind = info.kind;
-        match catch_unwind(AssertUnwindSafe(|| fs::open(slice, kind))) {
-            Ok(Ok(fs)) => {
-                log::info!(
-                    "{name}: {kind}{}{}",
-                    info.label
-                        .as_deref()
-                        .map(|l| format!(" label={l}"))
-                        .unwrap_or_default(),
-                    info.uuid
-                        .as_deref()
-                        .map(|u| format!(" uuid={u}"))
-                        .unwrap_or_default()
-                );
-                self.list.push(Volume {
-                    name,
-                    disk: disk.path().to_owned(),
-                    partition,
-                    info: Some(info),
-                    disk_index: Some(disk_index),
-                    fs,
-                });
-            }
-            Ok(Err(e)) => log::error!("{name}: cannot open the {kind} filesystem: {e}"),
-            Err(_) => log::error!("{name}: the {kind} reader crashed on this volume; skipped"),
+        let mut out = Vec::new();
+        // An ISO9660 hybrid image (a USB stick): the ISO filesystem starts at byte 0 of the
+        // disk, beside the table in its system area. Like blkid, report both: the whole disk
+        // as the ISO volume, and the partitions (an ESP image, ...), except one starting at
+        // byte 0, which is the ISO again.
+        let iso = matches!(
+            probe::probe(&disk.slice(0, disk.size())),
+            Ok(probe::Probed::Fs(FsInfo {
+                kind: probe::FsKind::Iso9660,
+                ..
+            }))
+        );
+        if iso {
+            log::info!(
+                "{disk_name}: ISO9660 hybrid image: the whole disk and its partitions are volumes"
+            );
+            out.push(whole(disk_name));
         }
+        let dev = disk
+            .path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        for p in partitions {
+            if iso && p.start == 0 {
+                log::debug!("{disk_name}: partition {} is the ISO itself", p.number);
+                continue;
+            }
+            let name = (d.part_name)(p.number);
+            out.push(Candidate {
+                node: dev.join(&name),
+                slice: disk.slice(p.start, p.len),
+                name,
+                disk: disk.clone(),
+                disk_index,
+                partition: Some(p),
+            });
+        }
+        out
+    }
+
+    fn open_volume(&mut self, c: Candidate, probed: Probe) {
+        let name = c.name;
+        let (info, fs): (FsInfo, Box<dyn BootFs>) = match probed {
+            Probe::Skip => return,
+            Probe::NeedsMount(info) => {
+                log::warn!(
+                    "{name}: {} needs a kernel mount; leapboot list reads images in userspace only (the initramfs mounts it read-only); skipped",
+                    info.kind
+                );
+                return;
+            }
+            Probe::Mounted(info, Ok(dir)) => (info, Box::new(dir)),
+            Probe::Mounted(info, Err(e)) => {
+                log::error!("{name}: cannot mount the {} filesystem: {e}", info.kind);
+                return;
+            }
+            Probe::Userspace(info) => {
+                let kind = info.kind;
+                match catch_unwind(AssertUnwindSafe(|| fs::open(c.slice, kind))) {
+                    Ok(Ok(fs)) => (info, fs),
+                    Ok(Err(e)) => match &self.mounts {
+                        // ext4-view refuses some features (inline_data, casefold, meta_bg,
+                        // journals without checksums): the kernel reads them, ro and noload.
+                        Some(m) if kind != probe::FsKind::Vfat => {
+                            log::warn!("{name}: {e}; falling back to a read-only kernel mount");
+                            match fs::mount::mount(&name, &c.node, kind, m) {
+                                Ok(dir) => (info, Box::new(dir)),
+                                Err(e) => {
+                                    log::error!("{name}: cannot mount the {kind} filesystem: {e}");
+                                    return;
+                                }
+                            }
+                        }
+                        _ => {
+                            log::error!("{name}: cannot open the {kind} filesystem: {e}");
+                            return;
+                        }
+                    },
+                    Err(_) => {
+                        log::error!("{name}: the {kind} reader crashed on this volume; skipped");
+                        return;
+                    }
+                }
+            }
+        };
+        log::info!(
+            "{name}: {}{}{}",
+            info.kind,
+            info.label
+                .as_deref()
+                .map(|l| format!(" label={l}"))
+                .unwrap_or_default(),
+            info.uuid
+                .as_deref()
+                .map(|u| format!(" uuid={u}"))
+                .unwrap_or_default()
+        );
+        self.list.push(Volume {
+            name,
+            disk: c.disk.path().to_owned(),
+            partition: c.partition,
+            info: Some(info),
+            disk_index: Some(c.disk_index),
+            fs,
+        });
     }
 
     /// What parsers see of each volume.
@@ -209,6 +340,89 @@ impl Volumes {
             }
         }
         (list, errors)
+    }
+}
+
+/// Probes every candidate (mounting those that need it when `mounts` is set) on at most
+/// [`MAX_PROBE_THREADS`] threads; results in the candidates' order.
+fn probe_all(candidates: &[Candidate], mounts: Option<&MountConfig>) -> Vec<Probe> {
+    let threads = candidates.len().min(MAX_PROBE_THREADS);
+    if threads <= 1 {
+        return candidates.iter().map(|c| probe_one(c, mounts)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, Probe)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(c) = candidates.get(i) else {
+                            return mine;
+                        };
+                        mine.push((i, probe_one(c, mounts)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    // A worker that died (it cannot: probe_one catches panics) loses its volumes only.
+    let mut out: Vec<Probe> = Vec::with_capacity(candidates.len());
+    let mut it = results.into_iter().peekable();
+    for i in 0..candidates.len() {
+        match it.next_if(|(j, _)| *j == i) {
+            Some((_, p)) => out.push(p),
+            None => out.push(Probe::Skip),
+        }
+    }
+    out
+}
+
+/// Identifies one candidate; mounts it if it has no userspace reader and mounts are allowed.
+fn probe_one(c: &Candidate, mounts: Option<&MountConfig>) -> Probe {
+    let name = &c.name;
+    let probed = catch_unwind(AssertUnwindSafe(|| probe::probe(&c.slice)));
+    let info = match probed {
+        Ok(Ok(probe::Probed::Fs(info))) => info,
+        Ok(Ok(probe::Probed::Other(o))) => {
+            log::info!("{name}: {}; not a boot volume, skipped", o.detail);
+            return Probe::Skip;
+        }
+        Ok(Ok(probe::Probed::Unknown)) => {
+            if c.partition.is_none() {
+                log::info!("{name}: no partition table and no known filesystem; skipped");
+            } else {
+                log::debug!("{name}: no known filesystem");
+            }
+            return Probe::Skip;
+        }
+        Ok(Err(e)) => {
+            log::error!("{name}: cannot read: {e}");
+            return Probe::Skip;
+        }
+        Err(_) => {
+            log::error!("{name}: the filesystem probe crashed on this volume; skipped");
+            return Probe::Skip;
+        }
+    };
+    if fs::has_userspace_reader(info.kind) {
+        return Probe::Userspace(info);
+    }
+    match mounts {
+        Some(m) => {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                fs::mount::mount(name, &c.node, info.kind, m)
+            }))
+            .unwrap_or_else(|_| Err(fs::OpenError("the mount code crashed".into())));
+            Probe::Mounted(info, r)
+        }
+        None => Probe::NeedsMount(info),
     }
 }
 

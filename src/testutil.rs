@@ -92,3 +92,40 @@ pub fn gpt_image(parts: &[(&str, Vec<u8>)]) -> tempfile::NamedTempFile {
     f.sync_all().unwrap();
     file
 }
+
+/// A disk image from a sparse hex fixture (`testdata/*.sparse`): a line `size N`, then one line
+/// `OFFSET HEX` per non-zero 512-byte block. Real tools' output (sfdisk, mkfs.*) kept small:
+/// [`sparse_text`] writes the format.
+pub fn sparse_image(text: &str) -> Vec<u8> {
+    let mut lines = text.lines();
+    let size: usize = lines
+        .next()
+        .and_then(|l| l.strip_prefix("size "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a sparse fixture starts with `size N`");
+    let mut out = vec![0u8; size];
+    for l in lines.filter(|l| !l.trim().is_empty()) {
+        let (off, hex) = l.split_once(' ').expect("`OFFSET HEX` lines");
+        let off: usize = off.parse().expect("decimal offset");
+        let hex = hex.trim();
+        for i in 0..hex.len() / 2 {
+            out[off + i] = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex bytes");
+        }
+    }
+    out
+}
+
+/// The sparse hex fixture text of `bytes`, keeping at most the first `keep` bytes.
+pub fn sparse_text(bytes: &[u8], keep: usize) -> String {
+    let mut s = format!("size {}\n", bytes.len().min(keep));
+    for (i, block) in bytes[..bytes.len().min(keep)].chunks(512).enumerate() {
+        if block.iter().any(|&b| b != 0) {
+            s.push_str(&format!("{} ", i * 512));
+            for b in block {
+                s.push_str(&format!("{b:02x}"));
+            }
+            s.push('\n');
+        }
+    }
+    s
+}

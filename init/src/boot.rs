@@ -1,20 +1,27 @@
 //! The boot loop: discover → list entries → menu with the autoboot countdown → kexec, with a
 //! way forward from every failure (back to the menu, next entry, rescan, reboot or power off
 //! from the console).
+//!
+//! Devices: the uevent listener is opened first, then the configured modules and the modalias
+//! coldplug load drivers, then the initial wait (settle rule). While the menu is shown (or
+//! nothing bootable was found), a disk that appears later is opened and its entries merged
+//! into the list; the countdown restarts only if the default entry changed.
 
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use leapboot::cmdline::Params;
 use leapboot::config::Config;
-use leapboot::discover;
+use leapboot::discover::{self, Event, Hotplug};
 use leapboot::disk::Disk;
-use leapboot::entry::{BootEntry, FileRef, Timeout};
+use leapboot::entry::{BootEntry, BootList, FileRef, Timeout};
+use leapboot::kmod::{Loader, Reason};
 use leapboot::menu::state::{Menu, VolumeInfo};
 use leapboot::pipeline::Volumes;
 
-use crate::menu_loop::{self, Exit};
+use crate::menu_loop::{self, Exit, Host};
 
 /// Used when no configuration sets a timeout.
 const DEFAULT_TIMEOUT: Timeout = Timeout::Secs(5);
@@ -68,15 +75,38 @@ pub fn run(start: Instant) -> ! {
     }
     let config = load_config();
     log::info!("leapboot {} starting", env!("CARGO_PKG_VERSION"));
-    let modules = leapboot::kmod::load_all(&crate::early::modules_dir(), &config.modules);
-    if modules > 0 {
-        log::info!("loaded {modules} kernel module(s)");
+    // The listener first: every device that appears from here on is seen as an event.
+    let mut watch = Watch {
+        hotplug: Hotplug::open(config.virtual_disks)
+            .map_err(|e| {
+                log::error!(
+                    "cannot open the uevent socket: {}; late disks are found by rescanning only",
+                    e.desc()
+                )
+            })
+            .ok(),
+        loader: Loader::open(&crate::early::modules_dir()),
+    };
+    for name in &config.modules {
+        watch.loader.load(name, Reason::Configured);
+    }
+    watch.loader.coldplug(Path::new("/sys"));
+    if watch.loader.loaded > 0 {
+        log::info!("loaded {} kernel module(s)", watch.loader.loaded);
     }
     loop {
         let settle = params.settle.unwrap_or(config.settle());
         let max = params.device_wait.unwrap_or(config.device_wait());
-        let (disks, waited) =
-            discover::wait_for_disks(Path::new("/sys"), Path::new("/dev"), settle, max);
+        let loader = &mut watch.loader;
+        let (disks, waited) = discover::wait_for_disks_hotplug(
+            watch.hotplug.as_mut(),
+            Path::new("/sys"),
+            Path::new("/dev"),
+            settle,
+            max,
+            config.virtual_disks,
+            &mut |m| loader.load_for_modalias(m),
+        );
         clock.waited_devices += waited;
         log::info!(
             "found {} disk(s) in {} ms: {}",
@@ -88,83 +118,54 @@ pub fn run(start: Instant) -> ! {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        let volumes = open_volumes(&disks, &config);
-        let (mut list, errors) = volumes.boot_list();
-        if let Some(args) = params
-            .bootdir_args
-            .as_deref()
-            .or(config.bootdir_args.as_deref())
-        {
-            list.append_args(leapboot::entry::Format::Bootdir, args);
-        }
-        if let Some(args) = params.append.as_deref().or(config.append.as_deref()) {
-            list.append_all(args);
-        }
-        for e in &errors {
-            log::error!("{e}");
-        }
+        let mut known: Vec<String> = disks.iter().map(|d| d.name.clone()).collect();
+        let mut volumes = open_volumes(&disks, &config);
+        let mut list = entry_list(&volumes, &params, &config, true);
+        let (cpu, rss) = cpu_and_peak_rss();
+        log::info!(
+            "discovery done: {} disk(s), {} volume(s), {} entr{}; CPU so far {} ms, peak RSS {} KiB",
+            disks.len(),
+            volumes.list.len(),
+            list.entries.len(),
+            if list.entries.len() == 1 { "y" } else { "ies" },
+            cpu.as_millis(),
+            rss
+        );
         if list.entries.is_empty() {
             log::error!(
                 "no boot entries found on {} disk(s) and {} volume(s)",
                 disks.len(),
                 volumes.list.len()
             );
-            wait_for_rescan(&mut clock);
+            wait_for_rescan(&mut clock, &mut watch);
             continue;
         }
-        for (i, e) in list.entries.iter().enumerate() {
-            log::info!(
-                "entry {}: {} [{}] {} ({}:{})",
-                i + 1,
-                e.title,
-                e.id,
-                e.kernel,
-                e.source.volume,
-                e.source.file
-            );
-        }
+        log_entries(&list, 0);
         let timeout = params
             .timeout
             .or(config.timeout())
             .or(list.timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
-        let default = match params.default.as_deref().or(config.default.as_deref()) {
-            Some(p) => list.find(p).or_else(|| {
-                log::warn!("default '{p}' names no entry; using the boot configuration's");
-                list.default_entry()
-            }),
-            None => list.default_entry(),
-        };
+        let default = choose_default(&list, &params, &config);
         let mut lock = config.lock();
         lock.locked |= params.locked;
         let mut menu = Menu::new(list.entries.clone(), default, timeout, lock);
         menu.set_volumes(volume_infos(&volumes));
-        if let Some(d) = menu.default().map(|i| &list.entries[i]) {
-            match timeout {
-                Timeout::Secs(0) => log::info!("booting the default entry '{}' now", d.title),
-                Timeout::Secs(n) => {
-                    log::info!("booting the default entry '{}' in {n} s", d.title)
-                }
-                Timeout::Forever => log::info!(
-                    "timeout is 'forever': choose an entry, Enter boots '{}'",
-                    d.title
-                ),
-            }
-        }
+        announce(&menu, timeout);
         let colour = params.colour.or(config.colour).unwrap_or(true);
         let shown = Instant::now();
-        let before = clock;
-        let exit = menu_loop::show(
-            &mut menu,
-            &volumes,
-            colour,
-            &mut |e, cmdline, vols| {
-                let mut c = before;
-                c.waited_timeout += shown.elapsed();
-                boot_one(e, cmdline, vols, &c)
-            },
-            None,
-        );
+        let mut session = Session {
+            clock,
+            shown,
+            timeout,
+            watch: &mut watch,
+            known: &mut known,
+            volumes: &mut volumes,
+            list: &mut list,
+            params: &params,
+            config: &config,
+        };
+        let exit = menu_loop::show(&mut menu, colour, &mut session);
         clock.waited_timeout += shown.elapsed();
         if let Exit::Rescan = exit {
             continue;
@@ -178,7 +179,94 @@ pub fn run(start: Instant) -> ! {
             log::info!("trying the next entry");
         }
         log::error!("none of the {} entries could be booted", order.len());
-        wait_for_rescan(&mut clock);
+        wait_for_rescan(&mut clock, &mut watch);
+    }
+}
+
+/// The default entry: `leapboot.default=`, the config's `default`, the boot configuration's,
+/// the first.
+fn choose_default(list: &BootList, params: &Params, config: &Config) -> Option<usize> {
+    match params.default.as_deref().or(config.default.as_deref()) {
+        Some(p) => list.find(p).or_else(|| {
+            log::warn!("default '{p}' names no entry; using the boot configuration's");
+            list.default_entry()
+        }),
+        None => list.default_entry(),
+    }
+}
+
+/// Logs when the default boots.
+fn announce(menu: &Menu, timeout: Timeout) {
+    let Some(d) = menu.default().and_then(|i| menu.entries().get(i)) else {
+        return;
+    };
+    match timeout {
+        Timeout::Secs(0) => log::info!("booting the default entry '{}' now", d.title),
+        Timeout::Secs(n) => log::info!("booting the default entry '{}' in {n} s", d.title),
+        Timeout::Forever => log::info!(
+            "timeout is 'forever': choose an entry; Enter boots '{}'",
+            d.title
+        ),
+    }
+}
+
+/// What the menu reaches of the boot loop while it is shown: booting, and late disks.
+struct Session<'a> {
+    clock: Clock,
+    shown: Instant,
+    timeout: Timeout,
+    watch: &'a mut Watch,
+    known: &'a mut Vec<String>,
+    volumes: &'a mut Volumes,
+    list: &'a mut BootList,
+    params: &'a Params,
+    config: &'a Config,
+}
+
+impl Host for Session<'_> {
+    fn boot(&mut self, entry: &BootEntry, cmdline: &str) -> String {
+        let mut c = self.clock;
+        c.waited_timeout += self.shown.elapsed();
+        boot_one(entry, cmdline, self.volumes, &c)
+    }
+
+    fn events_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.watch.hotplug.as_ref().map(|h| h.as_fd())
+    }
+
+    fn events_ready(&mut self, menu: &mut Menu) {
+        let Some(hp) = self.watch.hotplug.as_mut() else {
+            return;
+        };
+        let events = hp.drain();
+        for e in events {
+            match e {
+                Event::DiskAdded(name) => {
+                    if add_late_disk(
+                        &name,
+                        self.known,
+                        self.volumes,
+                        self.list,
+                        self.params,
+                        self.config,
+                    ) {
+                        let before = menu.default().map(|i| menu.entries()[i].id.clone());
+                        let default = choose_default(self.list, self.params, self.config);
+                        menu.replace_entries(self.list.entries.clone(), default);
+                        menu.set_volumes(volume_infos(self.volumes));
+                        let after = menu.default().map(|i| menu.entries()[i].id.clone());
+                        if after != before {
+                            log::info!("the default entry changed; the countdown starts again");
+                            announce(menu, self.timeout);
+                        }
+                    }
+                }
+                Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
+                Event::Modalias(m) => {
+                    self.watch.loader.load_for_modalias(&m);
+                }
+            }
+        }
     }
 }
 
@@ -196,11 +284,14 @@ fn boot_one(e: &BootEntry, cmdline: &str, volumes: &Volumes, clock: &Clock) -> S
     });
     let err = match loaded {
         Ok(()) => {
+            let (cpu, max_rss) = cpu_and_peak_rss();
             log::info!(
-                "leapboot time: {} ms (plus {} ms waiting for devices, {} ms timeout); kexec now",
+                "leapboot time: {} ms (plus {} ms waiting for devices, {} ms timeout); CPU {} ms, peak RSS {} KiB; kexec now",
                 clock.own().as_millis(),
                 clock.waited_devices.as_millis(),
-                clock.waited_timeout.as_millis()
+                clock.waited_timeout.as_millis(),
+                cpu.as_millis(),
+                max_rss
             );
             let err = leapboot::kexec::exec();
             leapboot::kexec::unload();
@@ -265,32 +356,245 @@ fn volume_infos(volumes: &Volumes) -> Vec<VolumeInfo> {
         .collect()
 }
 
-/// Opens every disk read-only (partitions first set read-only too) and its volumes, leaving
-/// out what the configuration's `allow_devices`/`deny_devices` exclude.
-fn open_volumes(disks: &[discover::BlockDevice], config: &Config) -> Volumes {
-    let mut volumes = Volumes::default();
-    for d in disks {
-        let wanted = config.device_allowed(&[&d.name])
-            || (!config
-                .deny_devices
-                .iter()
-                .any(|g| leapboot::glob::matches(g, &d.name))
-                && d.partitions.iter().any(|p| config.device_allowed(&[p])));
-        if !wanted {
-            log::info!("{}: left alone (allow_devices/deny_devices)", d.name);
-            continue;
-        }
-        for p in &d.partitions {
-            // BLKROSET on each partition node as well, so even a kernel mount of it is read-only.
-            if let Err(e) = Disk::open(&Path::new("/dev").join(p)) {
-                log::warn!("{e}");
+/// CPU time (user + system) of this process and its threads, and its peak resident set in KiB.
+fn cpu_and_peak_rss() -> (Duration, i64) {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return (Duration::ZERO, 0);
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss)
+}
+
+/// The device side of waiting: the uevent listener (if it could be opened) and the module
+/// loader its `MODALIAS` events feed.
+struct Watch {
+    hotplug: Option<Hotplug>,
+    loader: Loader,
+}
+
+/// What ended a [`Watch::wait`].
+enum Wake {
+    Key(u8),
+    /// A whole disk appeared (kernel name).
+    Disk(String),
+    Timeout,
+}
+
+impl Watch {
+    /// Waits for a key on the console, a new disk, or `limit` (forever if `None`). Modalias
+    /// events are handled (modules loaded) on the way.
+    fn wait(&mut self, limit: Option<Duration>) -> Wake {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let deadline = limit.map(|l| Instant::now() + l);
+        let stdin = std::io::stdin();
+        let mut stdin_open = true;
+        loop {
+            if let Some(hp) = self.hotplug.as_mut() {
+                for e in hp.drain() {
+                    match e {
+                        Event::DiskAdded(name) => return Wake::Disk(name),
+                        Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
+                        Event::Modalias(m) => {
+                            self.loader.load_for_modalias(&m);
+                        }
+                    }
+                }
+            }
+            let timeout = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Wake::Timeout;
+                    }
+                    PollTimeout::try_from(left.as_millis().clamp(1, 60_000) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
+            let mut fds = Vec::with_capacity(2);
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(hp) = &self.hotplug {
+                fds.push(PollFd::new(hp.as_fd(), PollFlags::POLLIN));
+            }
+            if fds.is_empty() {
+                // Nothing to watch: nobody can type and no device can be seen; wait out the time.
+                std::thread::sleep(deadline.map_or(Duration::from_secs(60), |d| {
+                    d.saturating_duration_since(Instant::now())
+                }));
+                continue;
+            }
+            let key_ready = match poll(&mut fds, timeout) {
+                Ok(n) if n > 0 => stdin_open && fds[0].revents().is_some_and(|r| !r.is_empty()),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => false,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(200));
+                    false
+                }
+            };
+            drop(fds);
+            if key_ready {
+                let mut b = [0u8; 1];
+                match stdin.lock().read(&mut b) {
+                    Ok(1) => return Wake::Key(b[0]),
+                    // EOF or error on the console: nobody can type; stop watching it.
+                    _ => stdin_open = false,
+                }
             }
         }
-        match Disk::open(&d.node) {
-            Ok(disk) => volumes.add_disk(&disk, &d.name, &|n| discover::partition_name(&d.name, n)),
-            Err(e) => log::error!("{e}"),
+    }
+}
+
+/// The entries of every volume, bootdir arguments applied; entry errors are logged if `log_errors`.
+fn entry_list(volumes: &Volumes, params: &Params, config: &Config, log_errors: bool) -> BootList {
+    let (mut list, errors) = volumes.boot_list();
+    if let Some(args) = params
+        .bootdir_args
+        .as_deref()
+        .or(config.bootdir_args.as_deref())
+    {
+        list.append_args(leapboot::entry::Format::Bootdir, args);
+    }
+    if let Some(args) = params.append.as_deref().or(config.append.as_deref()) {
+        list.append_all(args);
+    }
+    if log_errors {
+        for e in &errors {
+            log::error!("{e}");
         }
     }
+    list
+}
+
+/// Logs the entries from index `from` on.
+fn log_entries(list: &BootList, from: usize) {
+    for (i, e) in list.entries.iter().enumerate().skip(from) {
+        log::info!(
+            "entry {}: {} [{}] {} ({}:{})",
+            i + 1,
+            e.title,
+            e.id,
+            e.kernel,
+            e.source.volume,
+            e.source.file
+        );
+    }
+}
+
+/// A disk appeared after the initial wait: open it and merge its entries. Returns whether the
+/// list gained entries.
+fn add_late_disk(
+    name: &str,
+    known: &mut Vec<String>,
+    volumes: &mut Volumes,
+    list: &mut BootList,
+    params: &Params,
+    config: &Config,
+) -> bool {
+    if known.iter().any(|k| k == name) {
+        return false;
+    }
+    let Some(d) = discover::block_device(
+        Path::new("/sys"),
+        Path::new("/dev"),
+        name,
+        config.virtual_disks,
+    ) else {
+        log::debug!("disk {name}: gone or empty");
+        return false;
+    };
+    known.push(name.to_string());
+    log::info!("disk {name} appeared; reading its entries");
+    let old_ids: Vec<String> = list.entries.iter().map(|e| e.id.clone()).collect();
+    add_disk_volumes(volumes, &d, config);
+    let new = entry_list(volumes, params, config, false);
+    let added = new
+        .entries
+        .iter()
+        .filter(|e| !old_ids.contains(&e.id))
+        .count();
+    if added == 0 {
+        log::info!("disk {name}: no new boot entries");
+        return false;
+    }
+    *list = new;
+    log::info!(
+        "disk {name}: {added} new boot entr{}",
+        if added == 1 { "y" } else { "ies" }
+    );
+    for (i, e) in list.entries.iter().enumerate() {
+        if !old_ids.contains(&e.id) {
+            log::info!(
+                "entry {}: {} [{}] {} ({}:{})",
+                i + 1,
+                e.title,
+                e.id,
+                e.kernel,
+                e.source.volume,
+                e.source.file
+            );
+        }
+    }
+    true
+}
+
+/// Opens every disk read-only (partitions first set read-only too) and its volumes; volumes
+/// are probed in parallel, and those without a userspace reader are kernel-mounted read-only
+/// under /run/leapboot. What `allow_devices`/`deny_devices` exclude is left alone.
+fn open_volumes(disks: &[discover::BlockDevice], config: &Config) -> Volumes {
+    let mut volumes = Volumes::with_mounts(leapboot::fs::mount::MountConfig {
+        root: Path::new(leapboot::MOUNT_ROOT).to_path_buf(),
+        modules_dir: crate::early::modules_dir(),
+    });
+    let mut opened = Vec::new();
+    for d in disks.iter().filter(|d| disk_wanted(d, config)) {
+        if let Some(disk) = open_disk(d) {
+            opened.push((disk, d));
+        }
+    }
+    let namers: Vec<Box<dyn Fn(u32) -> String + Sync>> = opened
+        .iter()
+        .map(|(_, d)| {
+            let name = d.name.clone();
+            Box::new(move |n| discover::partition_name(&name, n))
+                as Box<dyn Fn(u32) -> String + Sync>
+        })
+        .collect();
+    let refs: Vec<leapboot::pipeline::DiskRef<'_>> = opened
+        .iter()
+        .zip(&namers)
+        .map(|((disk, d), namer)| leapboot::pipeline::DiskRef {
+            disk,
+            name: &d.name,
+            part_name: namer.as_ref(),
+        })
+        .collect();
+    volumes.add_disks(&refs);
+    drop_unwanted_volumes(&mut volumes, config);
+    volumes
+}
+
+/// Whether disk `d` (or any of its partitions) may be read under `allow_devices`/`deny_devices`.
+fn disk_wanted(d: &discover::BlockDevice, config: &Config) -> bool {
+    let denied = config
+        .deny_devices
+        .iter()
+        .any(|g| leapboot::glob::matches(g, &d.name));
+    let wanted = config.device_allowed(&[&d.name])
+        || (!denied && d.partitions.iter().any(|p| config.device_allowed(&[p])));
+    if !wanted {
+        log::info!("{}: left alone (allow_devices/deny_devices)", d.name);
+    }
+    wanted
+}
+
+/// Drops the volumes `allow_devices`/`deny_devices` exclude (checked by volume and disk name).
+fn drop_unwanted_volumes(volumes: &mut Volumes, config: &Config) {
     volumes.list.retain(|v| {
         let disk = v
             .disk
@@ -303,17 +607,46 @@ fn open_volumes(disks: &[discover::BlockDevice], config: &Config) -> Volumes {
         }
         keep
     });
-    volumes
 }
 
-/// Nothing could be booted: offer reboot and power off on the console, rescan after a while.
-fn wait_for_rescan(clock: &mut Clock) {
+/// Opens one disk read-only (partitions first) and adds its volumes.
+fn add_disk_volumes(volumes: &mut Volumes, d: &discover::BlockDevice, config: &Config) {
+    if !disk_wanted(d, config) {
+        return;
+    }
+    if let Some(disk) = open_disk(d) {
+        volumes.add_disk(&disk, &d.name, &|n| discover::partition_name(&d.name, n));
+        drop_unwanted_volumes(volumes, config);
+    }
+}
+
+/// Opens a disk read-only (BLKROSET), its partition nodes first, so that even a kernel mount
+/// of a partition is read-only.
+fn open_disk(d: &discover::BlockDevice) -> Option<Disk> {
+    for p in &d.partitions {
+        if let Err(e) = Disk::open(&Path::new("/dev").join(p)) {
+            log::warn!("{e}");
+        }
+    }
+    Disk::open(&d.node).map_err(|e| log::error!("{e}")).ok()
+}
+
+/// Nothing could be booted: offer reboot and power off on the console, rescan after a while
+/// or as soon as a new disk appears.
+fn wait_for_rescan(clock: &mut Clock, watch: &mut Watch) {
     log::info!(
-        "rescanning in {} s; press r to reboot, p to power off, Enter to rescan now",
+        "rescanning in {} s (or when a disk appears); press r to reboot, p to power off, Enter to rescan now",
         RESCAN_AFTER.as_secs()
     );
     let t = Instant::now();
-    let key = wait_key(Some(RESCAN_AFTER));
+    let key = match watch.wait(Some(RESCAN_AFTER)) {
+        Wake::Key(k) => Some(k),
+        Wake::Disk(name) => {
+            log::info!("disk {name} appeared; rescanning");
+            None
+        }
+        Wake::Timeout => None,
+    };
     clock.waited_timeout += t.elapsed();
     let mode = match key {
         Some(b'r') | Some(b'R') => nix::sys::reboot::RebootMode::RB_AUTOBOOT,
@@ -331,45 +664,4 @@ fn wait_for_rescan(clock: &mut Clock) {
     nix::unistd::sync();
     let Err(e) = nix::sys::reboot::reboot(mode);
     log::error!("reboot failed: {e}");
-}
-
-/// Waits for one key on the console, up to `limit` (forever if `None`).
-fn wait_key(limit: Option<Duration>) -> Option<u8> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let deadline = limit.map(|l| Instant::now() + l);
-    let stdin = std::io::stdin();
-    loop {
-        let timeout = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return None;
-                }
-                PollTimeout::try_from(left.as_millis().min(60_000) as i32)
-                    .unwrap_or(PollTimeout::MAX)
-            }
-            None => PollTimeout::NONE,
-        };
-        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(n) if n > 0 => {
-                let mut b = [0u8; 1];
-                match stdin.lock().read(&mut b) {
-                    Ok(1) => return Some(b[0]),
-                    // EOF or error on the console: nobody can type; just wait out the time.
-                    _ => {
-                        std::thread::sleep(deadline.map_or(Duration::from_secs(60), |d| {
-                            d.saturating_duration_since(Instant::now())
-                        }));
-                        if deadline.is_some() {
-                            return None;
-                        }
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
 }

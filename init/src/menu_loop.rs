@@ -14,16 +14,17 @@ use leapboot::menu::console::Consoles;
 use leapboot::menu::keys::{Decoder, ESC_TIMEOUT_MS};
 use leapboot::menu::render::{self, Frame, Screen};
 use leapboot::menu::state::{Action, Menu};
-use leapboot::pipeline::Volumes;
 
-/// Another source of events while the menu is shown (the hotplug listener): its fd is polled
-/// with the consoles, and when it is readable `ready` may change the menu (new entries go in
-/// with `Menu::replace_entries`, which keeps the countdown unless the default changes).
-pub trait Events {
-    /// The fd to poll.
-    fn fd(&self) -> std::os::fd::BorrowedFd<'_>;
-    /// The fd is readable: read it and update `menu`.
-    fn ready(&mut self, menu: &mut Menu);
+/// What the menu needs from the boot loop: booting an entry, and an optional source of
+/// events (the hotplug listener) polled with the consoles.
+pub trait Host {
+    /// Loads and boots `entry` with `cmdline`; returns only when that failed, with the error.
+    fn boot(&mut self, entry: &BootEntry, cmdline: &str) -> String;
+    /// An fd to poll with the consoles (the uevent socket), if any.
+    fn events_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>>;
+    /// `events_fd` is readable: handle it and update `menu` (new entries go in with
+    /// `Menu::replace_entries`, which keeps the countdown unless the default changes).
+    fn events_ready(&mut self, menu: &mut Menu);
 }
 
 /// Why the menu closed.
@@ -35,14 +36,8 @@ pub enum Exit {
 }
 
 /// Shows `menu` until it autoboots or a rescan is asked for. A boot the user chose is done
-/// here (`boot` is called; it returns only when the boot failed, with the error).
-pub fn show(
-    menu: &mut Menu,
-    volumes: &Volumes,
-    colour: bool,
-    boot: &mut dyn FnMut(&BootEntry, &str, &Volumes) -> String,
-    mut events: Option<&mut dyn Events>,
-) -> Exit {
+/// here (through `host`, which returns only when the boot failed, with the error).
+pub fn show(menu: &mut Menu, colour: bool, host: &mut dyn Host) -> Exit {
     if let Some(Action::Autoboot) = menu.due() {
         return Exit::Autoboot;
     }
@@ -72,11 +67,9 @@ pub fn show(
         }
         // Redraw for new log lines at least twice a second.
         wait = wait.min(Duration::from_millis(500));
-        let input = consoles.poll(wait, events.as_ref().map(|e| e.fd()));
+        let input = consoles.poll(wait, host.events_fd());
         if input.extra_ready {
-            if let Some(e) = events.as_mut() {
-                e.ready(menu);
-            }
+            host.events_ready(menu);
         }
 
         let mut keys = decoder.feed(&input.bytes);
@@ -114,7 +107,7 @@ pub fn show(
                 leave_screen(&mut consoles);
                 leapboot::logger::set_console(true);
                 let err = match menu.entries().get(index).cloned() {
-                    Some(e) => boot(&e, &cmdline, volumes),
+                    Some(e) => host.boot(&e, &cmdline),
                     None => "that entry is gone".to_string(),
                 };
                 leapboot::logger::set_console(false);

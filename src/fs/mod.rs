@@ -1,13 +1,15 @@
 //! `BootFs`: a read-only view of one volume, the only way parsers and the loader reach files.
 //!
 //! Implementations: [`ext4`] (userspace, `ext4-view`), [`fat`] (userspace, `fatfs`), and
-//! [`dir`] (a directory of the host: `leapboot list --root DIR`, and unit tests). There is no
+//! [`dir`] (a directory of the host: `leapboot list --root DIR`, unit tests, and the read-only
+//! kernel mounts [`mount`] makes for the other filesystems in the initramfs). There is no
 //! write method, by design. Paths are volume-absolute (`/loader/entries/a.conf`); `..` is
 //! resolved lexically and can never leave the volume.
 
 pub mod dir;
 pub mod ext4;
 pub mod fat;
+pub mod mount;
 
 use std::io::Write;
 
@@ -154,11 +156,22 @@ pub(crate) fn copy_bounded(
 #[error("{0}")]
 pub struct OpenError(pub String);
 
+/// Whether leapboot reads `kind` in userspace (otherwise it needs a kernel mount).
+pub fn has_userspace_reader(kind: FsKind) -> bool {
+    matches!(
+        kind,
+        FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 | FsKind::Vfat
+    )
+}
+
 /// Opens the filesystem on `slice` for reading, in userspace.
 pub fn open(slice: Slice, kind: FsKind) -> Result<Box<dyn BootFs>, OpenError> {
     match kind {
         FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => Ok(Box::new(ext4::Ext4Fs::open(slice)?)),
         FsKind::Vfat => Ok(Box::new(fat::FatFs::open(slice)?)),
+        other => Err(OpenError(format!(
+            "{other} has no userspace reader in leapboot; it needs a kernel mount"
+        ))),
     }
 }
 

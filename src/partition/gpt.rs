@@ -108,6 +108,7 @@ pub(super) fn read(disk: &Disk) -> Result<Option<Table>, PartitionError> {
             len,
             part_uuid: Some(p.part_guid.to_string()),
             type_guid: Some(p.part_type_guid.guid.to_string()),
+            mbr_type: None,
             label: Some(p.name.clone()).filter(|n| !n.is_empty()),
         });
     }

@@ -3,8 +3,15 @@
 //! [`read`] returns the partitions of a disk. A disk without a recognised table is returned as
 //! [`Table::None`] and the caller probes the whole disk for a filesystem. Everything here is
 //! bounded: a hostile table can make a disk show no partitions, never hang or crash.
+//!
+//! Order, as Linux and blkid decide: a valid GPT wins (a hybrid MBR beside it is logged and
+//! ignored); a protective MBR without a usable GPT gives no partitions; otherwise a DOS MBR
+//! (primary + logical partitions); otherwise no table. Partitions inside an ISO9660 hybrid
+//! image are just an MBR or GPT that happens to sit in the ISO's system area; the pipeline
+//! adds the ISO9660 filesystem of the whole disk beside them.
 
 mod gpt;
+pub mod mbr;
 
 use crate::disk::Disk;
 
@@ -17,10 +24,13 @@ pub struct Partition {
     pub start: u64,
     /// Length in bytes.
     pub len: u64,
-    /// GPT unique partition GUID (PARTUUID), lower case.
+    /// PARTUUID as Linux reports it: the GPT unique partition GUID (lower case), or for MBR
+    /// `<disk signature hex8>-<partition number hex2>`.
     pub part_uuid: Option<String>,
     /// GPT partition type GUID, lower case.
     pub type_guid: Option<String>,
+    /// MBR partition type byte.
+    pub mbr_type: Option<u8>,
     /// GPT partition name.
     pub label: Option<String>,
 }
@@ -33,6 +43,13 @@ pub enum Table {
         /// The disk GUID.
         disk_guid: String,
         /// Its partitions, ordered by number.
+        partitions: Vec<Partition>,
+    },
+    /// A DOS/MBR partition table.
+    Mbr {
+        /// The disk signature (bytes 440..444) as 8 hex digits, as in PARTUUIDs.
+        signature: String,
+        /// Primary partitions (1-4), then logical ones (5...) in chain order.
         partitions: Vec<Partition>,
     },
     /// No partition table leapboot recognises: the whole disk may hold a filesystem.
@@ -52,11 +69,67 @@ pub enum PartitionError {
     },
 }
 
+impl Table {
+    /// The partitions (none for [`Table::None`]).
+    pub fn partitions(&self) -> &[Partition] {
+        match self {
+            Table::Gpt { partitions, .. } | Table::Mbr { partitions, .. } => partitions,
+            Table::None => &[],
+        }
+    }
+
+    /// `gpt`, `dos` or `none` (blkid's PTTYPE names).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Table::Gpt { .. } => "gpt",
+            Table::Mbr { .. } => "dos",
+            Table::None => "none",
+        }
+    }
+}
+
 /// Reads the partition table of `disk`.
 pub fn read(disk: &Disk) -> Result<Table, PartitionError> {
-    match gpt::read(disk)? {
-        Some(table) => Ok(table),
-        None => Ok(Table::None),
+    let name = disk.path().display().to_string();
+    let mut sector0 = vec![0u8; disk.sector_size() as usize];
+    if disk.size() < u64::from(disk.sector_size()) {
+        return Ok(Table::None);
+    }
+    disk.read_exact_at(0, &mut sector0)
+        .map_err(|source| PartitionError::Io {
+            disk: name.clone(),
+            source,
+        })?;
+    let kind = mbr::classify(&sector0);
+    if let Some(table) = gpt::read(disk)? {
+        match kind {
+            mbr::Kind::Hybrid => {
+                log::info!("{name}: hybrid MBR beside the GPT; the GPT is used, as Linux does")
+            }
+            mbr::Kind::Dos | mbr::Kind::Invalid(_) => {
+                log::info!("{name}: a GPT without a protective MBR; the GPT is used")
+            }
+            mbr::Kind::NotMbr | mbr::Kind::Protective => {}
+        }
+        return Ok(table);
+    }
+    match kind {
+        mbr::Kind::NotMbr => Ok(Table::None),
+        mbr::Kind::Invalid(why) => {
+            log::info!("{name}: {why}");
+            Ok(Table::None)
+        }
+        mbr::Kind::Protective | mbr::Kind::Hybrid => Err(PartitionError::Invalid {
+            disk: name,
+            message: "protective MBR (type 0xEE) but no GPT header, primary or backup".into(),
+        }),
+        mbr::Kind::Dos => {
+            let (signature, partitions) = mbr::read(disk, &sector0)?;
+            Ok(Table::Mbr {
+                signature,
+                partitions,
+            })
+        }
     }
 }
 

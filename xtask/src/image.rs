@@ -1,6 +1,7 @@
 //! Disk image fixtures, built without root or loop devices: a GPT written with the `gpt` crate,
-//! filesystems made by the real tools (`mkfs.vfat` + `mcopy`, `mkfs.ext4 -d`) in separate files
-//! and copied into place. Layouts are data ([`DiskSpec`], from scenario files and
+//! an MBR (with logical partitions) written by `sfdisk`, filesystems made by the real tools
+//! (`mkfs.vfat` + `mcopy`, `mkfs.ext4 -d`) in separate files and copied into place; damage on
+//! purpose (`corrupt`, `table = "garbage"`, an ext4 journal that needs recovery via debugfs). Layouts are data ([`DiskSpec`], from scenario files and
 //! `qemu-tests/demo.toml`).
 
 use std::collections::BTreeMap;
@@ -20,12 +21,23 @@ use crate::paths;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiskSpec {
-    /// `gpt` (default) or `none` (one filesystem on the whole disk).
+    /// `gpt` (default), `mbr`, `none` (one filesystem on the whole disk) or `garbage`
+    /// (`size_mib` of deterministic noise ending sector 0 in 0x55AA; no partitions).
     #[serde(default)]
     pub table: TableKind,
+    /// Damage done after building: `gpt-primary` breaks the primary GPT header's CRC.
+    pub corrupt: Option<Corrupt>,
+    /// Size of a `garbage` disk in MiB (default 16).
+    pub size_mib: Option<u64>,
     /// Partitions in order (exactly one for `table = "none"`).
     #[serde(default)]
     pub partition: Vec<PartSpec>,
+    /// How QEMU attaches it: `virtio` (default), `nvme`, `ahci`, `scsi` or `usb`.
+    #[serde(default)]
+    pub bus: crate::qemu::Bus,
+    /// Not attached at start; a `{ monitor = "device_add ..." }` step attaches it.
+    #[serde(default)]
+    pub hotplug: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -33,7 +45,15 @@ pub struct DiskSpec {
 pub enum TableKind {
     #[default]
     Gpt,
+    Mbr,
     None,
+    Garbage,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Corrupt {
+    GptPrimary,
 }
 
 /// One partition and the files on its filesystem.
@@ -50,6 +70,15 @@ pub struct PartSpec {
     pub size_mib: u64,
     /// Filesystem label.
     pub label: Option<String>,
+    /// MBR only: a logical partition inside the extended partition (numbered from 5).
+    #[serde(default)]
+    pub logical: bool,
+    /// ext4 only: path → new content (same length as the file's). After mkfs, one journal
+    /// transaction rewrites the file's first block with it and the filesystem is left needing
+    /// recovery; a reader that replays the journal sees the new content, one that ignores it
+    /// the old.
+    #[serde(default)]
+    pub journal: BTreeMap<String, String>,
     /// Path → content. Content is text, or `@kernel`, `@target-initrd`,
     /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`.
     #[serde(default)]
@@ -197,7 +226,65 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
                     .arg(stage)
                     .arg(out),
             )?;
+            if !p.journal.is_empty() {
+                dirty_journal(p, out, stage)?;
+            }
         }
+    }
+    if p.fs != FsKind::Ext4 && !p.journal.is_empty() {
+        bail!("`journal` is for ext4 partitions only");
+    }
+    Ok(())
+}
+
+/// Writes one journal transaction (`debugfs -w`: `jo -c`, `jw`, `jc`; checksum v3 as
+/// mke2fs' defaults expect) replacing the first block of each `p.journal` file with its new
+/// content, leaving `needs_recovery` set: the state of a filesystem whose host crashed.
+fn dirty_journal(p: &PartSpec, img: &Path, stage: &Path) -> anyhow::Result<()> {
+    let debugfs = crate::prereq::find("debugfs").context("debugfs (e2fsprogs)")?;
+    let dumpe2fs = crate::prereq::find("dumpe2fs").context("dumpe2fs")?;
+    let header = Command::new(&dumpe2fs).arg("-h").arg(img).output()?;
+    let bs: usize = String::from_utf8_lossy(&header.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Block size:"))
+        .and_then(|n| n.trim().parse().ok())
+        .context("dumpe2fs: no block size")?;
+    let mut cmds = String::from("jo -c\n");
+    for (i, (path, content)) in p.journal.iter().enumerate() {
+        let old = std::fs::read(stage.join(path.trim_start_matches('/')))
+            .with_context(|| format!("journal: {path} must be one of the partition's files"))?;
+        if old.len() != content.len() {
+            bail!("journal: new content of {path} must have the same length as the old");
+        }
+        let out = Command::new(&debugfs)
+            .args(["-R", &format!("blocks /{}", path.trim_start_matches('/'))])
+            .arg(img)
+            .output()?;
+        let block: u64 = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|b| b.parse().ok())
+            .with_context(|| format!("journal: no data block for {path}"))?;
+        if content.len() > bs {
+            bail!("journal: {path} is longer than one {bs}-byte block");
+        }
+        let blockfile = stage.with_extension(format!("jblock{i}"));
+        let mut data = vec![0u8; bs];
+        data[..content.len()].copy_from_slice(content.as_bytes());
+        std::fs::write(&blockfile, data)?;
+        cmds.push_str(&format!("jw -b {block} {}\n", blockfile.display()));
+    }
+    cmds.push_str("jc\n");
+    let script = stage.with_extension("debugfs");
+    std::fs::write(&script, cmds)?;
+    run(Command::new(&debugfs)
+        .arg("-w")
+        .arg("-f")
+        .arg(&script)
+        .arg(img))?;
+    let out = Command::new(&dumpe2fs).arg("-h").arg(img).output()?;
+    if !String::from_utf8_lossy(&out.stdout).contains("needs_recovery") {
+        bail!("debugfs did not leave {} needing recovery", img.display());
     }
     Ok(())
 }
@@ -222,6 +309,25 @@ pub fn build_disks(
                 build_fs(p, &img, &work.join("stage"), art)?;
             }
             TableKind::Gpt => build_gpt(d, &img, &work, art)?,
+            TableKind::Mbr => build_mbr(d, &img, &work, art)?,
+            TableKind::Garbage => {
+                if !d.partition.is_empty() {
+                    bail!("disk {i}: table = \"garbage\" has no partitions");
+                }
+                let mut g = garbage((d.size_mib.unwrap_or(16) << 20) as usize);
+                g[510] = 0x55; // looks like a boot sector at first glance
+                g[511] = 0xaa;
+                std::fs::write(&img, g)?;
+            }
+        }
+        if let Some(Corrupt::GptPrimary) = d.corrupt {
+            if d.table != TableKind::Gpt {
+                bail!("disk {i}: corrupt = \"gpt-primary\" needs table = \"gpt\"");
+            }
+            // One byte inside the primary header (LBA 1): its CRC no longer matches.
+            let mut f = File::options().read(true).write(true).open(&img)?;
+            f.seek(SeekFrom::Start(512 + 100))?;
+            f.write_all(&[0xA5])?;
         }
         std::fs::remove_dir_all(&work)?;
         out.push(img);
@@ -268,6 +374,97 @@ fn build_gpt(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
         let data = std::fs::read(&fs_img)?;
         f.seek(SeekFrom::Start(start))?;
         f.write_all(&data)?;
+    }
+    f.sync_all()?;
+    Ok(())
+}
+
+/// An MBR disk written by `sfdisk`: the primaries in order from 1 MiB, then (if any
+/// partition is `logical`) an extended partition holding the logical ones, which sfdisk places
+/// with their EBRs. Type bytes: esp 0xef, xbootldr 0xea, linux 0x83 (0x0c for vfat).
+fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::Result<()> {
+    const MIB: u64 = 1 << 20;
+    let primaries: Vec<&PartSpec> = d.partition.iter().filter(|p| !p.logical).collect();
+    let logicals: Vec<&PartSpec> = d.partition.iter().filter(|p| p.logical).collect();
+    if primaries.len() + usize::from(!logicals.is_empty()) > 4 {
+        bail!("an MBR holds at most 4 primary partitions (the extended one counts)");
+    }
+    let ty = |p: &PartSpec| match (p.ptype, p.fs) {
+        (PartType::Esp, _) => "ef",
+        (PartType::Xbootldr, _) => "ea",
+        (PartType::Linux, FsKind::Vfat) => "c",
+        (PartType::Linux, FsKind::Ext4) => "83",
+    };
+    let mut script = String::from("label: dos\nlabel-id: 0x4c454150\n");
+    let mut total = MIB;
+    for p in &primaries {
+        script.push_str(&format!("size={}MiB, type={}\n", p.size_mib, ty(p)));
+        total += p.size_mib * MIB;
+    }
+    if !logicals.is_empty() {
+        let ext: u64 = logicals.iter().map(|p| p.size_mib + 1).sum::<u64>() + 1;
+        script.push_str(&format!("size={ext}MiB, type=5\n"));
+        for p in &logicals {
+            script.push_str(&format!("size={}MiB, type={}\n", p.size_mib, ty(p)));
+        }
+        total += ext * MIB;
+    }
+    total += MIB;
+    let _ = std::fs::remove_file(img);
+    File::create(img)?.set_len(total)?;
+    let sfdisk = crate::prereq::find("sfdisk").context("sfdisk (fdisk)")?;
+    let mut child = Command::new(&sfdisk)
+        .args(["--no-reread", "--no-tell-kernel", "-q"])
+        .arg(img)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("sfdisk stdin")?
+        .write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "sfdisk failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    // `sfdisk --dump`: "IMG5 : start=  8192, size=  4096, type=83" → starts by number.
+    let dump = Command::new(&sfdisk).arg("--dump").arg(img).output()?;
+    let mut starts = BTreeMap::new();
+    for line in String::from_utf8_lossy(&dump.stdout).lines() {
+        let Some((node, rest)) = line.split_once(" : ") else {
+            continue;
+        };
+        let number: u32 = node
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .context("sfdisk --dump node number")?;
+        let start: u64 = rest
+            .split(',')
+            .find_map(|f| f.trim().strip_prefix("start="))
+            .and_then(|n| n.trim().parse().ok())
+            .context("sfdisk --dump start")?;
+        starts.insert(number, start * 512);
+    }
+    let numbered = primaries
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as u32 + 1, *p))
+        .chain(logicals.iter().enumerate().map(|(i, p)| (i as u32 + 5, *p)));
+    let mut f = File::options().write(true).open(img)?;
+    for (n, p) in numbered {
+        let start = *starts
+            .get(&n)
+            .with_context(|| format!("sfdisk made no partition {n}"))?;
+        let fs_img = work.join(format!("part{n}.img"));
+        build_fs(p, &fs_img, &work.join("stage"), art)?;
+        f.seek(SeekFrom::Start(start))?;
+        f.write_all(&std::fs::read(&fs_img)?)?;
     }
     f.sync_all()?;
     Ok(())

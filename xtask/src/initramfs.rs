@@ -1,7 +1,8 @@
 //! Initramfs images: cpio "newc" archives compressed with gzip, written in Rust.
 //!
 //! - leapboot's own: `/init`, `/etc/leapboot.toml`, `/dev/console`, and the kernel modules
-//!   `initramfs/leapboot.toml` lists, with their dependencies and a trimmed `modules.dep`.
+//!   `initramfs/leapboot.toml` and `initramfs/bundle.toml` list, with their dependencies and
+//!   a `modules.dep` and `modules.alias` trimmed to what is shipped.
 //! - the target's (what scenarios boot into): the target `/init` and a marker file.
 //! - marker-only initrds, to prove several initrds all arrive.
 
@@ -99,8 +100,23 @@ fn configured_modules() -> anyhow::Result<Vec<String>> {
     Ok(config.modules)
 }
 
-/// Builds `target/leapboot-initramfs.cpio.gz`; prints and checks its size.
+/// The modules `initramfs/bundle.toml` lists (all its lists together).
+fn bundled_modules() -> anyhow::Result<Vec<String>> {
+    let path = paths::root().join("initramfs/bundle.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let lists: std::collections::BTreeMap<String, Vec<String>> =
+        toml::from_str(&text).with_context(|| path.display().to_string())?;
+    Ok(lists.into_values().flatten().collect())
+}
+
+/// Builds `target/leapboot-initramfs.cpio.gz` for the default kernel; prints and checks its
+/// size.
 pub fn leapboot(bins: &Binaries, kernel: &Kernel) -> anyhow::Result<PathBuf> {
+    leapboot_named(bins, kernel, "leapboot-initramfs.cpio.gz")
+}
+
+/// As [`leapboot`], written to `target/<name>` (one initramfs per kernel flavor).
+pub fn leapboot_named(bins: &Binaries, kernel: &Kernel, name: &str) -> anyhow::Result<PathBuf> {
     let mut a = Archive::default();
     for d in ["dev", "proc", "sys", "run", "tmp"] {
         a.dir(d);
@@ -114,15 +130,17 @@ pub fn leapboot(bins: &Binaries, kernel: &Kernel) -> anyhow::Result<PathBuf> {
     );
     let without_modules = a.to_gzip()?.len();
     let names = configured_modules()?;
+    let bundle = bundled_modules()?;
     let mut module_bytes = 0usize;
-    if !names.is_empty() {
-        match (&kernel.modules, kernel.release()) {
-            (Some(dir), Some(release)) => module_bytes = add_modules(&mut a, dir, &release, &names)?,
-            _ => println!("xtask: warning: the kernel has no modules directory; modules {names:?} are not included (set LEAPBOOT_MODULES)"),
+    match (&kernel.modules, kernel.release()) {
+        (Some(dir), Some(release)) => {
+            module_bytes = add_modules(&mut a, dir, &release, &names, &bundle)?
         }
+        _ if names.is_empty() => {}
+        _ => println!("xtask: warning: the kernel has no modules directory; modules {names:?} are not included (set LEAPBOOT_MODULES)"),
     }
     let gz = a.to_gzip()?;
-    let out = paths::target().join("leapboot-initramfs.cpio.gz");
+    let out = paths::target().join(name);
     std::fs::write(&out, &gz)?;
     println!(
         "xtask: initramfs {} is {} bytes ({:.2} MiB); {} bytes without modules (limit 1.5 MiB); modules {} bytes uncompressed",
@@ -140,22 +158,31 @@ pub fn leapboot(bins: &Binaries, kernel: &Kernel) -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
+/// Adds `names` (each must exist) and `bundle` (skipped when the kernel has no such module:
+/// built in or absent) with their dependencies; returns their uncompressed size.
 fn add_modules(
     a: &mut Archive,
     dir: &Path,
     release: &str,
     names: &[String],
+    bundle: &[String],
 ) -> anyhow::Result<usize> {
     let dep_text = std::fs::read_to_string(dir.join("modules.dep"))?;
     let dep = leapboot::kmod::ModulesDep::parse(&dep_text);
     let mut wanted: Vec<String> = Vec::new();
-    for n in names {
-        let order = dep.load_order(n).with_context(|| {
-            format!(
+    let mut skipped: Vec<&str> = Vec::new();
+    for n in names.iter().chain(bundle) {
+        let order = match dep.load_order(n) {
+            Some(o) => o,
+            None if bundle.contains(n) && !names.contains(n) => {
+                skipped.push(n);
+                continue;
+            }
+            None => anyhow::bail!(
                 "module {n} (initramfs/leapboot.toml) is not in {}",
                 dir.join("modules.dep").display()
-            )
-        })?;
+            ),
+        };
         for p in order {
             if !wanted.contains(&p) {
                 wanted.push(p);
@@ -179,14 +206,30 @@ fn add_modules(
         .map(|l| format!("{l}\n"))
         .collect();
     a.file(&format!("{base}/modules.dep"), trimmed.into_bytes(), 0o644);
-    println!(
-        "xtask: modules: {}",
-        wanted
-            .iter()
-            .map(|p| leapboot::kmod::name_of(p))
-            .collect::<Vec<_>>()
-            .join(" ")
+    // The aliases of the shipped modules only: leapboot matches every device against them.
+    let shipped: Vec<String> = wanted.iter().map(|p| leapboot::kmod::name_of(p)).collect();
+    let alias_text = std::fs::read_to_string(dir.join("modules.alias")).unwrap_or_default();
+    let aliases: String = alias_text
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(2)
+                .is_some_and(|m| shipped.contains(&leapboot::kmod::normalize(m)))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    a.file(
+        &format!("{base}/modules.alias"),
+        aliases.into_bytes(),
+        0o644,
     );
+    println!("xtask: modules: {}", shipped.join(" "));
+    if !skipped.is_empty() {
+        println!(
+            "xtask: not modules in this kernel (built in or absent): {}",
+            skipped.join(" ")
+        );
+    }
     Ok(bytes)
 }
 

@@ -1,6 +1,9 @@
-//! The test kernel: Debian's `linux-image-cloud-amd64`, resolved to its versioned package with
+//! The test kernels: Debian's `linux-image-cloud-amd64` (the default) and, for scenarios that
+//! need drivers the cloud kernel lacks (AHCI, USB), the generic `linux-image-amd64`, where
+//! every storage driver is a module. Each is resolved to its versioned package with
 //! apt-cache, fetched with `apt-get download`, unpacked with `dpkg-deb -x` and cached under
-//! `target/kernel/<package>/`. `LEAPBOOT_KERNEL` (+ `LEAPBOOT_MODULES`) overrides it.
+//! `target/kernel/<package>/`. `LEAPBOOT_KERNEL` (+ `LEAPBOOT_MODULES`) overrides the cloud
+//! kernel.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +12,38 @@ use anyhow::{bail, Context};
 
 use crate::paths;
 
-const META_PACKAGE: &str = "linux-image-cloud-amd64";
+/// Which Debian kernel a scenario boots leapboot with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// `linux-image-cloud-amd64`: NVMe and ext4 built in, virtio as modules; no AHCI, no USB.
+    #[default]
+    Cloud,
+    /// `linux-image-amd64`: every storage driver, USB and filesystem as a module.
+    Generic,
+}
+
+impl Flavor {
+    fn meta_package(self) -> &'static str {
+        match self {
+            Flavor::Cloud => "linux-image-cloud-amd64",
+            Flavor::Generic => "linux-image-amd64",
+        }
+    }
+
+    /// Whether a cached package directory name belongs to this flavor.
+    fn owns(self, package: &str) -> bool {
+        package.ends_with("-cloud-amd64") == (self == Flavor::Cloud)
+    }
+
+    /// A short name for file names and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Cloud => "cloud",
+            Flavor::Generic => "generic",
+        }
+    }
+}
 
 /// A kernel to boot, and its modules.
 pub struct Kernel {
@@ -30,25 +64,21 @@ impl Kernel {
     }
 }
 
-/// Returns the kernel to use, fetching and caching it if needed.
+/// Returns the default (cloud) kernel, fetching and caching it if needed.
 pub fn get() -> anyhow::Result<Kernel> {
-    if let Some(image) = std::env::var_os("LEAPBOOT_KERNEL") {
-        let image = PathBuf::from(image);
-        if !image.is_file() {
-            bail!("LEAPBOOT_KERNEL={}: no such file", image.display());
+    get_flavor(Flavor::Cloud)
+}
+
+/// Returns the kernel of `flavor`, fetching and caching it if needed.
+pub fn get_flavor(flavor: Flavor) -> anyhow::Result<Kernel> {
+    if flavor == Flavor::Cloud {
+        if let Some(k) = from_env()? {
+            return Ok(k);
         }
-        let modules = std::env::var_os("LEAPBOOT_MODULES").map(PathBuf::from);
-        if let Some(m) = &modules {
-            if !m.join("modules.dep").is_file() {
-                crate::modinfo::write_index(m)
-                    .with_context(|| format!("indexing modules in {}", m.display()))?;
-            }
-        }
-        return Ok(Kernel { image, modules });
     }
-    let package = match resolve_package() {
+    let package = match resolve_package(flavor) {
         Ok(p) => p,
-        Err(e) => match newest_cached() {
+        Err(e) => match newest_cached(flavor) {
             Some(p) => {
                 println!("xtask: {e:#}; using the cached {p}");
                 p
@@ -63,9 +93,27 @@ pub fn get() -> anyhow::Result<Kernel> {
     find_in(&dir.join("root"))
 }
 
-fn apt_cache_depends() -> anyhow::Result<Option<String>> {
+fn from_env() -> anyhow::Result<Option<Kernel>> {
+    if let Some(image) = std::env::var_os("LEAPBOOT_KERNEL") {
+        let image = PathBuf::from(image);
+        if !image.is_file() {
+            bail!("LEAPBOOT_KERNEL={}: no such file", image.display());
+        }
+        let modules = std::env::var_os("LEAPBOOT_MODULES").map(PathBuf::from);
+        if let Some(m) = &modules {
+            if !m.join("modules.dep").is_file() {
+                crate::modinfo::write_index(m)
+                    .with_context(|| format!("indexing modules in {}", m.display()))?;
+            }
+        }
+        return Ok(Some(Kernel { image, modules }));
+    }
+    Ok(None)
+}
+
+fn apt_cache_depends(meta: &str) -> anyhow::Result<Option<String>> {
     let out = Command::new("apt-cache")
-        .args(["depends", META_PACKAGE])
+        .args(["depends", meta])
         .output()
         .context("running apt-cache")?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -78,22 +126,24 @@ fn apt_cache_depends() -> anyhow::Result<Option<String>> {
 }
 
 /// `linux-image-cloud-amd64` → `linux-image-6.1.0-56-cloud-amd64`.
-fn resolve_package() -> anyhow::Result<String> {
-    if let Some(p) = apt_cache_depends()? {
+fn resolve_package(flavor: Flavor) -> anyhow::Result<String> {
+    let meta = flavor.meta_package();
+    if let Some(p) = apt_cache_depends(meta)? {
         return Ok(p);
     }
-    println!("xtask: {META_PACKAGE} is unknown to apt; running apt-get update");
+    println!("xtask: {meta} is unknown to apt; running apt-get update");
     crate::prereq::apt(&["update"])?;
-    apt_cache_depends()?
-        .with_context(|| format!("apt-cache knows no package {META_PACKAGE} (is this Debian?)"))
+    apt_cache_depends(meta)?
+        .with_context(|| format!("apt-cache knows no package {meta} (is this Debian?)"))
 }
 
-fn newest_cached() -> Option<String> {
+fn newest_cached(flavor: Flavor) -> Option<String> {
     let mut v: Vec<String> = std::fs::read_dir(paths::target().join("kernel"))
         .ok()?
         .filter_map(|e| e.ok())
         .filter(|e| e.path().join(".complete").exists())
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|p| flavor.owns(p))
         .collect();
     v.sort_by(|a, b| leapboot::version::compare(a, b));
     v.pop()

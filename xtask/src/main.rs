@@ -2,6 +2,7 @@
 //!
 //! One file per command; this file only dispatches. Outputs go under `target/`.
 
+mod bench;
 mod build;
 mod image;
 mod initramfs;
@@ -61,6 +62,10 @@ enum Command {
         #[arg(long)]
         qemu_only: bool,
     },
+    /// Measure sizes, discovery cost (1 vs 16 disks) and boot time; write BENCHMARKS.md.
+    ///
+    /// Takes a few minutes: it builds the bench disks and boots the demo in QEMU three times.
+    Bench,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +99,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run { disk, append, kvm } => run::run(&disk, &append, kvm),
         Command::Test { only, qemu_only } => test::run(only.as_deref(), qemu_only),
+        Command::Bench => bench::run(),
     }
 }
 

@@ -38,6 +38,8 @@ impl Need {
             ("mkfs.ext4", "e2fsprogs"),
             ("mkfs.vfat", "dosfstools"),
             ("mcopy", "mtools"),
+            ("debugfs", "e2fsprogs"),
+            ("sfdisk", "fdisk"),
         ]);
         n
     }

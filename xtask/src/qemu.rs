@@ -3,14 +3,67 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use serde::Deserialize;
+
+/// How a disk is attached.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Bus {
+    /// `virtio-blk-pci` (`vda`...).
+    #[default]
+    Virtio,
+    /// `nvme` (`nvme0n1`...), one controller per disk.
+    Nvme,
+    /// `ide-hd` on one `ahci` controller (`sda`...), up to 6 disks.
+    Ahci,
+    /// `scsi-hd` on one `virtio-scsi-pci` controller (`sda`...).
+    Scsi,
+    /// `usb-storage` on one `qemu-xhci` controller (`sda`...).
+    Usb,
+}
+
+/// One disk image and how it is attached.
+#[derive(Clone, Debug)]
+pub struct VmDisk {
+    pub path: PathBuf,
+    pub bus: Bus,
+    /// Not attached at start: the drive exists (id `d<N>`) and a monitor `device_add` with
+    /// `drive=d<N>` attaches it later. See [`VmDisk::device`] for the arguments.
+    pub hotplug: bool,
+}
+
+impl VmDisk {
+    /// A virtio disk attached at start.
+    pub fn virtio(path: PathBuf) -> VmDisk {
+        VmDisk {
+            path,
+            bus: Bus::Virtio,
+            hotplug: false,
+        }
+    }
+
+    /// The `-device` (or `device_add`) argument for disk number `i`.
+    pub fn device(&self, i: usize, ahci_port: usize) -> String {
+        match self.bus {
+            Bus::Virtio => format!("virtio-blk-pci,drive=d{i},id=disk{i}"),
+            Bus::Nvme => format!("nvme,drive=d{i},serial=leapboot{i},id=disk{i}"),
+            Bus::Ahci => format!("ide-hd,drive=d{i},bus=ahci.{ahci_port},id=disk{i}"),
+            Bus::Scsi => format!("scsi-hd,drive=d{i},bus=scsi.0,id=disk{i}"),
+            Bus::Usb => format!("usb-storage,drive=d{i},bus=xhci.0,id=disk{i}"),
+        }
+    }
+}
+
 /// A virtual machine booting leapboot.
 pub struct Vm {
     pub kernel: PathBuf,
     pub initrd: PathBuf,
     /// Extra kernel arguments (after `console=ttyS0 panic=-1`).
     pub append: String,
-    pub disks: Vec<PathBuf>,
+    pub disks: Vec<VmDisk>,
     pub kvm: bool,
+    /// A unix socket for QEMU's human monitor (HMP), for hotplug steps.
+    pub monitor: Option<PathBuf>,
 }
 
 impl Vm {
@@ -35,8 +88,15 @@ impl Vm {
             c.args(["-accel", "tcg"]);
         }
         c.args(["-serial", if interactive { "mon:stdio" } else { "stdio" }]);
-        if !interactive {
-            c.args(["-monitor", "none"]);
+        match &self.monitor {
+            Some(path) => {
+                c.arg("-monitor")
+                    .arg(format!("unix:{},server=on,wait=off", path.display()));
+            }
+            None if !interactive => {
+                c.args(["-monitor", "none"]);
+            }
+            None => {}
         }
         c.arg("-kernel")
             .arg(&self.kernel)
@@ -45,13 +105,74 @@ impl Vm {
         // panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging a test.
         let append = format!("console=ttyS0 panic=-1 {}", self.append);
         c.arg("-append").arg(append.trim());
+        // One controller per shared bus, present from the start (hotplugged disks need it).
+        let has = |b: Bus| self.disks.iter().any(|d| d.bus == b);
+        if has(Bus::Ahci) {
+            c.args(["-device", "ahci,id=ahci"]);
+        }
+        if has(Bus::Scsi) {
+            c.args(["-device", "virtio-scsi-pci,id=scsi"]);
+        }
+        if has(Bus::Usb) {
+            c.args(["-device", "qemu-xhci,id=xhci"]);
+        }
+        let mut ahci_port = 0;
         for (i, d) in self.disks.iter().enumerate() {
             // Writable on purpose: a write by leapboot must change the image, and the
             // checksums after the run must catch it.
-            c.arg("-drive")
-                .arg(format!("file={},format=raw,if=none,id=d{i}", d.display()));
-            c.arg("-device").arg(format!("virtio-blk-pci,drive=d{i}"));
+            c.arg("-drive").arg(format!(
+                "file={},format=raw,if=none,id=d{i}",
+                d.path.display()
+            ));
+            if !d.hotplug {
+                c.arg("-device").arg(d.device(i, ahci_port));
+            }
+            if d.bus == Bus::Ahci {
+                ahci_port += 1;
+            }
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_controller_per_bus_and_hotplug_disks_only_as_drives() {
+        let disk = |bus, hotplug| VmDisk {
+            path: PathBuf::from(format!("/x/{bus:?}.img")),
+            bus,
+            hotplug,
+        };
+        let vm = Vm {
+            kernel: "k".into(),
+            initrd: "i".into(),
+            append: String::new(),
+            disks: vec![
+                disk(Bus::Nvme, false),
+                disk(Bus::Ahci, false),
+                disk(Bus::Ahci, false),
+                disk(Bus::Usb, true),
+            ],
+            kvm: false,
+            monitor: Some("/tmp/m.sock".into()),
+        };
+        let args: Vec<String> = vm
+            .command(false)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = args.join(" ");
+        assert!(line.contains("-device nvme,drive=d0,serial=leapboot0,id=disk0"));
+        assert!(line.contains("-device ahci,id=ahci"));
+        assert!(line.contains("-device ide-hd,drive=d1,bus=ahci.0,id=disk1"));
+        assert!(line.contains("-device ide-hd,drive=d2,bus=ahci.1,id=disk2"));
+        assert!(line.contains("-device qemu-xhci,id=xhci"));
+        assert!(line.contains("id=d3"), "the hotplug disk's drive exists");
+        assert!(!line.contains("drive=d3"), "but no device uses it yet");
+        assert!(line.contains("-monitor unix:/tmp/m.sock,server=on,wait=off"));
+        assert_eq!(line.matches("-device ahci").count(), 1);
     }
 }

@@ -27,8 +27,9 @@ pub fn run(disks: &[PathBuf], append: &str, kvm: bool) -> anyhow::Result<()> {
         kernel: k.image.clone(),
         initrd,
         append: append.to_string(),
-        disks,
+        disks: disks.into_iter().map(crate::qemu::VmDisk::virtio).collect(),
         kvm,
+        monitor: None,
     };
     let mut cmd = vm.command(interactive);
     println!("xtask: {cmd:?}");

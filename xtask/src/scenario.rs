@@ -17,7 +17,7 @@ use sha2::Digest;
 
 use crate::image::{self, Artifacts, DiskSpec};
 use crate::paths;
-use crate::qemu::Vm;
+use crate::qemu::{Vm, VmDisk};
 
 /// Lines that fail every scenario.
 const ALWAYS_REJECT: &[&str] = &[
@@ -44,23 +44,29 @@ pub struct Scenario {
     /// Serial output that must not appear.
     #[serde(default)]
     pub reject: Vec<String>,
-    /// Disks attached (virtio), in order.
+    /// Disks attached, in order (each with its `bus`; `hotplug = true` ones later).
     #[serde(default)]
     pub disk: Vec<DiskSpec>,
+    /// The kernel leapboot runs on: `cloud` (default) or `generic` (AHCI, USB as modules).
+    #[serde(default)]
+    pub kernel: crate::kernel::Flavor,
 }
 
 fn default_limit() -> u64 {
     240
 }
 
-/// One item of the expect list: a substring of a line, `{ line = "..." }` for a whole line
-/// exactly, or `{ send = "..." }`: bytes typed on the guest's serial console once every
-/// item before it was seen (TOML escapes: `"\r"` for Enter, `"\u001b[B"` for Down).
+/// One step of the script: a substring of a line to see, `{ line = "..." }` for a whole line
+/// exactly, or an action done when the script reaches it: `{ monitor = "device_add ..." }`
+/// sends a command to QEMU's human monitor (an error reply fails the scenario);
+/// `{ send = "..." }` types bytes on the guest's serial console (TOML escapes: `"\r"` for
+/// Enter, `"\u001b[B"` for Down).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Expect {
     Contains(String),
     Line { line: String },
+    Monitor { monitor: String },
     Send { send: String },
 }
 
@@ -69,6 +75,7 @@ impl Expect {
         match self {
             Expect::Contains(s) => line.contains(s.as_str()),
             Expect::Line { line: l } => line == l,
+            Expect::Monitor { .. } => false,
             Expect::Send { .. } => false,
         }
     }
@@ -77,8 +84,70 @@ impl Expect {
         match self {
             Expect::Contains(s) => format!("a line containing {s:?}"),
             Expect::Line { line } => format!("the line {line:?}"),
+            Expect::Monitor { monitor } => format!("the monitor command {monitor:?}"),
             Expect::Send { send } => format!("sending {send:?}"),
         }
+    }
+
+    /// Whether this step is something to do rather than something to see.
+    #[cfg(test)]
+    fn is_action(&self) -> bool {
+        matches!(self, Expect::Monitor { .. } | Expect::Send { .. })
+    }
+}
+
+/// QEMU's human monitor on a unix socket: one command, its reply up to the next prompt.
+struct Monitor {
+    stream: std::os::unix::net::UnixStream,
+}
+
+impl Monitor {
+    fn connect(path: &Path) -> anyhow::Result<Monitor> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e).with_context(|| format!("connecting to {}", path.display()))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut m = Monitor { stream };
+        m.until_prompt()?; // the banner
+        Ok(m)
+    }
+
+    fn until_prompt(&mut self) -> anyhow::Result<String> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"(qemu) ") {
+            let n = std::io::Read::read(&mut self.stream, &mut buf)
+                .context("reading QEMU's monitor")?;
+            if n == 0 {
+                anyhow::bail!("QEMU's monitor closed");
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        Ok(String::from_utf8_lossy(&got).into_owned())
+    }
+
+    /// Runs `cmd`; the reply (without the echo and prompt), or an error if QEMU refused it.
+    fn run(&mut self, cmd: &str) -> anyhow::Result<String> {
+        self.stream.write_all(format!("{cmd}\n").as_bytes())?;
+        let reply = self.until_prompt()?;
+        // Readline echoes the command with terminal escapes; keep the lines after it.
+        let text: String = reply
+            .lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("(qemu)"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if text.contains("Error") || text.contains("error") {
+            anyhow::bail!("QEMU monitor: {cmd}: {}", text.trim());
+        }
+        Ok(text)
     }
 }
 
@@ -157,12 +226,26 @@ fn run_inner(
     let _ = std::fs::remove_dir_all(dir);
     let disks = image::build_disks(&s.disk, dir, art).context("building disk images")?;
     let before: Vec<String> = disks.iter().map(|d| sha256(d)).collect::<Result<_, _>>()?;
+    let monitor_path = s
+        .expect
+        .iter()
+        .any(|e| matches!(e, Expect::Monitor { .. }))
+        .then(|| dir.join("monitor.sock"));
     let vm = Vm {
         kernel: kernel.to_owned(),
         initrd: initrd.to_owned(),
         append: s.append.clone(),
-        disks: disks.clone(),
+        disks: disks
+            .iter()
+            .zip(&s.disk)
+            .map(|(path, spec)| VmDisk {
+                path: path.clone(),
+                bus: spec.bus,
+                hotplug: spec.hotplug,
+            })
+            .collect(),
         kvm: false,
+        monitor: monitor_path.clone(),
     };
     let mut child = vm
         .command(false)
@@ -194,6 +277,7 @@ fn run_inner(
     let mut log = std::fs::File::create(transcript)?;
     let deadline = Instant::now() + Duration::from_secs(s.time_limit_s);
     let mut next = 0;
+    let mut monitor: Option<Monitor> = None;
     let verdict: anyhow::Result<()> = loop {
         if next == s.expect.len() {
             break Ok(());
@@ -205,6 +289,25 @@ fn run_inner(
             }
             next += 1;
             continue;
+        }
+        if let Expect::Monitor { monitor: cmd } = &s.expect[next] {
+            let result = match (&mut monitor, &monitor_path) {
+                (Some(m), _) => m.run(cmd),
+                (None, Some(p)) => Monitor::connect(p).and_then(|mut m| {
+                    let r = m.run(cmd);
+                    monitor = Some(m);
+                    r
+                }),
+                (None, None) => Err(anyhow::anyhow!("no monitor socket")),
+            };
+            match result {
+                Ok(reply) => {
+                    writeln!(log, "[xtask] monitor: {cmd} -> {}", reply.trim())?;
+                    next += 1;
+                    continue;
+                }
+                Err(e) => break Err(e),
+            }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
@@ -266,12 +369,26 @@ mod tests {
         assert!(all.len() >= 5);
         for s in all {
             assert!(
-                s.expect.iter().any(|e| !matches!(e, Expect::Send { .. })),
+                s.expect.iter().any(|e| !e.is_action()),
                 "{} expects nothing: it could never fail",
                 s.name
             );
             assert!(!s.description.is_empty(), "{} has no description", s.name);
         }
+    }
+
+    #[test]
+    fn monitor_steps_parse_and_never_match_a_line() {
+        let s: Scenario = toml::from_str(
+            "description = \"d\"\nkernel = \"generic\"\nexpect = [\"a\", { monitor = \"device_add usb-storage,drive=d0\" }, { line = \"b\" }]\n[[disk]]\nbus = \"usb\"\nhotplug = true\n",
+        )
+        .unwrap();
+        assert_eq!(s.kernel, crate::kernel::Flavor::Generic);
+        assert!(s.expect[1].is_action());
+        assert!(!s.expect[1].matches("device_add usb-storage,drive=d0"));
+        assert!(!s.expect[0].is_action() && !s.expect[2].is_action());
+        assert!(s.disk[0].hotplug);
+        assert_eq!(s.disk[0].bus, crate::qemu::Bus::Usb);
     }
 
     #[test]
@@ -302,5 +419,6 @@ expect = ["menu", { send = "\u001b[B\r" }, { line = "x" }]
             other => panic!("{other:?}"),
         }
         assert!(!s.expect[1].matches("\x1b[B\r"));
+        assert!(s.expect[1].is_action() && !s.expect[0].is_action());
     }
 }

@@ -1,6 +1,8 @@
 //! `cargo xtask test`: every test. `cargo test --workspace` (unit and property tests), then
 //! every QEMU scenario, in parallel up to the number of CPUs.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
@@ -24,12 +26,28 @@ pub fn run(only: Option<&str>, qemu_only: bool) -> anyhow::Result<()> {
     }
     let k = kernel::get()?;
     let bins = build::all()?;
-    let initrd = initramfs::leapboot(&bins, &k)?;
     let art = image::Artifacts::new(&bins, &k)?;
     let scenarios: Vec<scenario::Scenario> = scenario::load_all()?
         .into_iter()
         .filter(|s| only.is_none_or(|o| s.name.contains(o)))
         .collect();
+    // One kernel + initramfs per flavor the chosen scenarios use (the targets they kexec
+    // into are always built from the default kernel: `art`).
+    let mut kernels: HashMap<kernel::Flavor, (PathBuf, PathBuf)> = HashMap::new();
+    for s in &scenarios {
+        if kernels.contains_key(&s.kernel) {
+            continue;
+        }
+        let (image, initrd) = if s.kernel == kernel::Flavor::default() {
+            (k.image.clone(), initramfs::leapboot(&bins, &k)?)
+        } else {
+            let other = kernel::get_flavor(s.kernel)?;
+            let name = format!("leapboot-initramfs-{}.cpio.gz", s.kernel.name());
+            let initrd = initramfs::leapboot_named(&bins, &other, &name)?;
+            (other.image, initrd)
+        };
+        kernels.insert(s.kernel, (image, initrd));
+    }
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(scenarios.len().max(1));
@@ -46,12 +64,13 @@ pub fn run(only: Option<&str>, qemu_only: bool) -> anyhow::Result<()> {
         for _ in 0..workers {
             let queue = Arc::clone(&queue);
             let failures = Arc::clone(&failures);
-            let (k, initrd, art) = (&k, &initrd, &art);
+            let (kernels, art) = (&kernels, &art);
             scope.spawn(move || loop {
                 let Some(s) = queue.lock().expect("queue").pop() else {
                     break;
                 };
-                let o = scenario::run(s, &k.image, initrd, art);
+                let (image, initrd) = &kernels[&s.kernel];
+                let o = scenario::run(s, image, initrd, art);
                 if o.passed {
                     println!("PASS {:<32} {:6.1} s", s.name, o.duration.as_secs_f64());
                 } else {
