@@ -21,6 +21,17 @@ static RING: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Whether lines are printed on the console (false while the menu is shown).
 static CONSOLE: AtomicBool = AtomicBool::new(true);
+/// Other consoles that get a copy of every console line (`/dev/console` is only the last
+/// `console=`).
+static MIRRORS: Mutex<Vec<File>> = Mutex::new(Vec::new());
+
+/// Copies console lines to `f` as well (another console). A mirror whose write fails is
+/// dropped.
+pub fn add_mirror(f: File) {
+    if let Ok(mut m) = MIRRORS.lock() {
+        m.push(f);
+    }
+}
 
 /// Adds `line` to the ring, dropping the oldest beyond [`RING_LINES`].
 fn remember(line: String) {
@@ -88,6 +99,9 @@ impl log::Log for Logger {
         if CONSOLE.load(Ordering::Relaxed) {
             let line = format!("{stamp} leapboot: {tag}{msg}\n");
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            if let Ok(mut m) = MIRRORS.lock() {
+                m.retain_mut(|f| f.write_all(line.as_bytes()).is_ok());
+            }
         }
         remember(format!("{stamp} {tag}{msg}"));
         if let Some(kmsg) = &self.kmsg {

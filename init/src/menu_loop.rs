@@ -6,7 +6,6 @@
 //! pane); booting leaves the menu so the boot's own lines print plainly, and a failed boot
 //! comes back to the menu with the error in the status line.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use leapboot::entry::BootEntry;
@@ -183,21 +182,36 @@ impl Shown {
 
     fn draw(&mut self, consoles: &mut Consoles, menu: &Menu, screen: Screen) {
         let g = leapboot::logger::generation();
+        // Lines logged since the last frame: each gets drawn once at the bottom of the log
+        // pane (a frame per line), so a burst of lines is not skipped over.
+        let mut fresh = 0;
         if g != self.log_generation || self.frame.is_none() {
+            if self.frame.is_some() {
+                fresh = usize::try_from(g.saturating_sub(self.log_generation)).unwrap_or(0);
+            }
             self.log = leapboot::logger::recent();
             self.log_generation = g;
         }
-        let next = render::render(menu, &self.log, screen);
-        // A changed size (a resized terminal) redraws everything.
-        let prev = self.frame.as_ref().filter(|_| self.screen == Some(screen));
-        self.screen = Some(screen);
-        let bytes = render::update(prev, &next);
-        if !bytes.is_empty() {
-            for i in (0..consoles.list().len()).rev() {
-                consoles.write_to(i, bytes.as_bytes());
+        let fresh = fresh.min(self.log.len()).min(MAX_FRAMES_PER_DRAW);
+        let ends: Vec<usize> = (0..=fresh).rev().map(|k| self.log.len() - k).collect();
+        for end in ends {
+            if end < self.log.len() && !matches!(menu.view(), leapboot::menu::state::View::List) {
+                continue;
             }
-            let _ = std::io::stderr().flush();
+            let next = render::render(menu, &self.log[..end], screen);
+            // A changed size (a resized terminal) redraws everything.
+            let prev = self.frame.as_ref().filter(|_| self.screen == Some(screen));
+            self.screen = Some(screen);
+            let bytes = render::update(prev, &next);
+            if !bytes.is_empty() {
+                for i in (0..consoles.list().len()).rev() {
+                    consoles.write_to(i, bytes.as_bytes());
+                }
+            }
+            self.frame = Some(next);
         }
-        self.frame = Some(next);
     }
 }
+
+/// At most this many frames are drawn for one burst of log lines.
+const MAX_FRAMES_PER_DRAW: usize = 32;
