@@ -6,6 +6,7 @@
 //! write method, by design. Paths are volume-absolute (`/loader/entries/a.conf`); `..` is
 //! resolved lexically and can never leave the volume.
 
+pub mod blockcache;
 pub mod dir;
 pub mod ext4;
 pub mod fat;
