@@ -292,6 +292,30 @@ impl BootList {
         }
     }
 
+    /// The first entry `pattern` names: a glob over the id (with or without `.conf`) or the
+    /// title, as `leapboot.default=` and the config's `default` take it.
+    pub fn find(&self, pattern: &str) -> Option<usize> {
+        self.entries.iter().position(|e| {
+            crate::glob::matches(pattern, &e.id)
+                || crate::glob::matches(pattern, &format!("{}.conf", e.id))
+                || crate::glob::matches(pattern, &e.title)
+        })
+    }
+
+    /// Appends `args` to every entry's command line.
+    pub fn append_all(&mut self, args: &str) {
+        let args = args.trim();
+        if args.is_empty() {
+            return;
+        }
+        for e in &mut self.entries {
+            if !e.cmdline.is_empty() {
+                e.cmdline.push(' ');
+            }
+            e.cmdline.push_str(args);
+        }
+    }
+
     /// The entry to autoboot: the configured default, else the first.
     pub fn default_entry(&self) -> Option<usize> {
         self.default.or((!self.entries.is_empty()).then_some(0))
@@ -405,6 +429,27 @@ pub(crate) mod tests {
         list.append_args(Format::Bootdir, " console=ttyS0 ");
         assert_eq!(list.entries[0].cmdline, "");
         assert_eq!(list.entries[1].cmdline, "root=PARTUUID=x ro console=ttyS0");
+    }
+
+    #[test]
+    fn find_by_id_title_or_glob_and_append_to_all() {
+        let mut list = BootList::default();
+        let mut b = entry("debian-6.1", "v");
+        b.title = "Debian GNU/Linux 12".into();
+        b.cmdline = "quiet".into();
+        list.merge(Found {
+            entries: vec![entry("a", "v"), b],
+            ..Found::default()
+        });
+        assert_eq!(list.find("debian-6.1"), Some(1));
+        assert_eq!(list.find("debian-6.1.conf"), Some(1));
+        assert_eq!(list.find("Debian GNU/Linux 12"), Some(1));
+        assert_eq!(list.find("debian-*"), Some(1));
+        assert_eq!(list.find("*"), Some(0));
+        assert_eq!(list.find("fedora"), None);
+        list.append_all(" x=1 ");
+        assert_eq!(list.entries[0].cmdline, "x=1");
+        assert_eq!(list.entries[1].cmdline, "quiet x=1");
     }
 
     #[test]

@@ -56,6 +56,24 @@ pub fn parse_proc_consoles(text: &str) -> Vec<String> {
     names
 }
 
+/// The consoles of `/proc/consoles` text that are not `/dev/console` (which has the `C`
+/// flag): where plain log lines must be copied so every console shows them.
+pub fn secondary_consoles(text: &str) -> Vec<String> {
+    let primary: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split_once('(')
+                .and_then(|(_, r)| r.split_once(')'))
+                .is_some_and(|(flags, _)| flags.contains('C'))
+        })
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    parse_proc_consoles(text)
+        .into_iter()
+        .filter(|n| !primary.contains(&n.as_str()))
+        .collect()
+}
+
 /// The size from a `TIOCGWINSZ` answer, or the default when it is 0×0.
 pub fn size_or_default(cols: u16, rows: u16) -> (usize, usize) {
     if cols == 0 || rows == 0 {
@@ -309,6 +327,13 @@ mod tests {
         let text = "ttyS0                -W- (EC p a)    4:64\ntty0                 -WU (E  p  )    4:1\nhvc0 -W- (E) 229:0\nttyS0 -W- (E) 4:64\n../x -W- 1:1\n";
         assert_eq!(parse_proc_consoles(text), ["ttyS0", "tty0", "hvc0"]);
         assert!(parse_proc_consoles("").is_empty());
+    }
+
+    #[test]
+    fn secondary_consoles_are_those_without_the_c_flag() {
+        let text = "tty0                 -WU (E  p  )    4:1\nttyS0                -W- (EC p a)    4:64\nhvc0 -W- (E) 229:0\n";
+        assert_eq!(secondary_consoles(text), ["tty0", "hvc0"]);
+        assert!(secondary_consoles("ttyS0 -W- (EC p a) 4:64\n").is_empty());
     }
 
     #[test]

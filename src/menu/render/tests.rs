@@ -73,7 +73,7 @@ fn status_log_pane_and_selection_after_keys() {
     };
     let mut m = demo(screen);
     m.key(Key::Down);
-    m.boot_failed("entry 'b': kexec_file_load refused vda1:/garbage");
+    m.boot_failed("entry 'b' (vdb2:/boot/grub/grub.cfg): kexec_file_load refused vdb2:/vmlinuz: not a kernel image this kernel can kexec");
     let log: Vec<String> = (1..=5).map(|i| format!("log line {i}")).collect();
     let f = render(&m, &log, screen);
     check(
@@ -91,8 +91,8 @@ fn status_log_pane_and_selection_after_keys() {
 
 
 
-
- entry 'b': kexec_file_load refused vda1:/garbage
+ entry 'b' (vdb2:/boot/grub/grub.cfg): kexec_file
+ _load refused vdb2:/vmlinuz: not a kernel image~
  log line 3
  log line 4
  log line 5
