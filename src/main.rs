@@ -104,14 +104,14 @@ fn list(disks: &[PathBuf], roots: &[PathBuf], json: bool) -> ExitCode {
         log::warn!("{e}");
     }
     if json {
-        println!("{}", to_json(&list));
+        println!("{}", to_json(&list, &volumes));
     } else {
         print_table(&list);
     }
     ExitCode::SUCCESS
 }
 
-fn to_json(list: &BootList) -> String {
+fn to_json(list: &BootList, volumes: &Volumes) -> String {
     let entries: Vec<serde_json::Value> = list
         .entries
         .iter()
@@ -129,10 +129,33 @@ fn to_json(list: &BootList) -> String {
             })
         })
         .collect();
+    // The volumes opened, as blkid would describe them.
+    let vols: Vec<serde_json::Value> = volumes
+        .list
+        .iter()
+        .map(|v| {
+            let p = v.partition.as_ref();
+            serde_json::json!({
+                "name": v.name,
+                "fs": v.info.as_ref().map(|i| i.kind),
+                "uuid": v.info.as_ref().and_then(|i| i.uuid.as_deref()),
+                "label": v.info.as_ref().and_then(|i| i.label.as_deref()),
+                "partition": p.map(|p| p.number),
+                "partuuid": p.and_then(|p| p.part_uuid.as_deref()),
+                "parttype": p.and_then(|p| {
+                    p.type_guid
+                        .clone()
+                        .or_else(|| p.mbr_type.map(|t| format!("0x{t:02x}")))
+                }),
+                "partlabel": p.and_then(|p| p.label.as_deref()),
+            })
+        })
+        .collect();
     let v = serde_json::json!({
         "default": list.default_entry().map(|i| &list.entries[i].id),
         "timeout": list.timeout,
         "entries": entries,
+        "volumes": vols,
     });
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }

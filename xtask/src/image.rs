@@ -70,6 +70,8 @@ pub struct PartSpec {
     pub size_mib: u64,
     /// Filesystem label.
     pub label: Option<String>,
+    /// ext4 only: the filesystem UUID (`mkfs.ext4 -U`), for configs that search for it.
+    pub uuid: Option<String>,
     /// MBR only: a logical partition inside the extended partition (numbered from 5).
     #[serde(default)]
     pub logical: bool,
@@ -79,6 +81,9 @@ pub struct PartSpec {
     /// the old.
     #[serde(default)]
     pub journal: BTreeMap<String, String>,
+    /// Extra arguments for mkfs.ext4 (e.g. `["-O", "inline_data"]`).
+    #[serde(default)]
+    pub mkfs_args: Vec<String>,
     /// Path → content. Content is text, or `@kernel`, `@target-initrd`,
     /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`.
     #[serde(default)]
@@ -94,6 +99,8 @@ fn default_size() -> u64 {
 pub enum FsKind {
     Vfat,
     Ext4,
+    /// ISO 9660 with Rock Ridge and Joliet (`xorriso -as mkisofs`); its size is its content's.
+    Iso9660,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -218,21 +225,35 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
                     .arg("::/"))?;
             }
         }
+        FsKind::Iso9660 => {} // built below from the staged files
         FsKind::Ext4 => {
             let label = p.label.clone().unwrap_or_else(|| "leapboot".into());
-            run(
-                Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?)
-                    .args(["-q", "-F", "-L", &label, "-d"])
-                    .arg(stage)
-                    .arg(out),
-            )?;
+            let mut mkfs = Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?);
+            mkfs.args(["-q", "-F", "-L", &label]).args(&p.mkfs_args);
+            if let Some(u) = &p.uuid {
+                mkfs.args(["-U", u]);
+            }
+            run(mkfs.arg("-d").arg(stage).arg(out))?;
             if !p.journal.is_empty() {
                 dirty_journal(p, out, stage)?;
             }
         }
     }
-    if p.fs != FsKind::Ext4 && !p.journal.is_empty() {
-        bail!("`journal` is for ext4 partitions only");
+    if p.fs == FsKind::Iso9660 {
+        let label = p.label.clone().unwrap_or_else(|| "LEAPBOOT".into());
+        let _ = std::fs::remove_file(out);
+        run(
+            Command::new(crate::prereq::find("xorriso").context("xorriso")?)
+                .args(["-as", "mkisofs", "-quiet", "-R", "-J", "-V", &label, "-o"])
+                .arg(out)
+                .arg(stage),
+        )?;
+    }
+    if p.fs != FsKind::Ext4 && (!p.journal.is_empty() || !p.mkfs_args.is_empty()) {
+        bail!("`journal` and `mkfs_args` are for ext4 partitions only");
+    }
+    if p.fs != FsKind::Ext4 && p.uuid.is_some() {
+        bail!("`uuid` is for ext4 partitions only");
     }
     Ok(())
 }
@@ -324,9 +345,10 @@ pub fn build_disks(
             if d.table != TableKind::Gpt {
                 bail!("disk {i}: corrupt = \"gpt-primary\" needs table = \"gpt\"");
             }
-            // One byte inside the primary header (LBA 1): its CRC no longer matches.
+            // One byte of the primary header's disk GUID (LBA 1, byte 60 of the 92 the CRC
+            // covers): its CRC no longer matches.
             let mut f = File::options().read(true).write(true).open(&img)?;
-            f.seek(SeekFrom::Start(512 + 100))?;
+            f.seek(SeekFrom::Start(512 + 60))?;
             f.write_all(&[0xA5])?;
         }
         std::fs::remove_dir_all(&work)?;
@@ -393,7 +415,7 @@ fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
         (PartType::Esp, _) => "ef",
         (PartType::Xbootldr, _) => "ea",
         (PartType::Linux, FsKind::Vfat) => "c",
-        (PartType::Linux, FsKind::Ext4) => "83",
+        (PartType::Linux, FsKind::Ext4 | FsKind::Iso9660) => "83",
     };
     let mut script = String::from("label: dos\nlabel-id: 0x4c454150\n");
     let mut total = MIB;
@@ -404,8 +426,14 @@ fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
     if !logicals.is_empty() {
         let ext: u64 = logicals.iter().map(|p| p.size_mib + 1).sum::<u64>() + 1;
         script.push_str(&format!("size={ext}MiB, type=5\n"));
-        for p in &logicals {
-            script.push_str(&format!("size={}MiB, type={}\n", p.size_mib, ty(p)));
+        for (i, p) in logicals.iter().enumerate() {
+            // Numbered, or sfdisk makes a primary partition while primary slots are free.
+            script.push_str(&format!(
+                "{} : size={}MiB, type={}\n",
+                i + 5,
+                p.size_mib,
+                ty(p)
+            ));
         }
         total += ext * MIB;
     }
