@@ -18,6 +18,14 @@ pub struct Params {
     pub device_wait: Option<Duration>,
     /// `leapboot.bootdir_args="..."`: arguments for kernels found without a configuration.
     pub bootdir_args: Option<String>,
+    /// `leapboot.default=...`: the default entry (id, title or glob).
+    pub default: Option<String>,
+    /// `leapboot.colour=0|1`: colour in the menu.
+    pub colour: Option<bool>,
+    /// `leapboot.locked`: locked mode (the command line can lock, never unlock).
+    pub locked: bool,
+    /// `leapboot.append="..."`: arguments appended to every entry's command line.
+    pub append: Option<String>,
     /// `leapboot.debug`: log at debug level.
     pub debug: bool,
     /// Whether `loglevel=` was given (then leapboot leaves the console log level alone).
@@ -95,6 +103,26 @@ pub fn parse(cmdline: &str) -> Params {
             },
             "bootdir_args" => p.bootdir_args = Some(value.unwrap_or_default().to_string()),
             "debug" => p.debug = !matches!(value, Some("0") | Some("false") | Some("off")),
+            "default" => match value.filter(|v| !v.is_empty()) {
+                Some(v) => p.default = Some(v.to_string()),
+                None => p.problems.push(format!(
+                    "{word}: expected leapboot.default=<id, title or glob>"
+                )),
+            },
+            "colour" | "color" => match value {
+                None | Some("1") | Some("on") | Some("true") => p.colour = Some(true),
+                Some("0") | Some("off") | Some("false") => p.colour = Some(false),
+                Some(_) => p
+                    .problems
+                    .push(format!("{word}: expected leapboot.colour=0 or 1")),
+            },
+            "locked" => match value {
+                None | Some("1") | Some("on") | Some("true") => p.locked = true,
+                Some(_) => p.problems.push(format!(
+                    "{word}: leapboot.locked can only lock (leapboot.locked or =1)"
+                )),
+            },
+            "append" => p.append = Some(value.unwrap_or_default().to_string()),
             _ => p
                 .problems
                 .push(format!("{word}: unknown leapboot parameter, ignored")),
@@ -125,9 +153,24 @@ mod tests {
         assert_eq!(parse("leapboot.timeout=-1").timeout, Some(Timeout::Forever));
         let q = parse(r#"leapboot.bootdir_args="console=ttyS0 quiet" x"#);
         assert_eq!(q.bootdir_args.as_deref(), Some("console=ttyS0 quiet"));
-        let bad = parse("leapboot.timeout=soon leapboot.colour=on");
+        let bad = parse("leapboot.timeout=soon leapboot.nosuch=on");
         assert_eq!(bad.timeout, None);
         assert_eq!(bad.problems.len(), 2);
         assert!(bad.problems[0].contains("leapboot.timeout=soon"));
+    }
+
+    #[test]
+    fn menu_parameters() {
+        let p = parse(
+            r#"leapboot.default="Debian GNU/Linux*" leapboot.colour=0 leapboot.locked leapboot.append="quiet splash""#,
+        );
+        assert_eq!(p.default.as_deref(), Some("Debian GNU/Linux*"));
+        assert_eq!(p.colour, Some(false));
+        assert!(p.locked);
+        assert_eq!(p.append.as_deref(), Some("quiet splash"));
+        assert!(p.problems.is_empty());
+        let bad = parse("leapboot.default= leapboot.locked=0 leapboot.colour=blue");
+        assert_eq!(bad.problems.len(), 3, "{:?}", bad.problems);
+        assert!(!bad.locked && bad.default.is_none() && bad.colour.is_none());
     }
 }

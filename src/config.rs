@@ -1,7 +1,8 @@
 //! `/etc/leapboot.toml`: the initramfs' configuration (serde + toml).
 //!
-//! An invalid file never stops a boot: the problem is reported naming the key, and defaults
-//! are used for what could not be read.
+//! An invalid file never stops a boot: a syntax error is reported with its line and the
+//! defaults are used; a key with a bad value (or an unknown key) is reported by name and
+//! only that key falls back to its default.
 
 use std::time::Duration;
 
@@ -31,15 +32,38 @@ pub struct Config {
     /// Arguments appended to kernels found by name in `/boot` without any configuration
     /// (after `root=` and the root filesystem's `/etc/kernel/cmdline`).
     pub bootdir_args: Option<String>,
+    /// The default entry: an id, a title or a glob over either. Overrides the boot configs'.
+    pub default: Option<String>,
+    /// Whether the menu uses colour and reverse video (default true).
+    pub colour: Option<bool>,
+    /// Globs over disk and volume names (`vda`, `nvme0n1p*`): when not empty, only these
+    /// are read.
+    #[serde(default)]
+    pub allow_devices: Vec<String>,
+    /// Globs over disk and volume names never read.
+    #[serde(default)]
+    pub deny_devices: Vec<String>,
+    /// Arguments appended to every entry's command line.
+    pub append: Option<String>,
+    /// Locked mode: editing, rescan, reboot and power off need `password_hash` (refused
+    /// without one), and only `allowed_entries` boot.
+    #[serde(default)]
+    pub locked: bool,
+    /// `sha256:<salt>:<hex>` (see [`crate::menu::password`]); setting it also locks.
+    pub password_hash: Option<String>,
+    /// Globs over entry ids and titles that may boot in locked mode; empty: all.
+    #[serde(default)]
+    pub allowed_entries: Vec<String>,
 }
 
 impl Config {
-    /// Parses `text`. On error, returns the defaults and a message naming the problem.
-    pub fn parse(text: &str) -> (Config, Option<String>) {
-        match toml::from_str(text) {
-            Ok(c) => (c, None),
+    /// Parses `text`. Returns the configuration and the problems found, each naming the
+    /// key (or the line, for a syntax error); what is wrong falls back to its default.
+    pub fn parse(text: &str) -> (Config, Vec<String>) {
+        let table: toml::Table = match toml::from_str(text) {
+            Ok(t) => t,
             Err(e) => {
-                // One line naming the place: `/etc/leapboot.toml:2: timeout = "soon": invalid type...`
+                // One line naming the place: `/etc/leapboot.toml:2: timeout = = 1: ...`
                 let at = e.span().map_or(0, |s| s.start).min(text.len());
                 let line_no = text[..at].matches('\n').count() + 1;
                 let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
@@ -47,8 +71,68 @@ impl Config {
                     "{PATH}:{line_no}: {line}: {}; using the defaults",
                     e.message()
                 );
-                (Config::default(), Some(msg))
+                return (Config::default(), vec![msg]);
             }
+        };
+        let mut good = toml::Table::new();
+        let mut problems = Vec::new();
+        for (key, value) in table {
+            let mut one = toml::Table::new();
+            one.insert(key.clone(), value.clone());
+            match Config::deserialize(one) {
+                Ok(_) => {
+                    good.insert(key, value);
+                }
+                Err(e) => {
+                    let line_no = text
+                        .lines()
+                        .position(|l| {
+                            let l = l.trim_start();
+                            l.strip_prefix(key.as_str())
+                                .is_some_and(|r| r.trim_start().starts_with('='))
+                        })
+                        .map_or(String::new(), |n| format!("{}:", n + 1));
+                    problems.push(format!(
+                        "{PATH}:{line_no} key '{key}': {}; using its default",
+                        e.message().trim()
+                    ));
+                }
+            }
+        }
+        let mut c = Config::deserialize(good).unwrap_or_default();
+        if let Some(h) = &c.password_hash {
+            if let Err(e) = crate::menu::password::PasswordHash::parse(h) {
+                problems.push(format!(
+                    "{PATH}: key 'password_hash': {e}; locked with no password"
+                ));
+                c.locked = true;
+                c.password_hash = None;
+            }
+        }
+        (c, problems)
+    }
+
+    /// Whether a disk or volume may be read: not denied, and allowed when an allow list
+    /// exists. A volume is checked by its own name and its disk's.
+    pub fn device_allowed(&self, names: &[&str]) -> bool {
+        let any = |globs: &[String]| {
+            globs
+                .iter()
+                .any(|g| names.iter().any(|n| crate::glob::matches(g, n)))
+        };
+        !any(&self.deny_devices) && (self.allow_devices.is_empty() || any(&self.allow_devices))
+    }
+
+    /// The locked-mode settings for the menu.
+    pub fn lock(&self) -> crate::menu::state::Lock {
+        let hash = self
+            .password_hash
+            .as_deref()
+            .and_then(|h| crate::menu::password::PasswordHash::parse(h).ok());
+        crate::menu::state::Lock {
+            locked: self.locked || hash.is_some(),
+            hash,
+            allowed: self.allowed_entries.clone(),
         }
     }
 
@@ -76,16 +160,63 @@ mod tests {
     fn parses_the_shipped_config() {
         let text = include_str!("../initramfs/leapboot.toml");
         let (c, err) = Config::parse(text);
-        assert_eq!(err, None);
+        assert_eq!(err, Vec::<String>::new());
         assert!(c.modules.contains(&"vfat".to_string()));
     }
 
     #[test]
-    fn bad_config_names_the_key_and_falls_back() {
-        let (c, err) = Config::parse("timeout = \"soon\"\n");
+    fn every_key() {
+        let text = r#"
+timeout = 7
+default = "debian-*"
+colour = false
+allow_devices = ["vd*"]
+deny_devices = ["vdb*"]
+append = "quiet"
+locked = true
+password_hash = "sha256:s:13601bda4ea78e55a07b98866d2be6be0744e3866f13c00c811cab608a28f322"
+allowed_entries = ["debian*"]
+modules = ["virtio_blk"]
+settle_ms = 100
+device_wait_ms = 2000
+bootdir_args = "root=/dev/vda2"
+"#;
+        let (c, err) = Config::parse(text);
+        assert!(err.is_empty(), "{err:?}");
+        assert_eq!(c.timeout(), Some(Timeout::Secs(7)));
+        assert_eq!(c.default.as_deref(), Some("debian-*"));
+        assert_eq!(c.colour, Some(false));
+        assert_eq!(c.append.as_deref(), Some("quiet"));
+        let lock = c.lock();
+        assert!(lock.locked && lock.hash.is_some());
+        assert_eq!(lock.allowed, ["debian*"]);
+        assert!(c.device_allowed(&["vda1", "vda"]));
+        assert!(!c.device_allowed(&["vdb1", "vdb"]), "denied");
+        assert!(!c.device_allowed(&["nvme0n1p1", "nvme0n1"]), "not allowed");
+        assert!(Config::default().device_allowed(&["anything"]));
+    }
+
+    #[test]
+    fn a_bad_key_is_named_and_only_it_falls_back() {
+        let (c, err) = Config::parse("settle_ms = 100\ntimeout = \"soon\"\n");
+        assert_eq!(c.settle_ms, Some(100), "the good key is kept");
+        assert_eq!(c.timeout, None);
+        assert_eq!(err.len(), 1);
+        assert!(err[0].contains("key 'timeout'"), "{}", err[0]);
+        assert!(err[0].contains(":2:"), "names the line: {}", err[0]);
+        let (_, err) = Config::parse("colour_scheme = true\n");
+        assert!(err[0].contains("colour_scheme"), "{err:?}");
+        let (c, err) = Config::parse("timeout = = 1\n");
         assert_eq!(c, Config::default());
-        assert!(err.unwrap().contains("timeout"), "message names the key");
-        let (_, err) = Config::parse("colour = true\n");
-        assert!(err.unwrap().contains("colour"));
+        assert!(err[0].contains(":1:"), "{err:?}");
+    }
+
+    #[test]
+    fn a_malformed_password_hash_locks_without_a_password() {
+        let (c, err) = Config::parse("password_hash = \"hunter2\"\n");
+        assert!(err[0].contains("password_hash"), "{err:?}");
+        let lock = c.lock();
+        assert!(lock.locked && lock.hash.is_none());
+        assert!(!Config::default().lock().locked);
     }
 }

@@ -104,22 +104,80 @@ fn memfd(name: &str) -> Result<File, KexecError> {
     Ok(File::from(fd))
 }
 
-fn copy_into(vols: &Volumes, f: &FileRef, out: &mut File, max: u64) -> Result<u64, KexecError> {
+/// How often (in bytes) progress is reported.
+pub const PROGRESS_STEP: u64 = 4 << 20;
+
+/// A progress callback: the file being read, bytes copied so far, its size. Called before
+/// the first byte, every [`PROGRESS_STEP`] bytes and after the last.
+pub type OnProgress<'a> = &'a mut dyn FnMut(&FileRef, u64, u64);
+
+/// A writer that reports the bytes passing through it.
+struct Counting<'a> {
+    out: &'a mut File,
+    file: &'a FileRef,
+    done: u64,
+    total: u64,
+    next: u64,
+    progress: &'a mut dyn FnMut(&FileRef, u64, u64),
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.done += n as u64;
+        if self.done >= self.next {
+            self.next = self.done + PROGRESS_STEP;
+            (self.progress)(self.file, self.done, self.total);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn copy_into(
+    vols: &Volumes,
+    f: &FileRef,
+    out: &mut File,
+    max: u64,
+    progress: OnProgress<'_>,
+) -> Result<u64, KexecError> {
     let fs = vols
         .fs(&f.volume)
         .ok_or_else(|| KexecError::NoVolume { file: f.clone() })?;
-    fs.copy_to(&f.path, out, max)
+    let total = fs.metadata(&f.path).map_or(0, |m| m.len);
+    progress(f, 0, total);
+    let mut w = Counting {
+        out,
+        file: f,
+        done: 0,
+        total,
+        next: PROGRESS_STEP,
+        progress,
+    };
+    let n = fs
+        .copy_to(&f.path, &mut w, max)
         .map_err(|source| KexecError::Read {
             file: f.clone(),
             source,
-        })
+        })?;
+    (w.progress)(f, n, total.max(n));
+    Ok(n)
 }
 
 /// Loads `entry` with `cmdline` as the next kernel. After `Ok`, [`exec`] boots it.
-pub fn load(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<(), KexecError> {
+/// `progress` hears about every file read (for a "Loading ..." display).
+pub fn load(
+    entry: &BootEntry,
+    cmdline: &str,
+    vols: &Volumes,
+    progress: OnProgress<'_>,
+) -> Result<(), KexecError> {
     let (kernel, initrd, c_cmdline) = match entry.kind {
-        EntryKind::Linux => prepare_linux(entry, cmdline, vols)?,
-        EntryKind::Uki => prepare_uki(entry, cmdline, vols)?,
+        EntryKind::Linux => prepare_linux(entry, cmdline, vols, progress)?,
+        EntryKind::Uki => prepare_uki(entry, cmdline, vols, progress)?,
     };
     let flags: libc::c_ulong = if initrd.is_none() {
         0x4 // KEXEC_FILE_NO_INITRAMFS
@@ -153,9 +211,14 @@ pub fn load(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<(), Kexe
 type Prepared = (File, Option<File>, CString);
 
 /// A plain kernel: the kernel file, the command line checked, then the initrds.
-fn prepare_linux(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Prepared, KexecError> {
+fn prepare_linux(
+    entry: &BootEntry,
+    cmdline: &str,
+    vols: &Volumes,
+    progress: OnProgress<'_>,
+) -> Result<Prepared, KexecError> {
     let mut kernel = memfd("leapboot-kernel")?;
-    let klen = copy_into(vols, &entry.kernel, &mut kernel, MAX_KERNEL_BYTES)?;
+    let klen = copy_into(vols, &entry.kernel, &mut kernel, MAX_KERNEL_BYTES, progress)?;
     let c_cmdline = check_cmdline(&mut kernel, klen, cmdline)?;
     log::info!(
         "loaded {} ({:.1} MiB)",
@@ -166,7 +229,7 @@ fn prepare_linux(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Pre
         None
     } else {
         let mut out = memfd("leapboot-initrd")?;
-        append_initrds(&mut out, 0, &entry.initrds, vols)?;
+        append_initrds(&mut out, 0, &entry.initrds, vols, progress)?;
         Some(out)
     };
     Ok((kernel, initrd, c_cmdline))
@@ -174,7 +237,12 @@ fn prepare_linux(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Pre
 
 /// A unified kernel image: its sections split into the memfds in one pass, the command line
 /// checked against `.linux`'s header, then the entry's extra initrds.
-fn prepare_uki(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Prepared, KexecError> {
+fn prepare_uki(
+    entry: &BootEntry,
+    cmdline: &str,
+    vols: &Volumes,
+    progress: OnProgress<'_>,
+) -> Result<Prepared, KexecError> {
     let fs = vols
         .fs(&entry.kernel.volume)
         .ok_or_else(|| KexecError::NoVolume {
@@ -182,6 +250,8 @@ fn prepare_uki(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Prepa
         })?;
     let mut kernel = memfd("leapboot-kernel")?;
     let mut initrd = memfd("leapboot-initrd")?;
+    let uki_len = fs.metadata(&entry.kernel.path).map_or(0, |m| m.len);
+    progress(&entry.kernel, 0, uki_len);
     let uki = extract_uki(
         fs,
         &entry.kernel.path,
@@ -200,6 +270,7 @@ fn prepare_uki(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Prepa
             source,
         },
     })?;
+    progress(&entry.kernel, uki_len, uki_len);
     let cmdline = uki_cmdline(cmdline, uki.cmdline);
     let c_cmdline = check_cmdline(&mut kernel, uki.kernel_len, &cmdline)?;
     log::info!(
@@ -208,7 +279,7 @@ fn prepare_uki(entry: &BootEntry, cmdline: &str, vols: &Volumes) -> Result<Prepa
         uki.kernel_len as f64 / 1048576.0,
         uki.initrd_len as f64 / 1048576.0
     );
-    let total = append_initrds(&mut initrd, uki.initrd_len, &entry.initrds, vols)?;
+    let total = append_initrds(&mut initrd, uki.initrd_len, &entry.initrds, vols, progress)?;
     Ok((kernel, (total > 0).then_some(initrd), c_cmdline))
 }
 
@@ -332,9 +403,16 @@ fn append_initrds(
     mut total: u64,
     files: &[FileRef],
     vols: &Volumes,
+    progress: OnProgress<'_>,
 ) -> Result<u64, KexecError> {
     for f in files {
-        let n = copy_into(vols, f, out, MAX_INITRD_BYTES.saturating_sub(total))?;
+        let n = copy_into(
+            vols,
+            f,
+            out,
+            MAX_INITRD_BYTES.saturating_sub(total),
+            &mut *progress,
+        )?;
         total += n;
         let pad = (4 - total % 4) % 4;
         out.write_all(&[0u8; 3][..pad as usize])
@@ -491,6 +569,42 @@ mod tests {
         assert_eq!(uki_cmdline("edited=1", Some("own=1".into())), "edited=1");
         assert_eq!(uki_cmdline(" ", Some("own=1".into())), "own=1");
         assert_eq!(uki_cmdline("", None), "");
+    }
+
+    #[test]
+    fn copying_reports_progress_from_start_to_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let len = 2 * PROGRESS_STEP + 5;
+        std::fs::write(dir.path().join("big"), vec![7u8; len as usize]).unwrap();
+        let mut vols = Volumes::default();
+        vols.add_dir(dir.path());
+        let file = FileRef {
+            volume: dir.path().display().to_string(),
+            path: "/big".into(),
+        };
+        let mut seen = Vec::new();
+        let mut out = tempfile::tempfile().unwrap();
+        let n = copy_into(&vols, &file, &mut out, u64::MAX, &mut |f, done, total| {
+            assert_eq!(f.path, "/big");
+            seen.push((done, total));
+        })
+        .unwrap();
+        assert_eq!(n, len);
+        assert_eq!(seen.first(), Some(&(0, len)));
+        assert_eq!(seen.last(), Some(&(len, len)));
+        // At least one report between start and end (how many depends on the reader's chunk
+        // sizes: a step crossed by the last chunk is reported as the end).
+        assert!(
+            seen.iter()
+                .any(|&(done, _)| done >= PROGRESS_STEP && done < len),
+            "{seen:?}"
+        );
+        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
+        let missing = FileRef {
+            path: "/nope".into(),
+            ..file
+        };
+        assert!(copy_into(&vols, &missing, &mut out, u64::MAX, &mut |_, _, _| {}).is_err());
     }
 
     #[test]

@@ -1,13 +1,65 @@
-//! The one logger: `log` records to the console (stderr) and, in the initramfs, to /dev/kmsg.
+//! The one logger: `log` records to the console (stderr), to a bounded ring of recent lines
+//! (the menu's log pane and log view) and, in the initramfs, to /dev/kmsg.
 //!
 //! Console lines carry the time since leapboot started, so a serial transcript shows where
 //! boot time goes. /dev/kmsg lines carry the syslog level, so `dmesg` after a kexec-less
-//! reboot, or a log view, has them too.
+//! reboot has them too. While the menu owns the screen ([`set_console`]`(false)`) lines go
+//! only to the ring and /dev/kmsg, so they never garble the menu; the menu shows them.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// Lines kept for the menu's log view.
+pub const RING_LINES: usize = 500;
+
+static RING: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+/// Bumped for every line added to the ring (the menu redraws when it changes).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Whether lines are printed on the console (false while the menu is shown).
+static CONSOLE: AtomicBool = AtomicBool::new(true);
+/// Other consoles that get a copy of every console line (`/dev/console` is only the last
+/// `console=`).
+static MIRRORS: Mutex<Vec<File>> = Mutex::new(Vec::new());
+
+/// Copies console lines to `f` as well (another console). A mirror whose write fails is
+/// dropped.
+pub fn add_mirror(f: File) {
+    if let Ok(mut m) = MIRRORS.lock() {
+        m.push(f);
+    }
+}
+
+/// Adds `line` to the ring, dropping the oldest beyond [`RING_LINES`].
+fn remember(line: String) {
+    if let Ok(mut r) = RING.lock() {
+        if r.len() >= RING_LINES {
+            r.pop_front();
+        }
+        r.push_back(line);
+    }
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The recent log lines, oldest first.
+pub fn recent() -> Vec<String> {
+    RING.lock()
+        .map(|r| r.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A number that changes whenever a line is logged.
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Relaxed)
+}
+
+/// Turns printing on the console on or off (the ring and /dev/kmsg always get the lines).
+pub fn set_console(on: bool) {
+    CONSOLE.store(on, Ordering::Relaxed);
+}
 
 /// Crates whose own logging is about their internals, not about the boot.
 const QUIET_CRATES: &[&str] = &["fatfs", "ext4_view", "gpt"];
@@ -42,13 +94,16 @@ impl log::Log for Logger {
             log::Level::Debug => "debug ",
             log::Level::Trace => "trace ",
         };
-        let line = format!(
-            "[{:4}.{:03}] leapboot: {tag}{}\n",
-            t.as_secs(),
-            t.subsec_millis(),
-            r.args()
-        );
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        let msg = r.args().to_string();
+        let stamp = format!("[{:4}.{:03}]", t.as_secs(), t.subsec_millis());
+        if CONSOLE.load(Ordering::Relaxed) {
+            let line = format!("{stamp} leapboot: {tag}{msg}\n");
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            if let Ok(mut m) = MIRRORS.lock() {
+                m.retain_mut(|f| f.write_all(line.as_bytes()).is_ok());
+            }
+        }
+        remember(format!("{stamp} {tag}{msg}"));
         if let Some(kmsg) = &self.kmsg {
             let prio = match r.level() {
                 log::Level::Error => 3,
@@ -58,7 +113,7 @@ impl log::Log for Logger {
             };
             if let Ok(mut k) = kmsg.lock() {
                 // One write per record: /dev/kmsg takes one message per write(2).
-                let _ = k.write_all(format!("<{prio}>leapboot: {}", r.args()).as_bytes());
+                let _ = k.write_all(format!("<{prio}>leapboot: {msg}").as_bytes());
             }
         }
     }
@@ -99,4 +154,25 @@ pub fn set_debug(debug: bool) {
     } else {
         log::LevelFilter::Info
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_keeps_the_newest_lines_and_counts_them() {
+        let g = generation();
+        for i in 0..RING_LINES + 10 {
+            remember(format!("ring test {i}"));
+        }
+        let lines = recent();
+        assert!(lines.len() <= RING_LINES);
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some(format!("ring test {}", RING_LINES + 9).as_str())
+        );
+        assert!(!lines.iter().any(|l| l == "ring test 0"));
+        assert!(generation() >= g + RING_LINES as u64 + 10);
+    }
 }

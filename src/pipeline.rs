@@ -493,8 +493,11 @@ mod tests {
         let esp = fat_volume(8 << 20, &[("loader/entries/a.conf", ENTRY)]);
         let img = gpt_image(&[(types::ESP, esp)]);
         let mut bytes = std::fs::read(img.path()).unwrap();
-        bytes[512 + 100] ^= 0xFF; // inside the primary header: its CRC no longer matches
+        bytes[512 + 60] ^= 0xFF; // the primary header's disk GUID: its CRC no longer matches
         std::fs::write(img.path(), &bytes).unwrap();
+        let disk = Disk::open(img.path()).unwrap();
+        assert!(crate::partition::gpt_header_is_valid(&disk, 1).is_err());
+        assert!(crate::partition::gpt_header_is_valid(&disk, disk.size() / 512 - 1).is_ok());
         let (_, list) = scan(img.path());
         assert_eq!(list.entries.len(), 1);
     }
@@ -547,5 +550,131 @@ mod tests {
         let (vols, list) = scan(f.path());
         assert_eq!(vols.list[0].name, "img");
         assert_eq!(list.entries[0].id, "w");
+    }
+
+    fn at(img: &mut [u8], sector: usize, bytes: &[u8]) {
+        img[sector * 512..sector * 512 + bytes.len()].copy_from_slice(bytes);
+    }
+
+    #[test]
+    fn an_ext4_boot_in_a_logical_partition_of_an_sfdisk_table() {
+        // The table sfdisk wrote (partition/testdata/logical): 1 at 2048, 5 at 8192, 6 at 14336.
+        let mut img =
+            crate::testutil::sparse_image(include_str!("partition/testdata/logical.sparse"));
+        at(
+            &mut img,
+            2048,
+            &fat_volume(2 << 20, &[("readme.txt", b"x")]),
+        );
+        at(
+            &mut img,
+            8192,
+            &ext4_volume(
+                2 << 20,
+                &[("loader/entries/l.conf", ENTRY), ("vmlinuz", b"K")],
+            ),
+        );
+        let disk = Disk::from_bytes("img", img);
+        let mut v = Volumes::default();
+        v.add_disk(&disk, "img", &|n| format!("img:{n}"));
+        let names: Vec<(&str, Option<&str>)> = v
+            .list
+            .iter()
+            .map(|v| {
+                (
+                    v.name.as_str(),
+                    v.partition.as_ref().and_then(|p| p.part_uuid.as_deref()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("img:1", Some("12345678-01")),
+                ("img:5", Some("12345678-05"))
+            ]
+        );
+        let (list, _) = v.boot_list();
+        assert_eq!(list.entries[0].source.volume, "img:5");
+    }
+
+    #[test]
+    fn an_iso9660_hybrid_disk_is_the_iso_and_its_other_partitions() {
+        let mut img = crate::testutil::sparse_image(include_str!("probe/testdata/iso9660.sparse"));
+        img.resize(4 << 20, 0);
+        let mut mbr = vec![0u8; 512];
+        let entry = |mbr: &mut Vec<u8>, i: usize, ty: u8, start: u32, n: u32| {
+            let e = &mut mbr[446 + 16 * i..462 + 16 * i];
+            e[4] = ty;
+            e[8..12].copy_from_slice(&start.to_le_bytes());
+            e[12..16].copy_from_slice(&n.to_le_bytes());
+        };
+        entry(&mut mbr, 0, 0x00, 0, 8192); // isohybrid: the ISO itself, from sector 0
+        entry(&mut mbr, 1, 0xef, 4096, 2048); // an ESP image inside the ISO
+        mbr[510] = 0x55;
+        mbr[511] = 0xaa;
+        at(&mut img, 0, &mbr);
+        at(
+            &mut img,
+            4096,
+            &fat_volume(1 << 20, &[("loader/entries/e.conf", ENTRY)]),
+        );
+        let disk = Disk::from_bytes("usb", img);
+        let mut v = Volumes::default();
+        let part_name = |n: u32| format!("usb:{n}");
+        let cands = v.candidates(
+            &DiskRef {
+                disk: &disk,
+                name: "usb",
+                part_name: &part_name,
+            },
+            0,
+        );
+        let names: Vec<&str> = cands.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["usb", "usb:2"]);
+        // On the host, the ISO needs a kernel mount: only the ESP opens.
+        v.add_disk(&disk, "usb", &part_name);
+        let names: Vec<&str> = v.list.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["usb:2"]);
+    }
+
+    #[test]
+    fn parallel_probing_keeps_disk_and_partition_order() {
+        let parts: Vec<(&str, Vec<u8>)> = (0..6)
+            .map(|i| {
+                let conf = format!("title T{i}\nlinux /vmlinuz\n");
+                (
+                    types::ESP,
+                    fat_volume(1 << 20, &[("loader/entries/e.conf", conf.as_bytes())]),
+                )
+            })
+            .collect();
+        let a = gpt_image(&parts);
+        let b = gpt_image(&parts[..2]);
+        let disks = [Disk::open(a.path()).unwrap(), Disk::open(b.path()).unwrap()];
+        for _ in 0..3 {
+            let mut v = Volumes::default();
+            let na = |n: u32| format!("a:{n}");
+            let nb = |n: u32| format!("b:{n}");
+            v.add_disks(&[
+                DiskRef {
+                    disk: &disks[0],
+                    name: "a",
+                    part_name: &na,
+                },
+                DiskRef {
+                    disk: &disks[1],
+                    name: "b",
+                    part_name: &nb,
+                },
+            ]);
+            let names: Vec<&str> = v.list.iter().map(|v| v.name.as_str()).collect();
+            assert_eq!(
+                names,
+                ["a:1", "a:2", "a:3", "a:4", "a:5", "a:6", "b:1", "b:2"]
+            );
+            let grub: Vec<u32> = v.list.iter().filter_map(|v| v.disk_index).collect();
+            assert_eq!(grub, [0, 0, 0, 0, 0, 0, 1, 1]);
+        }
     }
 }

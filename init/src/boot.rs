@@ -1,13 +1,14 @@
-//! The boot loop: discover → list entries → autoboot countdown → kexec, with a way forward
-//! from every failure (next entry, rescan, reboot or power off from the console).
+//! The boot loop: discover → list entries → menu with the autoboot countdown → kexec, with a
+//! way forward from every failure (back to the menu, next entry, rescan, reboot or power off
+//! from the console).
 //!
 //! Devices: the uevent listener is opened first, then the configured modules and the modalias
-//! coldplug load drivers, then the initial wait (settle rule). While the countdown runs (or
+//! coldplug load drivers, then the initial wait (settle rule). While the menu is shown (or
 //! nothing bootable was found), a disk that appears later is opened and its entries merged
 //! into the list; the countdown restarts only if the default entry changed.
 
-use std::io::Read;
-use std::os::fd::AsFd;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,9 +16,12 @@ use leapboot::cmdline::Params;
 use leapboot::config::Config;
 use leapboot::discover::{self, Event, Hotplug};
 use leapboot::disk::Disk;
-use leapboot::entry::{BootList, Timeout};
+use leapboot::entry::{BootEntry, BootList, FileRef, Timeout};
 use leapboot::kmod::{Loader, Reason};
+use leapboot::menu::state::{Menu, VolumeInfo};
 use leapboot::pipeline::Volumes;
+
+use crate::menu_loop::{self, Exit, Host};
 
 /// Used when no configuration sets a timeout.
 const DEFAULT_TIMEOUT: Timeout = Timeout::Secs(5);
@@ -26,6 +30,7 @@ const RESCAN_AFTER: Duration = Duration::from_secs(10);
 
 /// Wall time since PID 1 started, less the time spent waiting (devices, timeout, keys):
 /// leapboot's own time.
+#[derive(Clone, Copy)]
 struct Clock {
     start: Instant,
     waited_devices: Duration,
@@ -43,8 +48,8 @@ impl Clock {
 fn load_config() -> Config {
     match std::fs::read_to_string(leapboot::config::PATH) {
         Ok(text) => {
-            let (config, problem) = Config::parse(&text);
-            if let Some(p) = problem {
+            let (config, problems) = Config::parse(&text);
+            for p in problems {
                 log::error!("{p}");
             }
             config
@@ -114,15 +119,17 @@ pub fn run(start: Instant) -> ! {
                 .join(" ")
         );
         let mut known: Vec<String> = disks.iter().map(|d| d.name.clone()).collect();
-        let mut volumes = open_volumes(&disks);
+        let (cpu_before, _) = cpu_and_peak_rss();
+        let mut volumes = open_volumes(&disks, &config);
         let mut list = entry_list(&volumes, &params, &config, true);
         let (cpu, rss) = cpu_and_peak_rss();
         log::info!(
-            "discovery done: {} disk(s), {} volume(s), {} entr{}; CPU so far {} ms, peak RSS {} KiB",
+            "discovery done: {} disk(s), {} volume(s), {} entr{}; CPU {} ms reading them, {} ms in all so far; peak RSS {} KiB",
             disks.len(),
             volumes.list.len(),
             list.entries.len(),
             if list.entries.len() == 1 { "y" } else { "ies" },
+            cpu.saturating_sub(cpu_before).as_millis(),
             cpu.as_millis(),
             rss
         );
@@ -141,51 +148,232 @@ pub fn run(start: Instant) -> ! {
             .or(config.timeout())
             .or(list.timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
-        countdown(
+        let default = choose_default(&list, &params, &config);
+        let mut lock = config.lock();
+        lock.locked |= params.locked;
+        let mut menu = Menu::new(list.entries.clone(), default, timeout, lock);
+        menu.set_volumes(volume_infos(&volumes));
+        announce(&menu, timeout);
+        let colour = params.colour.or(config.colour).unwrap_or(true);
+        let shown = Instant::now();
+        let mut session = Session {
+            clock,
+            shown,
             timeout,
-            &mut clock,
-            &mut watch,
-            &mut known,
-            &mut volumes,
-            &mut list,
-            &params,
-            &config,
-        );
-        for i in list.boot_order() {
-            let e = &list.entries[i];
-            log::info!(
-                "booting '{}' ({}) with command line: {}",
-                e.title,
-                e.id,
-                e.cmdline
-            );
-            match leapboot::kexec::load(e, &e.cmdline, &volumes) {
-                Ok(()) => {
-                    let (cpu, max_rss) = cpu_and_peak_rss();
-                    log::info!(
-                        "leapboot time: {} ms (plus {} ms waiting for devices, {} ms timeout); CPU {} ms, peak RSS {} KiB; kexec now",
-                        clock.own().as_millis(),
-                        clock.waited_devices.as_millis(),
-                        clock.waited_timeout.as_millis(),
-                        cpu.as_millis(),
-                        max_rss
-                    );
-                    let err = leapboot::kexec::exec();
-                    log::error!("{err}");
-                    leapboot::kexec::unload();
-                }
-                Err(err) => log::error!(
-                    "entry '{}' ({}:{}): {err}",
-                    e.title,
-                    e.source.volume,
-                    e.source.file
-                ),
-            }
+            watch: &mut watch,
+            known: &mut known,
+            volumes: &mut volumes,
+            list: &mut list,
+            params: &params,
+            config: &config,
+        };
+        let exit = menu_loop::show(&mut menu, colour, &mut session);
+        clock.waited_timeout += shown.elapsed();
+        if let Exit::Rescan = exit {
+            continue;
+        }
+        let order = menu.boot_order();
+        for i in order.iter().copied() {
+            let Some(e) = menu.entries().get(i) else {
+                continue;
+            };
+            boot_one(e, &e.cmdline, &volumes, &clock);
             log::info!("trying the next entry");
         }
-        log::error!("none of the {} entries could be booted", list.entries.len());
+        log::error!("none of the {} entries could be booted", order.len());
         wait_for_rescan(&mut clock, &mut watch);
     }
+}
+
+/// The default entry: `leapboot.default=`, the config's `default`, the boot configuration's,
+/// the first.
+fn choose_default(list: &BootList, params: &Params, config: &Config) -> Option<usize> {
+    match params.default.as_deref().or(config.default.as_deref()) {
+        Some(p) => list.find(p).or_else(|| {
+            log::warn!("default '{p}' names no entry; using the boot configuration's");
+            list.default_entry()
+        }),
+        None => list.default_entry(),
+    }
+}
+
+/// Logs when the default boots.
+fn announce(menu: &Menu, timeout: Timeout) {
+    let Some(d) = menu.default().and_then(|i| menu.entries().get(i)) else {
+        return;
+    };
+    match timeout {
+        Timeout::Secs(0) => log::info!("booting the default entry '{}' now", d.title),
+        Timeout::Secs(n) => log::info!("booting the default entry '{}' in {n} s", d.title),
+        Timeout::Forever => log::info!(
+            "timeout is 'forever': choose an entry; Enter boots '{}'",
+            d.title
+        ),
+    }
+}
+
+/// What the menu reaches of the boot loop while it is shown: booting, and late disks.
+struct Session<'a> {
+    clock: Clock,
+    shown: Instant,
+    timeout: Timeout,
+    watch: &'a mut Watch,
+    known: &'a mut Vec<String>,
+    volumes: &'a mut Volumes,
+    list: &'a mut BootList,
+    params: &'a Params,
+    config: &'a Config,
+}
+
+impl Host for Session<'_> {
+    fn boot(&mut self, entry: &BootEntry, cmdline: &str) -> String {
+        let mut c = self.clock;
+        c.waited_timeout += self.shown.elapsed();
+        boot_one(entry, cmdline, self.volumes, &c)
+    }
+
+    fn events_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.watch.hotplug.as_ref().map(|h| h.as_fd())
+    }
+
+    fn events_ready(&mut self, menu: &mut Menu) {
+        let Some(hp) = self.watch.hotplug.as_mut() else {
+            return;
+        };
+        let (events, overrun) = hp.drain_raw();
+        let broken = hp.is_broken();
+        if broken {
+            self.watch.hotplug = None;
+        }
+        let mut names = Vec::new();
+        for e in events {
+            match e {
+                Event::DiskAdded(name) => names.push(name),
+                Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
+                Event::Modalias(m) => {
+                    self.watch.loader.load_for_modalias(&m);
+                }
+            }
+        }
+        if overrun || broken {
+            // Events were lost: every disk sysfs has that is not known yet.
+            names.extend(
+                discover::block_devices_with(
+                    Path::new("/sys"),
+                    Path::new("/dev"),
+                    self.config.virtual_disks,
+                )
+                .into_iter()
+                .map(|d| d.name),
+            );
+        }
+        for name in names {
+            if add_late_disk(
+                &name,
+                self.known,
+                self.volumes,
+                self.list,
+                self.params,
+                self.config,
+            ) {
+                let before = menu.default().map(|i| menu.entries()[i].id.clone());
+                let default = choose_default(self.list, self.params, self.config);
+                menu.replace_entries(self.list.entries.clone(), default);
+                menu.set_volumes(volume_infos(self.volumes));
+                let after = menu.default().map(|i| menu.entries()[i].id.clone());
+                if after != before {
+                    log::info!("the default entry changed; the countdown starts again");
+                    announce(menu, self.timeout);
+                }
+            }
+        }
+    }
+}
+
+/// Loads and boots `e` with `cmdline`. Returns only when that failed, with the error.
+fn boot_one(e: &BootEntry, cmdline: &str, volumes: &Volumes, clock: &Clock) -> String {
+    log::info!(
+        "booting '{}' ({}) with command line: {}",
+        e.title,
+        e.id,
+        cmdline
+    );
+    let mut progress = Progress::default();
+    let loaded = leapboot::kexec::load(e, cmdline, volumes, &mut |f, done, total| {
+        progress.report(f, done, total)
+    });
+    let err = match loaded {
+        Ok(()) => {
+            let (cpu, max_rss) = cpu_and_peak_rss();
+            log::info!(
+                "leapboot time: {} ms (plus {} ms waiting for devices, {} ms timeout); CPU {} ms, peak RSS {} KiB; kexec now",
+                clock.own().as_millis(),
+                clock.waited_devices.as_millis(),
+                clock.waited_timeout.as_millis(),
+                cpu.as_millis(),
+                max_rss
+            );
+            let err = leapboot::kexec::exec();
+            leapboot::kexec::unload();
+            err.to_string()
+        }
+        Err(err) => err.to_string(),
+    };
+    let msg = format!(
+        "entry '{}' ({}:{}): {err}",
+        e.title, e.source.volume, e.source.file
+    );
+    log::error!("{msg}");
+    msg
+}
+
+/// Files at least this large get a percentage while they load.
+const SHOW_PERCENT_FROM: u64 = 16 << 20;
+
+/// "Loading <file> (N MiB)..." and, for large files, a percentage on the console.
+#[derive(Default)]
+struct Progress {
+    last_percent: Option<u64>,
+}
+
+impl Progress {
+    fn report(&mut self, f: &FileRef, done: u64, total: u64) {
+        if done == 0 {
+            log::info!("Loading {f} ({:.1} MiB)...", total as f64 / 1048576.0);
+            self.last_percent = None;
+            return;
+        }
+        if total < SHOW_PERCENT_FROM {
+            return;
+        }
+        let pct = done.saturating_mul(100) / total.max(1);
+        if self.last_percent.is_some_and(|l| pct < l + 10 && pct < 100) {
+            return;
+        }
+        self.last_percent = Some(pct);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r  {pct:3}% of {f}");
+        if done >= total {
+            let _ = writeln!(err);
+        }
+    }
+}
+
+/// What the details view shows of each volume.
+fn volume_infos(volumes: &Volumes) -> Vec<VolumeInfo> {
+    volumes
+        .list
+        .iter()
+        .map(|v| VolumeInfo {
+            name: v.name.clone(),
+            fs: v
+                .info
+                .as_ref()
+                .map_or("unknown".into(), |i| i.kind.to_string()),
+            uuid: v.info.as_ref().and_then(|i| i.uuid.clone()),
+            label: v.info.as_ref().and_then(|i| i.label.clone()),
+        })
+        .collect()
 }
 
 /// CPU time (user + system) of this process and its threads, and its peak resident set in KiB.
@@ -213,6 +401,8 @@ enum Wake {
     Key(u8),
     /// A whole disk appeared (kernel name).
     Disk(String),
+    /// Device events were lost (socket overrun or failure): rescan sysfs.
+    Rescan,
     Timeout,
 }
 
@@ -226,14 +416,28 @@ impl Watch {
         let mut stdin_open = true;
         loop {
             if let Some(hp) = self.hotplug.as_mut() {
-                for e in hp.drain() {
+                let (events, overrun) = hp.drain_raw();
+                let broken = hp.is_broken();
+                if broken {
+                    self.hotplug = None;
+                }
+                let mut disk = None;
+                for e in events {
                     match e {
-                        Event::DiskAdded(name) => return Wake::Disk(name),
+                        Event::DiskAdded(name) => {
+                            disk.get_or_insert(name);
+                        }
                         Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
                         Event::Modalias(m) => {
                             self.loader.load_for_modalias(&m);
                         }
                     }
+                }
+                if let Some(name) = disk {
+                    return Wake::Disk(name);
+                }
+                if overrun || broken {
+                    return Wake::Rescan;
                 }
             }
             let timeout = match deadline {
@@ -292,6 +496,9 @@ fn entry_list(volumes: &Volumes, params: &Params, config: &Config, log_errors: b
     {
         list.append_args(leapboot::entry::Format::Bootdir, args);
     }
+    if let Some(args) = params.append.as_deref().or(config.append.as_deref()) {
+        list.append_all(args);
+    }
     if log_errors {
         for e in &errors {
             log::error!("{e}");
@@ -313,64 +520,6 @@ fn log_entries(list: &BootList, from: usize) {
             e.source.file
         );
     }
-}
-
-/// Waits out the autoboot timeout (or for Enter when it is 'forever'), merging the entries of
-/// disks that appear meanwhile. The countdown restarts when the default entry changes.
-#[allow(clippy::too_many_arguments)]
-fn countdown(
-    timeout: Timeout,
-    clock: &mut Clock,
-    watch: &mut Watch,
-    known: &mut Vec<String>,
-    volumes: &mut Volumes,
-    list: &mut BootList,
-    params: &Params,
-    config: &Config,
-) {
-    let announce = |list: &BootList| {
-        let Some(d) = list.default_entry().map(|i| &list.entries[i]) else {
-            return;
-        };
-        match timeout {
-            Timeout::Secs(0) => log::info!("booting the default entry '{}' now", d.title),
-            Timeout::Secs(n) => log::info!("booting the default entry '{}' in {n} s", d.title),
-            Timeout::Forever => {
-                log::info!("timeout is 'forever': press Enter to boot '{}'", d.title)
-            }
-        }
-    };
-    announce(list);
-    let limit = match timeout {
-        Timeout::Secs(0) => return,
-        Timeout::Secs(n) => Some(Duration::from_secs(u64::from(n))),
-        Timeout::Forever => None,
-    };
-    let t = Instant::now();
-    let mut deadline = limit.map(|l| Instant::now() + l);
-    loop {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|l| l.is_zero()) {
-            break;
-        }
-        match watch.wait(left) {
-            Wake::Timeout => break,
-            Wake::Key(b'\n') | Wake::Key(b'\r') if limit.is_none() => break,
-            Wake::Key(_) => {}
-            Wake::Disk(name) => {
-                let before = list.default_entry().map(|i| list.entries[i].id.clone());
-                if add_late_disk(&name, known, volumes, list, params, config) {
-                    let after = list.default_entry().map(|i| list.entries[i].id.clone());
-                    if after != before {
-                        log::info!("the default entry changed; the countdown starts again");
-                        announce(list);
-                        deadline = limit.map(|l| Instant::now() + l);
-                    }
-                }
-            }
-        }
-    }
-    clock.waited_timeout += t.elapsed();
 }
 
 /// A disk appeared after the initial wait: open it and merge its entries. Returns whether the
@@ -398,7 +547,7 @@ fn add_late_disk(
     known.push(name.to_string());
     log::info!("disk {name} appeared; reading its entries");
     let old_ids: Vec<String> = list.entries.iter().map(|e| e.id.clone()).collect();
-    add_disk_volumes(volumes, &d);
+    add_disk_volumes(volumes, &d, config);
     let new = entry_list(volumes, params, config, false);
     let added = new
         .entries
@@ -430,17 +579,16 @@ fn add_late_disk(
     true
 }
 
-/// Opens every disk read-only (partitions first set read-only too) and its volumes.
 /// Opens every disk read-only (partitions first set read-only too) and its volumes; volumes
 /// are probed in parallel, and those without a userspace reader are kernel-mounted read-only
-/// under /run/leapboot.
-fn open_volumes(disks: &[discover::BlockDevice]) -> Volumes {
+/// under /run/leapboot. What `allow_devices`/`deny_devices` exclude is left alone.
+fn open_volumes(disks: &[discover::BlockDevice], config: &Config) -> Volumes {
     let mut volumes = Volumes::with_mounts(leapboot::fs::mount::MountConfig {
         root: Path::new(leapboot::MOUNT_ROOT).to_path_buf(),
         modules_dir: crate::early::modules_dir(),
     });
     let mut opened = Vec::new();
-    for d in disks {
+    for d in disks.iter().filter(|d| disk_wanted(d, config)) {
         if let Some(disk) = open_disk(d) {
             opened.push((disk, d));
         }
@@ -463,13 +611,48 @@ fn open_volumes(disks: &[discover::BlockDevice]) -> Volumes {
         })
         .collect();
     volumes.add_disks(&refs);
+    drop_unwanted_volumes(&mut volumes, config);
     volumes
 }
 
+/// Whether disk `d` (or any of its partitions) may be read under `allow_devices`/`deny_devices`.
+fn disk_wanted(d: &discover::BlockDevice, config: &Config) -> bool {
+    let denied = config
+        .deny_devices
+        .iter()
+        .any(|g| leapboot::glob::matches(g, &d.name));
+    let wanted = config.device_allowed(&[&d.name])
+        || (!denied && d.partitions.iter().any(|p| config.device_allowed(&[p])));
+    if !wanted {
+        log::info!("{}: left alone (allow_devices/deny_devices)", d.name);
+    }
+    wanted
+}
+
+/// Drops the volumes `allow_devices`/`deny_devices` exclude (checked by volume and disk name).
+fn drop_unwanted_volumes(volumes: &mut Volumes, config: &Config) {
+    volumes.list.retain(|v| {
+        let disk = v
+            .disk
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let keep = config.device_allowed(&[&v.name, &disk]);
+        if !keep {
+            log::info!("{}: left alone (allow_devices/deny_devices)", v.name);
+        }
+        keep
+    });
+}
+
 /// Opens one disk read-only (partitions first) and adds its volumes.
-fn add_disk_volumes(volumes: &mut Volumes, d: &discover::BlockDevice) {
+fn add_disk_volumes(volumes: &mut Volumes, d: &discover::BlockDevice, config: &Config) {
+    if !disk_wanted(d, config) {
+        return;
+    }
     if let Some(disk) = open_disk(d) {
         volumes.add_disk(&disk, &d.name, &|n| discover::partition_name(&d.name, n));
+        drop_unwanted_volumes(volumes, config);
     }
 }
 
@@ -498,6 +681,7 @@ fn wait_for_rescan(clock: &mut Clock, watch: &mut Watch) {
             log::info!("disk {name} appeared; rescanning");
             None
         }
+        Wake::Rescan => None,
         Wake::Timeout => None,
     };
     clock.waited_timeout += t.elapsed();

@@ -40,6 +40,7 @@ pub fn setup() {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let params = leapboot::cmdline::parse(&cmdline);
     leapboot::logger::init(true, params.debug);
+    mirror_log_to_other_consoles();
     for p in problems {
         log::error!("{p}");
     }
@@ -75,6 +76,23 @@ fn console_on_stdio() {
             .remove(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO);
         let _ =
             nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
+    }
+}
+
+/// Plain log lines go to stderr (`/dev/console`, the last `console=`); copy them to the
+/// other consoles too, so a VGA screen and a serial line both show the boot.
+fn mirror_log_to_other_consoles() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = std::fs::read_to_string("/proc/consoles").unwrap_or_default();
+    for name in leapboot::menu::console::secondary_consoles(&text) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(Path::new("/dev").join(&name))
+        {
+            Ok(f) => leapboot::logger::add_mirror(f),
+            Err(e) => log::debug!("console {name}: {e}"),
+        }
     }
 }
 

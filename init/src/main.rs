@@ -8,6 +8,7 @@
 
 mod boot;
 mod early;
+mod menu_loop;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};

@@ -250,9 +250,9 @@ impl BootList {
         if self.timeout.is_none() {
             self.timeout = found.timeout;
         }
-        // Entries merged before this call: duplicates are looked for among these only, so
-        // one config listing the same boot twice (GRUB's "Debian" and "Advanced > Debian,
-        // with Linux ...") keeps both, as its own bootloader shows them.
+        // Duplicates are looked for only among earlier findings: within one configuration
+        // the distro's own bootloader shows twins too (Debian's "Debian GNU/Linux" and
+        // "Advanced options>Debian GNU/Linux, with Linux ..." boot the same), and so do we.
         let earlier = self.entries.len();
         for (i, mut e) in found.entries.into_iter().enumerate() {
             let is_default = Some(i) == default && self.default.is_none();
@@ -270,9 +270,17 @@ impl BootList {
                 }
                 continue;
             }
-            // Ids are unique per volume; keep them unique over all volumes too.
+            // Ids are unique per volume by most formats' rules, but not by all (two GRUB
+            // entries with one title): keep them unique over the whole list.
             if self.entries.iter().any(|o| o.id == e.id) {
-                e.id = format!("{}@{}", e.id, e.source.volume);
+                let base = format!("{}@{}", e.id, e.source.volume);
+                let mut id = base.clone();
+                let mut n = 1;
+                while self.entries.iter().any(|o| o.id == id) {
+                    n += 1;
+                    id = format!("{base}#{n}");
+                }
+                e.id = id;
             }
             if is_default {
                 self.default = Some(self.entries.len());
@@ -289,6 +297,30 @@ impl BootList {
             return;
         }
         for e in self.entries.iter_mut().filter(|e| e.format == format) {
+            if !e.cmdline.is_empty() {
+                e.cmdline.push(' ');
+            }
+            e.cmdline.push_str(args);
+        }
+    }
+
+    /// The first entry `pattern` names: a glob over the id (with or without `.conf`) or the
+    /// title, as `leapboot.default=` and the config's `default` take it.
+    pub fn find(&self, pattern: &str) -> Option<usize> {
+        self.entries.iter().position(|e| {
+            crate::glob::matches(pattern, &e.id)
+                || crate::glob::matches(pattern, &format!("{}.conf", e.id))
+                || crate::glob::matches(pattern, &e.title)
+        })
+    }
+
+    /// Appends `args` to every entry's command line.
+    pub fn append_all(&mut self, args: &str) {
+        let args = args.trim();
+        if args.is_empty() {
+            return;
+        }
+        for e in &mut self.entries {
             if !e.cmdline.is_empty() {
                 e.cmdline.push(' ');
             }
@@ -397,6 +429,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn twins_within_one_configuration_both_stay_with_unique_ids() {
+        let mut list = BootList::default();
+        let a = entry("same", "vda1");
+        let b = entry("same", "vda1");
+        let c = entry("same", "vda1");
+        list.merge(Found {
+            entries: vec![a, b, c],
+            default: Some(DefaultRule::Index(1)),
+            ..Found::default()
+        });
+        let ids: Vec<&str> = list.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["same", "same@vda1", "same@vda1#2"]);
+        assert_eq!(list.default, Some(1));
+    }
+
+    #[test]
     fn the_same_boot_twice_in_one_config_stays_twice() {
         let mut list = BootList::default();
         let mut a = entry("simple", "v");
@@ -434,6 +482,27 @@ pub(crate) mod tests {
         list.append_args(Format::Bootdir, " console=ttyS0 ");
         assert_eq!(list.entries[0].cmdline, "");
         assert_eq!(list.entries[1].cmdline, "root=PARTUUID=x ro console=ttyS0");
+    }
+
+    #[test]
+    fn find_by_id_title_or_glob_and_append_to_all() {
+        let mut list = BootList::default();
+        let mut b = entry("debian-6.1", "v");
+        b.title = "Debian GNU/Linux 12".into();
+        b.cmdline = "quiet".into();
+        list.merge(Found {
+            entries: vec![entry("a", "v"), b],
+            ..Found::default()
+        });
+        assert_eq!(list.find("debian-6.1"), Some(1));
+        assert_eq!(list.find("debian-6.1.conf"), Some(1));
+        assert_eq!(list.find("Debian GNU/Linux 12"), Some(1));
+        assert_eq!(list.find("debian-*"), Some(1));
+        assert_eq!(list.find("*"), Some(0));
+        assert_eq!(list.find("fedora"), None);
+        list.append_all(" x=1 ");
+        assert_eq!(list.entries[0].cmdline, "x=1");
+        assert_eq!(list.entries[1].cmdline, "quiet x=1");
     }
 
     #[test]

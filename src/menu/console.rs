@@ -56,6 +56,24 @@ pub fn parse_proc_consoles(text: &str) -> Vec<String> {
     names
 }
 
+/// The consoles of `/proc/consoles` text that are not `/dev/console` (which has the `C`
+/// flag): where plain log lines must be copied so every console shows them.
+pub fn secondary_consoles(text: &str) -> Vec<String> {
+    let primary: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split_once('(')
+                .and_then(|(_, r)| r.split_once(')'))
+                .is_some_and(|(flags, _)| flags.contains('C'))
+        })
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    parse_proc_consoles(text)
+        .into_iter()
+        .filter(|n| !primary.contains(&n.as_str()))
+        .collect()
+}
+
 /// The size from a `TIOCGWINSZ` answer, or the default when it is 0×0.
 pub fn size_or_default(cols: u16, rows: u16) -> (usize, usize) {
     if cols == 0 || rows == 0 {
@@ -312,10 +330,64 @@ mod tests {
     }
 
     #[test]
+    fn secondary_consoles_are_those_without_the_c_flag() {
+        let text = "tty0                 -WU (E  p  )    4:1\nttyS0                -W- (EC p a)    4:64\nhvc0 -W- (E) 229:0\n";
+        assert_eq!(secondary_consoles(text), ["tty0", "hvc0"]);
+        assert!(secondary_consoles("ttyS0 -W- (EC p a) 4:64\n").is_empty());
+    }
+
+    #[test]
     fn unknown_size_is_80x24() {
         assert_eq!(size_or_default(0, 0), (80, 24));
         assert_eq!(size_or_default(132, 0), (80, 24));
         assert_eq!(size_or_default(132, 43), (132, 43));
+    }
+
+    #[test]
+    fn the_first_console_to_send_owns_the_session_and_frames_go_to_all() {
+        let (r0, w0) = nix::unistd::pipe().unwrap();
+        let (r1, w1) = nix::unistd::pipe().unwrap();
+        let (out_r, out_w) = nix::unistd::pipe().unwrap();
+        let mut cons = Consoles {
+            list: vec![
+                Console {
+                    name: "a".into(),
+                    file: File::from(r0),
+                    saved: None,
+                },
+                Console {
+                    name: "b".into(),
+                    file: File::from(r1),
+                    saved: None,
+                },
+                Console {
+                    name: "out".into(),
+                    file: File::from(out_w),
+                    saved: None,
+                },
+            ],
+            owner: None,
+        };
+        let (mut w0, mut w1) = (File::from(w0), File::from(w1));
+        w1.write_all(b"j").unwrap();
+        assert_eq!(cons.poll(Duration::from_millis(100), None).bytes, b"j");
+        w0.write_all(b"k").unwrap();
+        w1.write_all(b"x").unwrap();
+        assert_eq!(
+            cons.poll(Duration::from_millis(100), None).bytes,
+            b"x",
+            "console b owns the session: a's key is ignored"
+        );
+        cons.release();
+        w0.write_all(b"k").unwrap();
+        assert_eq!(cons.poll(Duration::from_millis(100), None).bytes, b"k");
+        // Writing to the read end of a pipe fails: that console is dropped, the others stay.
+        cons.write_to(1, b"frame");
+        assert_eq!(cons.list().len(), 2);
+        cons.write_to(1, b"frame");
+        let mut got = [0u8; 5];
+        std::io::Read::read_exact(&mut File::from(out_r), &mut got).unwrap();
+        assert_eq!(&got, b"frame");
     }
 
     #[test]

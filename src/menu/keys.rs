@@ -11,7 +11,7 @@
 //! ([`MAX_SEQUENCE`] bytes); anything unrecognised becomes [`Key::Unknown`], never an error.
 
 /// How long to wait after an ESC before taking it as the Escape key.
-pub const ESC_TIMEOUT_MS: u64 = 60;
+pub const ESC_TIMEOUT_MS: u64 = 100;
 /// The longest escape sequence kept; longer ones are dropped as [`Key::Unknown`].
 pub const MAX_SEQUENCE: usize = 16;
 

@@ -14,6 +14,8 @@ use crate::entry::Timeout;
 const HEAD: usize = 2;
 /// Rows of the log pane under the list, when the screen is tall enough.
 const LOG_PANE: usize = 3;
+/// Rows the status line may wrap onto.
+const STATUS: usize = 2;
 
 /// Screen size and styling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +45,7 @@ impl Screen {
     pub fn page(&self) -> usize {
         // head, entries, blank, status, log pane, footer
         self.usable_rows()
-            .saturating_sub(HEAD + 3 + self.log_pane())
+            .saturating_sub(HEAD + 2 + STATUS + self.log_pane())
             .max(1)
     }
 
@@ -170,7 +172,7 @@ pub fn render(menu: &Menu, log: &[String], screen: Screen) -> Frame {
                 " Enter boot  Esc cancel  Ctrl-A/E start/end  Ctrl-K/U cut  Ctrl-W word".into();
         }
         View::Log { scroll } => {
-            let avail = rows.saturating_sub(HEAD + 1);
+            let avail = rows.saturating_sub(HEAD + 1 + STATUS);
             let end = log.len().saturating_sub(*scroll).max(avail.min(log.len()));
             let start = end.saturating_sub(avail);
             for l in &log[start..end] {
@@ -199,12 +201,20 @@ pub fn render(menu: &Menu, log: &[String], screen: Screen) -> Frame {
     } else {
         0
     };
-    let status_row = rows - 2 - pane;
+    let status_row = rows - 1 - STATUS - pane;
     p.rows.truncate(status_row);
     p.blank_to(status_row);
-    match menu.status() {
-        Some(s) => p.line(&format!(" {s}"), Style::Error),
-        None => p.line("", Style::Plain),
+    // The status wraps onto a second row; what does not fit there is cut (`~`).
+    let status: Vec<char> = menu.status().unwrap_or("").chars().collect();
+    let width = screen.cols().saturating_sub(1).max(1);
+    let split = status.len().min(width);
+    for (i, part) in [&status[..split], &status[split..]].into_iter().enumerate() {
+        if part.is_empty() && i > 0 || status.is_empty() {
+            p.line("", Style::Plain);
+        } else {
+            let text: String = part.iter().collect();
+            p.line(&format!(" {}", fit(&text, width)), Style::Error);
+        }
     }
     let tail = &log[log.len().saturating_sub(pane)..];
     for l in tail {
@@ -221,12 +231,12 @@ pub fn render(menu: &Menu, log: &[String], screen: Screen) -> Frame {
 const HELP: &[&str] = &[
     " Keys",
     "",
-    "   Up/Down, j/k      select an entry        PgUp/PgDn, Home/End   page, first, last",
-    "   1-9, 0            jump to entry 1-9, 10  Enter                 boot the selected entry",
-    "   e                 edit its command line  d or Tab              details of the entry",
-    "   r                 rescan the disks       l                     the log",
-    "   b                 reboot                 p                     power off",
-    "   ?                 this help              Esc                   back",
+    "   Up/Down, j/k   select an entry     PgUp/PgDn, Home/End  page, first, last",
+    "   1-9, 0         entry 1-9, 10       Enter                boot the selection",
+    "   e              edit command line   d, Tab               details",
+    "   r              rescan the disks    l                    the log",
+    "   b              reboot              p                    power off",
+    "   ?              this help           Esc                  back",
     "",
     " In the editor: Left/Right, Home/End (Ctrl-A/E), Backspace/Delete,",
     " Ctrl-K cut to the end, Ctrl-U cut to the start, Ctrl-W cut a word,",

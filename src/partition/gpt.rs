@@ -118,6 +118,13 @@ pub(super) fn read(disk: &Disk) -> Result<Option<Table>, PartitionError> {
     }))
 }
 
+/// [`check_header`] for diagnostics: `Err` with the reason.
+pub(super) fn check(disk: &Disk, lba: u64) -> Result<(), String> {
+    check_header(disk, lba, u64::from(disk.sector_size()))
+        .map(|_| ())
+        .map_err(|p| format!("{p:?}"))
+}
+
 #[derive(Debug)]
 enum HeaderProblem {
     NoSignature,

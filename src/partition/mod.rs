@@ -133,6 +133,12 @@ pub fn read(disk: &Disk) -> Result<Table, PartitionError> {
     }
 }
 
+/// Whether the GPT header at `lba` (and its entry array) passes every check; the reason if
+/// not. For tests and diagnostics.
+pub fn gpt_header_is_valid(disk: &Disk, lba: u64) -> Result<(), String> {
+    gpt::check(disk, lba)
+}
+
 /// Well-known GPT partition type GUIDs.
 pub mod types {
     /// EFI System Partition.

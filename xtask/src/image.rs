@@ -38,6 +38,8 @@ pub struct DiskSpec {
     /// Not attached at start; a `{ monitor = "device_add ..." }` step attaches it.
     #[serde(default)]
     pub hotplug: bool,
+    /// This many identical disks (scenarios only; at most 32). Default 1.
+    pub repeat: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -48,6 +50,10 @@ pub enum TableKind {
     Mbr,
     None,
     Garbage,
+    /// An ISO9660 hybrid image (a USB stick): the first partition is the ISO (built by
+    /// xorriso, at byte 0), the others are appended partitions in its MBR (`-append_partition`).
+    #[serde(rename = "iso-hybrid")]
+    IsoHybrid,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -81,6 +87,9 @@ pub struct PartSpec {
     /// the old.
     #[serde(default)]
     pub journal: BTreeMap<String, String>,
+    /// Extra arguments for mkfs.ext4 (e.g. `["-O", "inline_data"]`).
+    #[serde(default)]
+    pub mkfs_args: Vec<String>,
     /// Path → content. Content is text, or `@kernel`, `@target-initrd`,
     /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`.
     #[serde(default)]
@@ -96,6 +105,8 @@ fn default_size() -> u64 {
 pub enum FsKind {
     Vfat,
     Ext4,
+    /// ISO 9660 with Rock Ridge and Joliet (`xorriso -as mkisofs`); its size is its content's.
+    Iso9660,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -220,10 +231,11 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
                     .arg("::/"))?;
             }
         }
+        FsKind::Iso9660 => {} // built below from the staged files
         FsKind::Ext4 => {
             let label = p.label.clone().unwrap_or_else(|| "leapboot".into());
             let mut mkfs = Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?);
-            mkfs.args(["-q", "-F", "-L", &label]);
+            mkfs.args(["-q", "-F", "-L", &label]).args(&p.mkfs_args);
             if let Some(u) = &p.uuid {
                 mkfs.args(["-U", u]);
             }
@@ -233,8 +245,18 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
             }
         }
     }
-    if p.fs != FsKind::Ext4 && !p.journal.is_empty() {
-        bail!("`journal` is for ext4 partitions only");
+    if p.fs == FsKind::Iso9660 {
+        let label = p.label.clone().unwrap_or_else(|| "LEAPBOOT".into());
+        let _ = std::fs::remove_file(out);
+        run(
+            Command::new(crate::prereq::find("xorriso").context("xorriso")?)
+                .args(["-as", "mkisofs", "-quiet", "-R", "-J", "-V", &label, "-o"])
+                .arg(out)
+                .arg(stage),
+        )?;
+    }
+    if p.fs != FsKind::Ext4 && (!p.journal.is_empty() || !p.mkfs_args.is_empty()) {
+        bail!("`journal` and `mkfs_args` are for ext4 partitions only");
     }
     if p.fs != FsKind::Ext4 && p.uuid.is_some() {
         bail!("`uuid` is for ext4 partitions only");
@@ -315,6 +337,7 @@ pub fn build_disks(
             }
             TableKind::Gpt => build_gpt(d, &img, &work, art)?,
             TableKind::Mbr => build_mbr(d, &img, &work, art)?,
+            TableKind::IsoHybrid => build_iso_hybrid(d, &img, &work, art)?,
             TableKind::Garbage => {
                 if !d.partition.is_empty() {
                     bail!("disk {i}: table = \"garbage\" has no partitions");
@@ -329,9 +352,10 @@ pub fn build_disks(
             if d.table != TableKind::Gpt {
                 bail!("disk {i}: corrupt = \"gpt-primary\" needs table = \"gpt\"");
             }
-            // One byte inside the primary header (LBA 1): its CRC no longer matches.
+            // One byte of the primary header's disk GUID (LBA 1, byte 60 of the 92 the CRC
+            // covers): its CRC no longer matches.
             let mut f = File::options().read(true).write(true).open(&img)?;
-            f.seek(SeekFrom::Start(512 + 100))?;
+            f.seek(SeekFrom::Start(512 + 60))?;
             f.write_all(&[0xA5])?;
         }
         std::fs::remove_dir_all(&work)?;
@@ -398,7 +422,7 @@ fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
         (PartType::Esp, _) => "ef",
         (PartType::Xbootldr, _) => "ea",
         (PartType::Linux, FsKind::Vfat) => "c",
-        (PartType::Linux, FsKind::Ext4) => "83",
+        (PartType::Linux, FsKind::Ext4 | FsKind::Iso9660) => "83",
     };
     let mut script = String::from("label: dos\nlabel-id: 0x4c454150\n");
     let mut total = MIB;
@@ -409,8 +433,14 @@ fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
     if !logicals.is_empty() {
         let ext: u64 = logicals.iter().map(|p| p.size_mib + 1).sum::<u64>() + 1;
         script.push_str(&format!("size={ext}MiB, type=5\n"));
-        for p in &logicals {
-            script.push_str(&format!("size={}MiB, type={}\n", p.size_mib, ty(p)));
+        for (i, p) in logicals.iter().enumerate() {
+            // Numbered, or sfdisk makes a primary partition while primary slots are free.
+            script.push_str(&format!(
+                "{} : size={}MiB, type={}\n",
+                i + 5,
+                p.size_mib,
+                ty(p)
+            ));
         }
         total += ext * MIB;
     }
@@ -473,6 +503,48 @@ fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
     }
     f.sync_all()?;
     Ok(())
+}
+
+/// An ISO9660 hybrid: `xorriso -as mkisofs` of the first partition's files, with the other
+/// partitions' filesystems appended as MBR partitions 2, 3, ... (type bytes as [`build_mbr`]).
+fn build_iso_hybrid(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::Result<()> {
+    let Some((iso, rest)) = d.partition.split_first() else {
+        bail!("table = \"iso-hybrid\" needs partitions, the first one iso9660");
+    };
+    if iso.fs != FsKind::Iso9660 || rest.len() > 3 {
+        bail!("table = \"iso-hybrid\": the first partition is iso9660, then up to 3 others");
+    }
+    let stage = work.join("iso");
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(&stage)?;
+    for (path, content) in &iso.files {
+        let dest = stage.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().context("a file path has a parent")?)?;
+        std::fs::write(
+            &dest,
+            art.content(content)
+                .with_context(|| format!("file {path}"))?,
+        )?;
+    }
+    let label = iso.label.clone().unwrap_or_else(|| "LEAPBOOT".into());
+    let mut cmd = Command::new(crate::prereq::find("xorriso").context("xorriso")?);
+    cmd.args(["-as", "mkisofs", "-quiet", "-R", "-J", "-V", &label]);
+    for (i, p) in rest.iter().enumerate() {
+        let part = work.join(format!("part{}.img", i + 2));
+        build_fs(p, &part, &work.join("stage"), art)?;
+        let ty = match (p.ptype, p.fs) {
+            (PartType::Esp, _) => "0xef",
+            (PartType::Xbootldr, _) => "0xea",
+            (PartType::Linux, FsKind::Vfat) => "0x0c",
+            (PartType::Linux, _) => "0x83",
+        };
+        cmd.arg("-append_partition")
+            .arg((i + 2).to_string())
+            .arg(ty)
+            .arg(&part);
+    }
+    let _ = std::fs::remove_file(img);
+    run(cmd.arg("-o").arg(img).arg(&stage))
 }
 
 /// The demo disk of `cargo xtask run`, from `qemu-tests/demo.toml`.

@@ -93,8 +93,8 @@ impl Archive {
 fn configured_modules() -> anyhow::Result<Vec<String>> {
     let path = paths::root().join("initramfs/leapboot.toml");
     let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let (config, problem) = leapboot::config::Config::parse(&text);
-    if let Some(p) = problem {
+    let (config, problems) = leapboot::config::Config::parse(&text);
+    if let Some(p) = problems.first() {
         anyhow::bail!("initramfs/leapboot.toml: {p}");
     }
     Ok(config.modules)

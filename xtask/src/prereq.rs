@@ -40,6 +40,7 @@ impl Need {
             ("mcopy", "mtools"),
             ("debugfs", "e2fsprogs"),
             ("sfdisk", "fdisk"),
+            ("xorriso", "xorriso"),
         ]);
         n
     }

@@ -58,13 +58,16 @@ fn default_limit() -> u64 {
 
 /// One step of the script: a substring of a line to see, `{ line = "..." }` for a whole line
 /// exactly, or an action done when the script reaches it: `{ monitor = "device_add ..." }`
-/// sends a command to QEMU's human monitor (an error reply fails the scenario).
+/// sends a command to QEMU's human monitor (an error reply fails the scenario);
+/// `{ send = "..." }` types bytes on the guest's serial console (TOML escapes: `"\r"` for
+/// Enter, `"\u001b[B"` for Down).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Expect {
     Contains(String),
     Line { line: String },
     Monitor { monitor: String },
+    Send { send: String },
 }
 
 impl Expect {
@@ -73,6 +76,7 @@ impl Expect {
             Expect::Contains(s) => line.contains(s.as_str()),
             Expect::Line { line: l } => line == l,
             Expect::Monitor { .. } => false,
+            Expect::Send { .. } => false,
         }
     }
 
@@ -81,12 +85,14 @@ impl Expect {
             Expect::Contains(s) => format!("a line containing {s:?}"),
             Expect::Line { line } => format!("the line {line:?}"),
             Expect::Monitor { monitor } => format!("the monitor command {monitor:?}"),
+            Expect::Send { send } => format!("sending {send:?}"),
         }
     }
 
     /// Whether this step is something to do rather than something to see.
+    #[cfg(test)]
     fn is_action(&self) -> bool {
-        matches!(self, Expect::Monitor { .. })
+        matches!(self, Expect::Monitor { .. } | Expect::Send { .. })
     }
 }
 
@@ -159,6 +165,8 @@ pub fn load_all() -> anyhow::Result<Vec<Scenario>> {
         .map(|f| {
             let text = std::fs::read_to_string(f)?;
             let mut s: Scenario = toml::from_str(&text).with_context(|| f.display().to_string())?;
+            s.disk = expand_repeats(std::mem::take(&mut s.disk))
+                .with_context(|| f.display().to_string())?;
             s.name = f
                 .file_stem()
                 .unwrap_or_default()
@@ -167,6 +175,24 @@ pub fn load_all() -> anyhow::Result<Vec<Scenario>> {
             Ok(s)
         })
         .collect()
+}
+
+/// Disks with `repeat = N` become N copies of themselves.
+fn expand_repeats(disks: Vec<DiskSpec>) -> anyhow::Result<Vec<DiskSpec>> {
+    let mut out = Vec::new();
+    for d in disks {
+        let n = d.repeat.unwrap_or(1);
+        if !(1..=32).contains(&n) {
+            anyhow::bail!("repeat = {n}: expected 1 to 32 disks");
+        }
+        for _ in 0..n {
+            out.push(DiskSpec {
+                repeat: None,
+                ..d.clone()
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The result of one scenario.
@@ -223,7 +249,7 @@ fn run_inner(
     let monitor_path = s
         .expect
         .iter()
-        .any(Expect::is_action)
+        .any(|e| matches!(e, Expect::Monitor { .. }))
         .then(|| dir.join("monitor.sock"));
     let vm = Vm {
         kernel: kernel.to_owned(),
@@ -243,12 +269,13 @@ fn run_inner(
     };
     let mut child = vm
         .command(false)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(dir.join("qemu.stderr"))?))
         .spawn()
         .context("starting qemu-system-x86_64")?;
     let stdout = child.stdout.take().expect("piped");
+    let mut stdin = child.stdin.take().expect("piped");
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
         let mut r = BufReader::new(stdout);
@@ -274,6 +301,14 @@ fn run_inner(
     let verdict: anyhow::Result<()> = loop {
         if next == s.expect.len() {
             break Ok(());
+        }
+        if let Expect::Send { send } = &s.expect[next] {
+            writeln!(log, "<<< xtask sends {send:?}")?;
+            if let Err(e) = stdin.write_all(send.as_bytes()).and_then(|_| stdin.flush()) {
+                break Err(anyhow::anyhow!("writing to QEMU's serial input: {e}"));
+            }
+            next += 1;
+            continue;
         }
         if let Expect::Monitor { monitor: cmd } = &s.expect[next] {
             let result = match (&mut monitor, &monitor_path) {
@@ -354,7 +389,7 @@ mod tests {
         assert!(all.len() >= 5);
         for s in all {
             assert!(
-                !s.expect.is_empty(),
+                s.expect.iter().any(|e| !e.is_action()),
                 "{} expects nothing: it could never fail",
                 s.name
             );
@@ -373,6 +408,17 @@ mod tests {
         assert!(!s.expect[1].matches("device_add usb-storage,drive=d0"));
         assert!(!s.expect[0].is_action() && !s.expect[2].is_action());
         assert!(s.disk[0].hotplug);
+        let many = expand_repeats(vec![DiskSpec {
+            repeat: Some(3),
+            ..s.disk[0].clone()
+        }])
+        .unwrap();
+        assert_eq!(many.len(), 3);
+        assert!(expand_repeats(vec![DiskSpec {
+            repeat: Some(0),
+            ..s.disk[0].clone()
+        }])
+        .is_err());
         assert_eq!(s.disk[0].bus, crate::qemu::Bus::Usb);
     }
 
@@ -388,5 +434,22 @@ mod tests {
             !l.matches("LEAPBOOT-TARGET-OK cmdline=x y"),
             "a longer command line is not the expected one"
         );
+    }
+
+    #[test]
+    fn send_items_carry_toml_escapes_and_match_no_line() {
+        let s: Scenario = toml::from_str(
+            r#"
+description = "d"
+expect = ["menu", { send = "\u001b[B\r" }, { line = "x" }]
+"#,
+        )
+        .unwrap();
+        match &s.expect[1] {
+            Expect::Send { send } => assert_eq!(send, "\x1b[B\r"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!s.expect[1].matches("\x1b[B\r"));
+        assert!(s.expect[1].is_action() && !s.expect[0].is_action());
     }
 }
