@@ -592,7 +592,13 @@ mod tests {
         assert_eq!(n, len);
         assert_eq!(seen.first(), Some(&(0, len)));
         assert_eq!(seen.last(), Some(&(len, len)));
-        assert!(seen.len() >= 4, "{seen:?}");
+        // At least one report between start and end (how many depends on the reader's chunk
+        // sizes: a step crossed by the last chunk is reported as the end).
+        assert!(
+            seen.iter()
+                .any(|&(done, _)| done >= PROGRESS_STEP && done < len),
+            "{seen:?}"
+        );
         assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
         let missing = FileRef {
             path: "/nope".into(),

@@ -3,6 +3,13 @@
 //!
 //! Reads only through [`BootFs`]; never renames or writes (boot counting is read from file
 //! names, never updated). Entries are returned in the spec's sort order (§ Sorting).
+//!
+//! Beyond the spec, as GRUB's `blscfg` (Fedora/RHEL) reads these files: `$var`/`${var}` in
+//! `options` expand from the volume's `grubenv` (`options $kernelopts`), and a volume whose
+//! entries a `grub.cfg` already shows through `blscfg` is left to the GRUB format (which also
+//! applies the config's own `set kernelopts=...`), so no entry appears twice. `uki` entries
+//! boot that unified kernel image; their `options`, if any, replace the image's own
+//! `.cmdline` (as systemd-stub does outside Secure Boot).
 
 use std::cmp::Ordering;
 
@@ -27,7 +34,7 @@ const ARCH: &str = "aa64";
 const ARCH: &str = std::env::consts::ARCH;
 
 /// Finds the BLS entries of `vol`.
-pub fn discover(vol: &VolumeView<'_>, _all: &[VolumeView<'_>]) -> Found {
+pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
     let (volume, fs) = (vol.name, vol.fs);
     let mut found = Found::default();
     let err = |file: &str, line: Option<u32>, message: String| EntryError {
@@ -56,6 +63,11 @@ pub fn discover(vol: &VolumeView<'_>, _all: &[VolumeView<'_>]) -> Found {
             return found;
         }
     };
+    if super::grub::bls_covered(vol, all) {
+        log::debug!("{volume}: BLS entries shown through a grub.cfg's blscfg; not listed again");
+        return Found::default();
+    }
+    let grubenv = super::grubenv::load(fs, None).unwrap_or_default();
     let mut parsed = Vec::new();
     for f in files.iter().filter(|f| f.kind == FileKind::File) {
         let Some(stem) = strip_suffix_ignore_case(&f.name, ".conf") else {
@@ -90,9 +102,33 @@ pub fn discover(vol: &VolumeView<'_>, _all: &[VolumeView<'_>]) -> Found {
     parsed.sort_by(|a, b| compare(&a.0, &b.0));
     found.entries = parsed
         .into_iter()
-        .map(|(e, path)| e.into_boot_entry(volume, path))
+        .map(|(mut e, path)| {
+            e.options = expand_grub_vars(&e.options, &grubenv);
+            e.into_boot_entry(volume, path)
+        })
         .collect();
     found
+}
+
+/// `$var`/`${var}` in `options` expanded from a grubenv, as Fedora's blscfg does (unset
+/// variables vanish; blanks are collapsed as GRUB's word splitting does). Lines without `$`
+/// are kept as written.
+pub fn expand_grub_vars(
+    options: &[String],
+    env: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    options
+        .iter()
+        .map(|o| {
+            if o.contains('$') {
+                let v = super::grub::eval::expand_val(o, &|n| env.get(n).cloned());
+                v.split_whitespace().collect::<Vec<_>>().join(" ")
+            } else {
+                o.clone()
+            }
+        })
+        .filter(|o| !o.is_empty())
+        .collect()
 }
 
 fn strip_suffix_ignore_case<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {
@@ -180,7 +216,9 @@ pub struct Entry {
     pub options: Vec<String>,
     /// `devicetree`.
     pub devicetree: Option<String>,
-    /// Line of the `linux` key.
+    /// `uki`: a unified kernel image to boot instead of `linux`.
+    pub uki: Option<String>,
+    /// Line of the `linux` (or `uki`) key.
     pub linux_line: u32,
 }
 
@@ -232,6 +270,12 @@ pub fn parse_entry(
                 e.linux = Some(value);
                 e.linux_line = n;
             }
+            "uki" => {
+                if e.linux.is_none() {
+                    e.linux_line = n;
+                }
+                e.uki = Some(value);
+            }
             "initrd" => e.initrd.push(value),
             "options" => e.options.push(value),
             "devicetree" => e.devicetree = Some(value),
@@ -249,14 +293,24 @@ pub fn parse_entry(
             ));
         }
     }
-    if e.linux.as_deref().is_none_or(str::is_empty) {
+    if e.linux.as_deref().is_some_and(|l| !l.is_empty()) {
+        if e.uki.is_some() {
+            notes.push((
+                e.linux_line,
+                "both 'linux' and 'uki': 'linux' boots".to_string(),
+            ));
+            e.uki = None;
+        }
+    } else if e.uki.as_deref().is_some_and(|u| !u.is_empty()) {
+        e.linux = None;
+    } else {
         if let Some(n) = efi_line {
             return Err((
                 Some(n),
                 "an 'efi' program entry cannot be started with kexec".to_string(),
             ));
         }
-        return Err((None, "entry has no 'linux' key".to_string()));
+        return Err((None, "entry has no 'linux' or 'uki' key".to_string()));
     }
     Ok((e, notes))
 }
@@ -298,15 +352,19 @@ impl Entry {
             volume: volume.to_string(),
             path: crate::fs::normalize(p),
         };
+        let (kernel, kind) = match (&self.linux, &self.uki) {
+            (None, Some(uki)) => (uki.as_str(), EntryKind::Uki),
+            (linux, _) => (linux.as_deref().unwrap_or_default(), EntryKind::Linux),
+        };
         BootEntry {
             title: self.title.clone().unwrap_or_else(|| self.id.clone()),
-            kernel: file(self.linux.as_deref().unwrap_or_default()),
+            kernel: file(kernel),
             initrds: self.initrd.iter().map(|p| file(p)).collect(),
             cmdline: self.options.join(" "),
             devicetree: self.devicetree.as_deref().map(file),
             version: self.version,
             format: Format::Bls,
-            kind: EntryKind::Linux,
+            kind,
             source: EntrySource {
                 volume: volume.to_string(),
                 file: path,
@@ -468,7 +526,84 @@ mod tests {
         assert_eq!(found.errors.len(), 1);
         assert_eq!(
             found.errors[0].to_string(),
-            "vol:/loader/entries/broken.conf: entry has no 'linux' key"
+            "vol:/loader/entries/broken.conf: entry has no 'linux' or 'uki' key"
+        );
+    }
+
+    #[test]
+    fn uki_key_boots_that_image() {
+        let (e, _) = parse_entry("u", "title U\nuki /EFI/Linux/arch.efi\noptions quiet\n").unwrap();
+        let b = e.into_boot_entry("v", "/loader/entries/u.conf".into());
+        assert_eq!(b.kind, EntryKind::Uki);
+        assert_eq!(b.kernel.path, "/EFI/Linux/arch.efi");
+        assert_eq!(b.cmdline, "quiet");
+        assert_eq!(b.source.line, Some(2));
+        let (e, notes) = parse_entry("b", "linux /k\nuki /u.efi\n").unwrap();
+        let b = e.into_boot_entry("v", "/f".into());
+        assert_eq!((b.kind, b.kernel.path.as_str()), (EntryKind::Linux, "/k"));
+        assert_eq!(notes.len(), 1);
+    }
+
+    #[test]
+    fn grub_variables_in_options_expand_from_grubenv() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("loader/entries")).unwrap();
+        std::fs::create_dir_all(root.join("grub2")).unwrap();
+        let mut env =
+            b"# GRUB Environment Block\nkernelopts=root=/dev/mapper/f-root ro rhgb quiet\n"
+                .to_vec();
+        env.resize(1024, b'#');
+        std::fs::write(root.join("grub2/grubenv"), env).unwrap();
+        std::fs::write(
+            root.join("loader/entries/f-6.5.conf"),
+            "title F\nlinux /vmlinuz-6.5\noptions $kernelopts $tuned_params\noptions ${kernelopts} x\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("loader/entries/plain.conf"),
+            "title P\nlinux /vmlinuz\noptions a=\"b  c\"\n",
+        )
+        .unwrap();
+        let fs = DirFs::new(root);
+        let found = discover(&crate::entry::tests::view("vol", &fs), &[]);
+        let by_id = |id: &str| found.entries.iter().find(|e| e.id == id).unwrap();
+        assert_eq!(
+            by_id("f-6.5").cmdline,
+            "root=/dev/mapper/f-root ro rhgb quiet root=/dev/mapper/f-root ro rhgb quiet x"
+        );
+        assert_eq!(
+            by_id("plain").cmdline,
+            "a=\"b  c\"",
+            "no $: kept as written"
+        );
+    }
+
+    #[test]
+    fn entries_a_grub_cfg_shows_through_blscfg_are_left_to_grub() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("loader/entries")).unwrap();
+        std::fs::create_dir_all(root.join("grub2")).unwrap();
+        std::fs::write(
+            root.join("loader/entries/a.conf"),
+            "title A\nlinux /vmlinuz\noptions $kernelopts\n",
+        )
+        .unwrap();
+        let fs = DirFs::new(root);
+        let v = crate::entry::tests::view("vol", &fs);
+        assert_eq!(discover(&v, &[]).entries.len(), 1, "no grub.cfg yet");
+        std::fs::write(
+            root.join("grub2/grub.cfg"),
+            "set kernelopts=\"root=/dev/x\"\nblscfg\n",
+        )
+        .unwrap();
+        assert!(discover(&v, &[]).entries.is_empty());
+        let grub = super::super::grub::discover(&v, &[]);
+        assert_eq!(grub.entries.len(), 1);
+        assert_eq!(
+            grub.entries[0].cmdline,
+            "BOOT_IMAGE=(vol)/vmlinuz root=/dev/x"
         );
     }
 

@@ -38,6 +38,8 @@ pub struct DiskSpec {
     /// Not attached at start; a `{ monitor = "device_add ..." }` step attaches it.
     #[serde(default)]
     pub hotplug: bool,
+    /// This many identical disks (scenarios only; at most 32). Default 1.
+    pub repeat: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -74,6 +76,8 @@ pub struct PartSpec {
     pub size_mib: u64,
     /// Filesystem label.
     pub label: Option<String>,
+    /// ext4 only: the filesystem UUID (`mkfs.ext4 -U`), for configs that search for it.
+    pub uuid: Option<String>,
     /// MBR only: a logical partition inside the extended partition (numbered from 5).
     #[serde(default)]
     pub logical: bool,
@@ -230,14 +234,12 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
         FsKind::Iso9660 => {} // built below from the staged files
         FsKind::Ext4 => {
             let label = p.label.clone().unwrap_or_else(|| "leapboot".into());
-            run(
-                Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?)
-                    .args(["-q", "-F", "-L", &label])
-                    .args(&p.mkfs_args)
-                    .arg("-d")
-                    .arg(stage)
-                    .arg(out),
-            )?;
+            let mut mkfs = Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?);
+            mkfs.args(["-q", "-F", "-L", &label]).args(&p.mkfs_args);
+            if let Some(u) = &p.uuid {
+                mkfs.args(["-U", u]);
+            }
+            run(mkfs.arg("-d").arg(stage).arg(out))?;
             if !p.journal.is_empty() {
                 dirty_journal(p, out, stage)?;
             }
@@ -255,6 +257,9 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
     }
     if p.fs != FsKind::Ext4 && (!p.journal.is_empty() || !p.mkfs_args.is_empty()) {
         bail!("`journal` and `mkfs_args` are for ext4 partitions only");
+    }
+    if p.fs != FsKind::Ext4 && p.uuid.is_some() {
+        bail!("`uuid` is for ext4 partitions only");
     }
     Ok(())
 }
