@@ -119,15 +119,17 @@ pub fn run(start: Instant) -> ! {
                 .join(" ")
         );
         let mut known: Vec<String> = disks.iter().map(|d| d.name.clone()).collect();
+        let (cpu_before, _) = cpu_and_peak_rss();
         let mut volumes = open_volumes(&disks, &config);
         let mut list = entry_list(&volumes, &params, &config, true);
         let (cpu, rss) = cpu_and_peak_rss();
         log::info!(
-            "discovery done: {} disk(s), {} volume(s), {} entr{}; CPU so far {} ms, peak RSS {} KiB",
+            "discovery done: {} disk(s), {} volume(s), {} entr{}; CPU {} ms reading them, {} ms in all so far; peak RSS {} KiB",
             disks.len(),
             volumes.list.len(),
             list.entries.len(),
             if list.entries.len() == 1 { "y" } else { "ies" },
+            cpu.saturating_sub(cpu_before).as_millis(),
             cpu.as_millis(),
             rss
         );
@@ -238,32 +240,50 @@ impl Host for Session<'_> {
         let Some(hp) = self.watch.hotplug.as_mut() else {
             return;
         };
-        let events = hp.drain();
+        let (events, overrun) = hp.drain_raw();
+        let broken = hp.is_broken();
+        if broken {
+            self.watch.hotplug = None;
+        }
+        let mut names = Vec::new();
         for e in events {
             match e {
-                Event::DiskAdded(name) => {
-                    if add_late_disk(
-                        &name,
-                        self.known,
-                        self.volumes,
-                        self.list,
-                        self.params,
-                        self.config,
-                    ) {
-                        let before = menu.default().map(|i| menu.entries()[i].id.clone());
-                        let default = choose_default(self.list, self.params, self.config);
-                        menu.replace_entries(self.list.entries.clone(), default);
-                        menu.set_volumes(volume_infos(self.volumes));
-                        let after = menu.default().map(|i| menu.entries()[i].id.clone());
-                        if after != before {
-                            log::info!("the default entry changed; the countdown starts again");
-                            announce(menu, self.timeout);
-                        }
-                    }
-                }
+                Event::DiskAdded(name) => names.push(name),
                 Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
                 Event::Modalias(m) => {
                     self.watch.loader.load_for_modalias(&m);
+                }
+            }
+        }
+        if overrun || broken {
+            // Events were lost: every disk sysfs has that is not known yet.
+            names.extend(
+                discover::block_devices_with(
+                    Path::new("/sys"),
+                    Path::new("/dev"),
+                    self.config.virtual_disks,
+                )
+                .into_iter()
+                .map(|d| d.name),
+            );
+        }
+        for name in names {
+            if add_late_disk(
+                &name,
+                self.known,
+                self.volumes,
+                self.list,
+                self.params,
+                self.config,
+            ) {
+                let before = menu.default().map(|i| menu.entries()[i].id.clone());
+                let default = choose_default(self.list, self.params, self.config);
+                menu.replace_entries(self.list.entries.clone(), default);
+                menu.set_volumes(volume_infos(self.volumes));
+                let after = menu.default().map(|i| menu.entries()[i].id.clone());
+                if after != before {
+                    log::info!("the default entry changed; the countdown starts again");
+                    announce(menu, self.timeout);
                 }
             }
         }
@@ -381,6 +401,8 @@ enum Wake {
     Key(u8),
     /// A whole disk appeared (kernel name).
     Disk(String),
+    /// Device events were lost (socket overrun or failure): rescan sysfs.
+    Rescan,
     Timeout,
 }
 
@@ -394,14 +416,28 @@ impl Watch {
         let mut stdin_open = true;
         loop {
             if let Some(hp) = self.hotplug.as_mut() {
-                for e in hp.drain() {
+                let (events, overrun) = hp.drain_raw();
+                let broken = hp.is_broken();
+                if broken {
+                    self.hotplug = None;
+                }
+                let mut disk = None;
+                for e in events {
                     match e {
-                        Event::DiskAdded(name) => return Wake::Disk(name),
+                        Event::DiskAdded(name) => {
+                            disk.get_or_insert(name);
+                        }
                         Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
                         Event::Modalias(m) => {
                             self.loader.load_for_modalias(&m);
                         }
                     }
+                }
+                if let Some(name) = disk {
+                    return Wake::Disk(name);
+                }
+                if overrun || broken {
+                    return Wake::Rescan;
                 }
             }
             let timeout = match deadline {
@@ -645,6 +681,7 @@ fn wait_for_rescan(clock: &mut Clock, watch: &mut Watch) {
             log::info!("disk {name} appeared; rescanning");
             None
         }
+        Wake::Rescan => None,
         Wake::Timeout => None,
     };
     clock.waited_timeout += t.elapsed();

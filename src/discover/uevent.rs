@@ -153,11 +153,12 @@ pub struct Hotplug {
     fd: OwnedFd,
     include_virtual: bool,
     buf: Vec<u8>,
+    broken: bool,
 }
 
 impl Hotplug {
-    /// Opens the socket. Fails without `CAP_NET_ADMIN`-free netlink access (never in PID 1)
-    /// or on kernels without `CONFIG_NET`; the caller then falls back to polling sysfs.
+    /// Opens the socket. Fails on kernels without `CONFIG_NET` (or in a sandbox that forbids
+    /// netlink); the caller then falls back to polling sysfs.
     pub fn open(include_virtual: bool) -> nix::Result<Hotplug> {
         use nix::sys::socket::{
             bind, setsockopt, socket, sockopt, AddressFamily, NetlinkAddr, SockFlag, SockProtocol,
@@ -180,13 +181,13 @@ impl Hotplug {
             fd,
             include_virtual,
             buf: vec![0; MAX_MESSAGE + 1],
+            broken: false,
         })
     }
 
     /// Everything that arrived since the last call, in order (at most 1024 datagrams per
     /// call; the rest stay queued). Never blocks. A receive-buffer overrun (`ENOBUFS`) is
-    /// logged: events were lost, so the caller should rescan sysfs; it is reported as
-    /// `overrun = true`.
+    /// logged; callers that must not miss a disk use [`Hotplug::drain_raw`], which reports it.
     pub fn drain(&mut self) -> Vec<Event> {
         self.drain_raw().0
     }
@@ -218,12 +219,21 @@ impl Hotplug {
                 }
                 Err(nix::errno::Errno::EAGAIN) => break,
                 Err(e) => {
-                    log::error!("uevent socket: {}", e.desc());
+                    log::error!("uevent socket: {}; no longer listening", e.desc());
+                    self.broken = true;
                     break;
                 }
             }
         }
         (out, overrun)
+    }
+}
+
+impl Hotplug {
+    /// Whether the socket failed for good (an error other than "nothing to read" or an
+    /// overrun): the caller should stop polling it and fall back to rescanning sysfs.
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 }
 
@@ -237,7 +247,9 @@ impl AsFd for Hotplug {
 mod tests {
     use super::*;
 
-    /// Captured from a 6.1 kernel in QEMU (`udevadm monitor --kernel --property` shape).
+    /// Messages in the exact shape a 6.1 kernel sends (header, then the keys in the kernel's
+    /// order, NUL-separated, as `udevadm monitor --kernel --property` shows them); device
+    /// paths and modaliases are the ones leapboot's QEMU scenarios log.
     const VDA_ADD: &[u8] = b"add@/devices/pci0000:00/0000:00:02.0/virtio1/block/vda\0ACTION=add\0DEVPATH=/devices/pci0000:00/0000:00:02.0/virtio1/block/vda\0SUBSYSTEM=block\0MAJOR=254\0MINOR=0\0DEVNAME=vda\0DEVTYPE=disk\0DISKSEQ=1\0SEQNUM=1042\0";
     const VDA1_ADD: &[u8] = b"add@/devices/pci0000:00/0000:00:02.0/virtio1/block/vda/vda1\0ACTION=add\0DEVPATH=/devices/pci0000:00/0000:00:02.0/virtio1/block/vda/vda1\0SUBSYSTEM=block\0MAJOR=254\0MINOR=1\0DEVNAME=vda1\0DEVTYPE=partition\0DISKSEQ=1\0PARTN=1\0SEQNUM=1043\0";
     const USB_IFACE_ADD: &[u8] = b"add@/devices/pci0000:00/0000:00:03.0/usb2/2-1/2-1:1.0\0ACTION=add\0DEVPATH=/devices/pci0000:00/0000:00:03.0/usb2/2-1/2-1:1.0\0SUBSYSTEM=usb\0DEVTYPE=usb_interface\0PRODUCT=46f4/1/0\0TYPE=0/0/0\0INTERFACE=8/6/80\0MODALIAS=usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00\0SEQNUM=1201\0";

@@ -243,18 +243,22 @@ pub struct BootList {
 
 impl BootList {
     /// Appends one format's findings on one volume. The first findings that name a default
-    /// (or a timeout) set it; an entry that boots the same as an earlier one is dropped (and
-    /// if it was the default, the earlier one becomes the default).
+    /// (or a timeout) set it; an entry that boots the same as one merged by an earlier call (a
+    /// different config) is dropped, and if it was the default, that one becomes the default.
     pub fn merge(&mut self, found: Found) {
         let default = found.default_index();
         if self.timeout.is_none() {
             self.timeout = found.timeout;
         }
+        // Duplicates are looked for only among earlier findings: within one configuration
+        // the distro's own bootloader shows twins too (Debian's "Debian GNU/Linux" and
+        // "Advanced options>Debian GNU/Linux, with Linux ..." boot the same), and so do we.
+        let earlier = self.entries.len();
         for (i, mut e) in found.entries.into_iter().enumerate() {
             let is_default = Some(i) == default && self.default.is_none();
             // The same kernel, initrds and command line from two configs (grub.cfg with
             // blscfg and the BLS entries themselves, say) is one entry: the first one kept.
-            if let Some(at) = self.entries.iter().position(|o| o.same_boot(&e)) {
+            if let Some(at) = self.entries[..earlier].iter().position(|o| o.same_boot(&e)) {
                 log::debug!(
                     "entry {} ({}) duplicates {}; dropped",
                     e.id,
@@ -266,9 +270,17 @@ impl BootList {
                 }
                 continue;
             }
-            // Ids are unique per volume; keep them unique over all volumes too.
+            // Ids are unique per volume by most formats' rules, but not by all (two GRUB
+            // entries with one title): keep them unique over the whole list.
             if self.entries.iter().any(|o| o.id == e.id) {
-                e.id = format!("{}@{}", e.id, e.source.volume);
+                let base = format!("{}@{}", e.id, e.source.volume);
+                let mut id = base.clone();
+                let mut n = 1;
+                while self.entries.iter().any(|o| o.id == id) {
+                    n += 1;
+                    id = format!("{base}#{n}");
+                }
+                e.id = id;
             }
             if is_default {
                 self.default = Some(self.entries.len());
@@ -413,6 +425,47 @@ pub(crate) mod tests {
             list.default,
             Some(0),
             "the default was the duplicate: its twin is the default"
+        );
+    }
+
+    #[test]
+    fn twins_within_one_configuration_both_stay_with_unique_ids() {
+        let mut list = BootList::default();
+        let a = entry("same", "vda1");
+        let b = entry("same", "vda1");
+        let c = entry("same", "vda1");
+        list.merge(Found {
+            entries: vec![a, b, c],
+            default: Some(DefaultRule::Index(1)),
+            ..Found::default()
+        });
+        let ids: Vec<&str> = list.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["same", "same@vda1", "same@vda1#2"]);
+        assert_eq!(list.default, Some(1));
+    }
+
+    #[test]
+    fn the_same_boot_twice_in_one_config_stays_twice() {
+        let mut list = BootList::default();
+        let mut a = entry("simple", "v");
+        a.kernel.path = "/vmlinuz".into();
+        let mut b = entry("advanced", "v");
+        b.kernel.path = "/vmlinuz".into();
+        list.merge(Found {
+            entries: vec![a.clone(), b],
+            default: Some(DefaultRule::Index(1)),
+            ..Found::default()
+        });
+        assert_eq!(list.entries.len(), 2);
+        assert_eq!(list.default, Some(1));
+        list.merge(Found {
+            entries: vec![a],
+            ..Found::default()
+        });
+        assert_eq!(
+            list.entries.len(),
+            2,
+            "the same boot from another config is dropped"
         );
     }
 

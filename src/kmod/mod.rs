@@ -3,7 +3,7 @@
 //!
 //! The initramfs has no `modprobe` and no udev; [`Loader`] is their small, bounded
 //! replacement: modules by name (the configured list; an alias such as `fs-vfat` works too),
-//! by modalias as udev does it (every device's `modalias` under `/sys/devices` at start —
+//! by modalias as udev does it (every bus device's `modalias` under `/sys/bus` at start —
 //! [`coldplug`] — and each `MODALIAS=` of a later uevent), each module at most once. A missing
 //! module or a failed load is logged and the rest go on. It does not decide which modules the
 //! initramfs carries (`cargo xtask initramfs` does).
@@ -89,6 +89,8 @@ pub struct Loader {
     seen: HashSet<String>,
     /// Modules newly loaded so far.
     pub loaded: usize,
+    /// Time spent matching modaliases against the aliases (not loading).
+    matching: std::time::Duration,
 }
 
 /// The largest index file read (a generic kernel's `modules.alias` is ~1.5 MiB).
@@ -163,20 +165,27 @@ impl Loader {
             return 0;
         }
         self.seen.insert(modalias.to_string());
+        let t = std::time::Instant::now();
         let modules = self.aliases.lookup(modalias);
+        self.matching += t.elapsed();
         modules
             .iter()
             .map(|m| self.load_module(m, Reason::Modalias(modalias)))
             .sum()
     }
 
-    /// Matches every device under `sys` (`/sys`) that has no driver yet, loads what matches,
+    /// Matches every bus device under `sys` (`/sys`) that has no driver yet, loads what matches,
     /// and repeats while that created new devices (a bus driver such as `virtio_pci` brings
     /// the devices `virtio_blk` drives); at most [`coldplug::MAX_ROUNDS`] rounds.
     pub fn coldplug(&mut self, sys: &Path) -> usize {
         let mut total = 0;
+        let mut walking = std::time::Duration::ZERO;
+        let mut rounds = 0;
         for round in 1..=coldplug::MAX_ROUNDS {
+            rounds = round;
+            let t = std::time::Instant::now();
             let found = coldplug::modaliases(sys);
+            walking += t.elapsed();
             let mut loaded = 0;
             for m in &found {
                 loaded += self.load_for_modalias(m);
@@ -190,6 +199,11 @@ impl Loader {
                 break;
             }
         }
+        log::info!(
+            "coldplug: {total} module(s) in {rounds} round(s); reading sysfs took {} ms, matching {} ms",
+            walking.as_millis(),
+            self.matching.as_millis()
+        );
         total
     }
 
@@ -369,12 +383,11 @@ alias fs-blk virtio_blk
     fn coldplug_matches_sysfs_devices() {
         let dir = fake_dir();
         let sys = tempfile::tempdir().unwrap();
-        let dev = sys.path().join("devices/pci0000:00/0000:00:02.0");
+        let dev = sys.path().join("bus/pci/devices/0000:00:02.0");
         std::fs::create_dir_all(&dev).unwrap();
         std::fs::write(
             dev.join("modalias"),
-            "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00
-",
+            "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00\n",
         )
         .unwrap();
         let mut l = Loader::open(dir.path());

@@ -165,6 +165,8 @@ pub fn load_all() -> anyhow::Result<Vec<Scenario>> {
         .map(|f| {
             let text = std::fs::read_to_string(f)?;
             let mut s: Scenario = toml::from_str(&text).with_context(|| f.display().to_string())?;
+            s.disk = expand_repeats(std::mem::take(&mut s.disk))
+                .with_context(|| f.display().to_string())?;
             s.name = f
                 .file_stem()
                 .unwrap_or_default()
@@ -173,6 +175,24 @@ pub fn load_all() -> anyhow::Result<Vec<Scenario>> {
             Ok(s)
         })
         .collect()
+}
+
+/// Disks with `repeat = N` become N copies of themselves.
+fn expand_repeats(disks: Vec<DiskSpec>) -> anyhow::Result<Vec<DiskSpec>> {
+    let mut out = Vec::new();
+    for d in disks {
+        let n = d.repeat.unwrap_or(1);
+        if !(1..=32).contains(&n) {
+            anyhow::bail!("repeat = {n}: expected 1 to 32 disks");
+        }
+        for _ in 0..n {
+            out.push(DiskSpec {
+                repeat: None,
+                ..d.clone()
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The result of one scenario.
@@ -388,6 +408,17 @@ mod tests {
         assert!(!s.expect[1].matches("device_add usb-storage,drive=d0"));
         assert!(!s.expect[0].is_action() && !s.expect[2].is_action());
         assert!(s.disk[0].hotplug);
+        let many = expand_repeats(vec![DiskSpec {
+            repeat: Some(3),
+            ..s.disk[0].clone()
+        }])
+        .unwrap();
+        assert_eq!(many.len(), 3);
+        assert!(expand_repeats(vec![DiskSpec {
+            repeat: Some(0),
+            ..s.disk[0].clone()
+        }])
+        .is_err());
         assert_eq!(s.disk[0].bus, crate::qemu::Bus::Usb);
     }
 
