@@ -64,6 +64,9 @@ enum Command {
         /// Print JSON: {"default", "timeout", "entries": [...], "volumes": [...]}.
         #[arg(long)]
         json: bool,
+        /// Print to stderr the CPU time and the peak memory (VmHWM) the scan took.
+        #[arg(long)]
+        stats: bool,
     },
     /// Load an entry as the next kernel (kexec_file_load), without rebooting.
     ///
@@ -94,7 +97,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     leapboot::logger::init(false, cli.debug);
     match cli.command {
-        Command::List { sources, json } => list(&sources, json),
+        Command::List {
+            sources,
+            json,
+            stats,
+        } => {
+            let code = list(&sources, json);
+            if stats {
+                print_stats();
+            }
+            code
+        }
         Command::Load { choice } => match load(&choice) {
             Ok(()) => ExitCode::SUCCESS,
             Err(()) => ExitCode::FAILURE,
@@ -250,6 +263,30 @@ fn open(sources: &Sources) -> Result<Volumes, ()> {
         volumes.add_dir(r);
     }
     Ok(volumes)
+}
+
+/// `stats: cpu_ms=N peak_rss_kib=N`: this process's CPU time (user + system) and the high-water
+/// mark of its own memory (`VmHWM`, which unlike `ru_maxrss` does not inherit the parent's peak
+/// across `exec`). `cargo xtask bench` reads this line.
+fn print_stats() {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec.max(0) as u64 * 1_000_000 + t.tv_usec.max(0) as u64;
+    let cpu_us = us(ru.ru_utime) + us(ru.ru_stime);
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    eprintln!(
+        "stats: cpu_ms={}.{:03} peak_rss_kib={hwm}",
+        cpu_us / 1000,
+        cpu_us % 1000
+    );
 }
 
 fn to_json(list: &BootList, volumes: &Volumes) -> String {
