@@ -36,12 +36,20 @@ mod ioctl {
 }
 
 /// Where a disk's bytes come from.
-#[derive(Debug)]
 enum Backing {
     /// A block device or image file, opened read-only.
     File(File),
     /// Bytes in memory (fuzz targets and tests of hostile layouts).
     Memory(Vec<u8>),
+}
+
+impl std::fmt::Debug for Backing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backing::File(file) => file.fmt(f),
+            Backing::Memory(m) => write!(f, "Memory({} bytes)", m.len()),
+        }
+    }
 }
 
 /// An opened disk. Cheap to clone; clones share the file descriptor.

@@ -14,6 +14,7 @@ pub mod disk;
 pub mod entry;
 pub mod fs;
 pub mod glob;
+pub mod host;
 pub mod kexec;
 pub mod kmod;
 pub mod logger;

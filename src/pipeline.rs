@@ -70,7 +70,7 @@ struct Candidate {
 enum Probe {
     Skip,
     Userspace(FsInfo),
-    Mounted(FsInfo, Result<fs::dir::DirFs, fs::OpenError>),
+    Mounted(FsInfo, Result<fs::mount::MountedFs, fs::OpenError>),
     NeedsMount(FsInfo),
 }
 

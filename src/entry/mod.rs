@@ -243,8 +243,8 @@ pub struct BootList {
 
 impl BootList {
     /// Appends one format's findings on one volume. The first findings that name a default
-    /// (or a timeout) set it; an entry that boots the same as an earlier one is dropped (and
-    /// if it was the default, the earlier one becomes the default).
+    /// (or a timeout) set it; an entry that boots the same as one merged by an earlier call (a
+    /// different config) is dropped, and if it was the default, that one becomes the default.
     pub fn merge(&mut self, found: Found) {
         let default = found.default_index();
         if self.timeout.is_none() {
@@ -442,6 +442,31 @@ pub(crate) mod tests {
         let ids: Vec<&str> = list.entries.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["same", "same@vda1", "same@vda1#2"]);
         assert_eq!(list.default, Some(1));
+    }
+
+    #[test]
+    fn the_same_boot_twice_in_one_config_stays_twice() {
+        let mut list = BootList::default();
+        let mut a = entry("simple", "v");
+        a.kernel.path = "/vmlinuz".into();
+        let mut b = entry("advanced", "v");
+        b.kernel.path = "/vmlinuz".into();
+        list.merge(Found {
+            entries: vec![a.clone(), b],
+            default: Some(DefaultRule::Index(1)),
+            ..Found::default()
+        });
+        assert_eq!(list.entries.len(), 2);
+        assert_eq!(list.default, Some(1));
+        list.merge(Found {
+            entries: vec![a],
+            ..Found::default()
+        });
+        assert_eq!(
+            list.entries.len(),
+            2,
+            "the same boot from another config is dropped"
+        );
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! FAT12/16/32 in userspace with `fatfs`. Names are matched case-insensitively, as on firmware.
 //!
-//! `fatfs` wants a `Read + Write + Seek` device; ours ([`Slice`]) refuses every write, and
-//! `fatfs` only writes when something was modified, which leapboot never does.
+//! `fatfs` wants a `Read + Write + Seek` device; ours ([`Cached`], a [`Slice`] with a one-block
+//! read cache, since fatfs reads a few bytes at a time) refuses every write, and `fatfs` only
+//! writes when something was modified, which leapboot never does.
 
 use std::cell::RefCell;
 
+use super::blockcache::Cached;
 use super::{components, copy_bounded, BootFs, DirEntry, FileKind, FsError, Metadata, OpenError};
 use crate::disk::Slice;
 
-type Fs = fatfs::FileSystem<Slice>;
-type Dir<'a> = fatfs::Dir<'a, Slice>;
+type Fs = fatfs::FileSystem<Cached>;
+type Dir<'a> = fatfs::Dir<'a, Cached>;
 
 /// A FAT volume.
 pub struct FatFs {
@@ -21,7 +23,7 @@ impl FatFs {
     /// Reads the boot sector of `slice`.
     pub fn open(slice: Slice) -> Result<FatFs, OpenError> {
         let options = fatfs::FsOptions::new().update_accessed_date(false);
-        fatfs::FileSystem::new(slice, options)
+        fatfs::FileSystem::new(Cached::new(slice), options)
             .map(|fs| FatFs {
                 fs: RefCell::new(fs),
             })
@@ -42,14 +44,14 @@ fn io(path: &str, e: std::io::Error) -> FsError {
 
 /// Finds `name` in `dir`, case-insensitively (fatfs' own lookup is case-insensitive only for
 /// ASCII, which is what firmware does too).
-fn lookup<'a>(dir: &Dir<'a>, name: &str) -> Option<fatfs::DirEntry<'a, Slice>> {
+fn lookup<'a>(dir: &Dir<'a>, name: &str) -> Option<fatfs::DirEntry<'a, Cached>> {
     dir.iter()
         .take(super::MAX_DIR_ENTRIES)
         .filter_map(Result::ok)
         .find(|e| e.file_name().eq_ignore_ascii_case(name))
 }
 
-fn walk<'a>(root: Dir<'a>, path: &str) -> Result<Option<fatfs::DirEntry<'a, Slice>>, FsError> {
+fn walk<'a>(root: Dir<'a>, path: &str) -> Result<Option<fatfs::DirEntry<'a, Cached>>, FsError> {
     let parts = components(path);
     let Some((last, dirs)) = parts.split_last() else {
         return Ok(None); // the root itself

@@ -6,6 +6,7 @@
 //! write method, by design. Paths are volume-absolute (`/loader/entries/a.conf`); `..` is
 //! resolved lexically and can never leave the volume.
 
+pub mod blockcache;
 pub mod dir;
 pub mod ext4;
 pub mod fat;
@@ -137,7 +138,14 @@ pub(crate) fn copy_bounded(
     let mut buf = vec![0u8; SMALL];
     let mut total = 0u64;
     loop {
-        let n = match r.read(&mut buf) {
+        // Once grown, reads end on 256 KiB boundaries of the file (progress reports rely on
+        // the chunking being regular).
+        let cap = if buf.len() == LARGE {
+            LARGE - (total % LARGE as u64) as usize
+        } else {
+            buf.len()
+        };
+        let n = match r.read(&mut buf[..cap]) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

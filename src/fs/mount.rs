@@ -11,13 +11,14 @@
 //! when the kernel does not know the type yet (filesystems are not modalias-driven).
 //!
 //! Mount points are `<root>/<volume name>` (`/run/leapboot/vda2`); [`crate::kexec::exec`]
-//! unmounts everything under the root before kexec. The mounted tree is read through
-//! [`DirFs`], whose symlinks cannot leave the mount point.
+//! unmounts everything under the root before kexec, and dropping a [`MountedFs`] (a rescan
+//! drops its volumes) unmounts it. The mounted tree is read through [`DirFs`], whose symlinks
+//! cannot leave the mount point.
 
 use std::path::{Path, PathBuf};
 
 use super::dir::DirFs;
-use super::OpenError;
+use super::{BootFs, DirEntry, FsError, Metadata, OpenError};
 use crate::disk::Disk;
 use crate::probe::FsKind;
 
@@ -73,14 +74,60 @@ fn kernel_knows(name: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Mounts block device `node` (volume `name`, holding `kind`) read-only and returns a
-/// [`DirFs`] over it.
+/// A read-only kernel mount seen as a volume; unmounted (lazily, `MNT_DETACH`) when dropped.
+/// The mount point is named after the volume, so the volumes of one scan must be dropped
+/// before the next scan mounts (init's boot loop drops them at the end of each pass).
+pub struct MountedFs {
+    dir: DirFs,
+    target: PathBuf,
+}
+
+impl MountedFs {
+    /// The mount point.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+}
+
+impl BootFs for MountedFs {
+    fn metadata(&self, path: &str) -> Result<Metadata, FsError> {
+        self.dir.metadata(path)
+    }
+
+    fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError> {
+        self.dir.read_dir(path)
+    }
+
+    fn copy_to(&self, path: &str, out: &mut dyn std::io::Write, max: u64) -> Result<u64, FsError> {
+        self.dir.copy_to(path, out, max)
+    }
+}
+
+impl Drop for MountedFs {
+    fn drop(&mut self) {
+        unmount(&self.target);
+    }
+}
+
+/// Detaches whatever is mounted at `target` (nothing: ignored) and removes the empty mount
+/// point.
+fn unmount(target: &Path) {
+    match nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) => log::debug!("{}: unmounted", target.display()),
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+        Err(e) => log::warn!("unmount {}: {e}", target.display()),
+    }
+    let _ = std::fs::remove_dir(target);
+}
+
+/// Mounts block device `node` (volume `name`, holding `kind`) read-only and returns it as a
+/// volume.
 pub fn mount(
     name: &str,
     node: &Path,
     kind: FsKind,
     config: &MountConfig,
-) -> Result<DirFs, OpenError> {
+) -> Result<MountedFs, OpenError> {
     // BLKROSET on the node the kernel will mount (the partition itself, not only its disk).
     Disk::open(node).map_err(|e| OpenError(e.to_string()))?;
     if !kernel_knows(kind.name()) {
@@ -95,6 +142,8 @@ pub fn mount(
         }
     }
     let target = mount_point(&config.root, name);
+    // A mount left behind (a volume of an earlier scan not dropped yet) must not be stacked on.
+    unmount(&target);
     std::fs::create_dir_all(&target)
         .map_err(|e| OpenError(format!("{}: cannot create: {e}", target.display())))?;
     let data = options(kind);
@@ -123,7 +172,10 @@ pub fn mount(
             format!("{data},")
         }
     );
-    Ok(DirFs::new(&target))
+    Ok(MountedFs {
+        dir: DirFs::new(&target),
+        target,
+    })
 }
 
 #[cfg(test)]
@@ -141,6 +193,21 @@ mod tests {
             let p = mount_point(root, name);
             assert_eq!(p.parent(), Some(root), "{name}");
         }
+    }
+
+    #[test]
+    fn dropping_a_volume_removes_its_mount_point_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let target = mount_point(root.path(), "vdz1");
+        std::fs::create_dir_all(&target).unwrap();
+        let fs = MountedFs {
+            dir: DirFs::new(&target),
+            target: target.clone(),
+        };
+        assert_eq!(fs.read_dir("/").unwrap(), Vec::new());
+        drop(fs);
+        assert!(!target.exists());
+        assert!(root.path().exists());
     }
 
     #[test]

@@ -344,6 +344,53 @@ mod tests {
     }
 
     #[test]
+    fn the_first_console_to_send_owns_the_session_and_frames_go_to_all() {
+        let (r0, w0) = nix::unistd::pipe().unwrap();
+        let (r1, w1) = nix::unistd::pipe().unwrap();
+        let (out_r, out_w) = nix::unistd::pipe().unwrap();
+        let mut cons = Consoles {
+            list: vec![
+                Console {
+                    name: "a".into(),
+                    file: File::from(r0),
+                    saved: None,
+                },
+                Console {
+                    name: "b".into(),
+                    file: File::from(r1),
+                    saved: None,
+                },
+                Console {
+                    name: "out".into(),
+                    file: File::from(out_w),
+                    saved: None,
+                },
+            ],
+            owner: None,
+        };
+        let (mut w0, mut w1) = (File::from(w0), File::from(w1));
+        w1.write_all(b"j").unwrap();
+        assert_eq!(cons.poll(Duration::from_millis(100), None).bytes, b"j");
+        w0.write_all(b"k").unwrap();
+        w1.write_all(b"x").unwrap();
+        assert_eq!(
+            cons.poll(Duration::from_millis(100), None).bytes,
+            b"x",
+            "console b owns the session: a's key is ignored"
+        );
+        cons.release();
+        w0.write_all(b"k").unwrap();
+        assert_eq!(cons.poll(Duration::from_millis(100), None).bytes, b"k");
+        // Writing to the read end of a pipe fails: that console is dropped, the others stay.
+        cons.write_to(1, b"frame");
+        assert_eq!(cons.list().len(), 2);
+        cons.write_to(1, b"frame");
+        let mut got = [0u8; 5];
+        std::io::Read::read_exact(&mut File::from(out_r), &mut got).unwrap();
+        assert_eq!(&got, b"frame");
+    }
+
+    #[test]
     fn a_pipe_console_reads_bytes_and_eof_does_not_spin() {
         let (r, w) = nix::unistd::pipe().unwrap();
         let mut cons = Consoles {

@@ -172,7 +172,7 @@ pub fn render(menu: &Menu, log: &[String], screen: Screen) -> Frame {
                 " Enter boot  Esc cancel  Ctrl-A/E start/end  Ctrl-K/U cut  Ctrl-W word".into();
         }
         View::Log { scroll } => {
-            let avail = rows.saturating_sub(HEAD + 1);
+            let avail = rows.saturating_sub(HEAD + 1 + STATUS);
             let end = log.len().saturating_sub(*scroll).max(avail.min(log.len()));
             let start = end.saturating_sub(avail);
             for l in &log[start..end] {
@@ -231,12 +231,12 @@ pub fn render(menu: &Menu, log: &[String], screen: Screen) -> Frame {
 const HELP: &[&str] = &[
     " Keys",
     "",
-    "   Up/Down, j/k      select an entry        PgUp/PgDn, Home/End   page, first, last",
-    "   1-9, 0            jump to entry 1-9, 10  Enter                 boot the selected entry",
-    "   e                 edit its command line  d or Tab              details of the entry",
-    "   r                 rescan the disks       l                     the log",
-    "   b                 reboot                 p                     power off",
-    "   ?                 this help              Esc                   back",
+    "   Up/Down, j/k   select an entry     PgUp/PgDn, Home/End  page, first, last",
+    "   1-9, 0         entry 1-9, 10       Enter                boot the selection",
+    "   e              edit command line   d, Tab               details",
+    "   r              rescan the disks    l                    the log",
+    "   b              reboot              p                    power off",
+    "   ?              this help           Esc                  back",
     "",
     " In the editor: Left/Right, Home/End (Ctrl-A/E), Backspace/Delete,",
     " Ctrl-K cut to the end, Ctrl-U cut to the start, Ctrl-W cut a word,",

@@ -200,11 +200,11 @@ fn build_musl_cli() -> anyhow::Result<PathBuf> {
 
 fn list_command(cli: &Path, disks: &[PathBuf]) -> Command {
     let mut c = Command::new(cli);
-    c.args(["list", "--json"]);
+    c.args(["list", "--json", "--stats"]);
     for d in disks {
         c.arg("--disk").arg(d);
     }
-    c.stdout(Stdio::piped()).stderr(Stdio::null());
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c
 }
 
@@ -229,14 +229,16 @@ struct Cost {
     max_rss_kib: u64,
 }
 
-/// Runs `leapboot list` once; its own CPU time and peak RSS from `wait4`.
+/// Runs `leapboot list` once: its CPU time from `wait4`, its peak RSS as it reports it
+/// (`--stats`: VmHWM; `ru_maxrss` would include xtask's own peak, inherited across exec).
 fn run_once(cli: &Path, disks: &[PathBuf]) -> anyhow::Result<(Duration, u64)> {
-    use std::io::Read;
     let mut child = list_command(cli, disks).spawn()?;
-    let mut out = Vec::new();
-    if let Some(mut s) = child.stdout.take() {
-        s.read_to_end(&mut out)?;
-    }
+    // Drain stdout on a thread so a large JSON cannot block the child while stderr is read.
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().context("stderr")?, &mut err)?;
+    let _ = drain.join();
     let pid = i32::try_from(child.id()).context("pid")?;
     let mut status = 0;
     // SAFETY: wait4 on our own child, filling `u`; std's Child is not waited on afterwards.
@@ -245,12 +247,18 @@ fn run_once(cli: &Path, disks: &[PathBuf]) -> anyhow::Result<(Duration, u64)> {
         bail!("wait4: {}", std::io::Error::last_os_error());
     }
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("leapboot list failed during the benchmark (status {status:#x})");
+        bail!("leapboot list failed during the benchmark (status {status:#x}): {err}");
     }
+    let rss = err
+        .lines()
+        .find_map(|l| l.strip_prefix("stats: "))
+        .and_then(|l| l.split(' ').find_map(|kv| kv.strip_prefix("peak_rss_kib=")))
+        .and_then(|v| v.parse().ok())
+        .context("leapboot list --stats printed no peak_rss_kib")?;
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
-    Ok((tv(u.ru_utime) + tv(u.ru_stime), u.ru_maxrss as u64))
+    Ok((tv(u.ru_utime) + tv(u.ru_stime), rss))
 }
 
 /// Runs `leapboot list` over `disks` RUNS times, after one warm-up run (page cache).

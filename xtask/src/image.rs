@@ -50,6 +50,10 @@ pub enum TableKind {
     Mbr,
     None,
     Garbage,
+    /// An ISO9660 hybrid image (a USB stick): the first partition is the ISO (built by
+    /// xorriso, at byte 0), the others are appended partitions in its MBR (`-append_partition`).
+    #[serde(rename = "iso-hybrid")]
+    IsoHybrid,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -333,6 +337,7 @@ pub fn build_disks(
             }
             TableKind::Gpt => build_gpt(d, &img, &work, art)?,
             TableKind::Mbr => build_mbr(d, &img, &work, art)?,
+            TableKind::IsoHybrid => build_iso_hybrid(d, &img, &work, art)?,
             TableKind::Garbage => {
                 if !d.partition.is_empty() {
                     bail!("disk {i}: table = \"garbage\" has no partitions");
@@ -498,6 +503,48 @@ fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
     }
     f.sync_all()?;
     Ok(())
+}
+
+/// An ISO9660 hybrid: `xorriso -as mkisofs` of the first partition's files, with the other
+/// partitions' filesystems appended as MBR partitions 2, 3, ... (type bytes as [`build_mbr`]).
+fn build_iso_hybrid(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::Result<()> {
+    let Some((iso, rest)) = d.partition.split_first() else {
+        bail!("table = \"iso-hybrid\" needs partitions, the first one iso9660");
+    };
+    if iso.fs != FsKind::Iso9660 || rest.len() > 3 {
+        bail!("table = \"iso-hybrid\": the first partition is iso9660, then up to 3 others");
+    }
+    let stage = work.join("iso");
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(&stage)?;
+    for (path, content) in &iso.files {
+        let dest = stage.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().context("a file path has a parent")?)?;
+        std::fs::write(
+            &dest,
+            art.content(content)
+                .with_context(|| format!("file {path}"))?,
+        )?;
+    }
+    let label = iso.label.clone().unwrap_or_else(|| "LEAPBOOT".into());
+    let mut cmd = Command::new(crate::prereq::find("xorriso").context("xorriso")?);
+    cmd.args(["-as", "mkisofs", "-quiet", "-R", "-J", "-V", &label]);
+    for (i, p) in rest.iter().enumerate() {
+        let part = work.join(format!("part{}.img", i + 2));
+        build_fs(p, &part, &work.join("stage"), art)?;
+        let ty = match (p.ptype, p.fs) {
+            (PartType::Esp, _) => "0xef",
+            (PartType::Xbootldr, _) => "0xea",
+            (PartType::Linux, FsKind::Vfat) => "0x0c",
+            (PartType::Linux, _) => "0x83",
+        };
+        cmd.arg("-append_partition")
+            .arg((i + 2).to_string())
+            .arg(ty)
+            .arg(&part);
+    }
+    let _ = std::fs::remove_file(img);
+    run(cmd.arg("-o").arg(img).arg(&stage))
 }
 
 /// The demo disk of `cargo xtask run`, from `qemu-tests/demo.toml`.

@@ -17,16 +17,25 @@
 //!
 //! [`BootFs`]: crate::fs::BootFs
 
+mod commands;
+mod devices;
+mod test_expr;
+mod words;
+
+pub use devices::device_name;
+use words::expand_word;
+pub use words::{expand_val, loader_cmdline, script_words};
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
-use super::lexer::{lex, Part, Word};
+use super::lexer::{lex, Word};
 use super::parse::{parse, Cmd, MenuKind};
-use crate::entry::{bls, grubenv, EntryError, FileRef, VolumeView};
-use crate::fs::{FileKind, MAX_CONFIG_BYTES};
+use crate::entry::{EntryError, FileRef, VolumeView};
+use crate::fs::MAX_CONFIG_BYTES;
 
 /// Commands (and loop iterations) one configuration may run, menu entries included.
-pub const MAX_STEPS: u64 = 200_000;
+pub const MAX_STEPS: u64 = 100_000;
 /// `source`/`configfile` nest at most this deep.
 pub const MAX_SOURCE_DEPTH: usize = 10;
 /// Function calls nest at most this deep.
@@ -36,7 +45,12 @@ pub const MAX_LOOP: usize = 1000;
 /// One menu holds at most this many items.
 pub const MAX_ITEMS: usize = 1024;
 /// A variable value is cut at this length.
-pub const MAX_VALUE: usize = 64 * 1024;
+pub const MAX_VALUE: usize = 16 * 1024;
+/// A command's expanded words hold at most this many bytes together.
+pub const MAX_ARGV_BYTES: usize = 64 * 1024;
+/// All variables of one context together hold at most this many bytes; a `set` beyond is
+/// ignored (each menu entry runs on a copy of the environment).
+pub const MAX_ENV_BYTES: usize = 256 * 1024;
 /// BLS entries `blscfg` reads from one directory.
 const MAX_BLS: usize = 1024;
 
@@ -76,6 +90,7 @@ const HARMLESS: &[&str] = &[
 pub struct Env {
     vars: BTreeMap<String, String>,
     exported: BTreeSet<String>,
+    bytes: usize,
 }
 
 impl Env {
@@ -84,8 +99,9 @@ impl Env {
         self.vars.get(name).map(String::as_str)
     }
 
-    /// Sets `name`. `root` loses surrounding parentheses, as GRUB's write hook does.
-    pub fn set(&mut self, name: &str, value: &str) {
+    /// Sets `name`; `false` if the environment is full ([`MAX_ENV_BYTES`]). `root` loses
+    /// surrounding parentheses, as GRUB's write hook does.
+    pub fn set(&mut self, name: &str, value: &str) -> bool {
         let value = match (
             name,
             value.strip_prefix('(').and_then(|v| v.strip_suffix(')')),
@@ -93,30 +109,46 @@ impl Env {
             ("root", Some(inner)) => inner,
             _ => value,
         };
-        let mut v = value.to_string();
-        if v.len() > MAX_VALUE {
-            let mut cut = MAX_VALUE;
-            while !v.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            v.truncate(cut);
+        let mut cut = value.len().min(MAX_VALUE);
+        while !value.is_char_boundary(cut) {
+            cut -= 1;
         }
-        self.vars.insert(name.to_string(), v);
+        let value = &value[..cut];
+        let old = self.vars.get(name).map_or(0, |v| name.len() + v.len());
+        let new = name.len() + value.len();
+        if self.bytes - old + new > MAX_ENV_BYTES {
+            log::debug!("grub: variable {name} not set: the environment is full");
+            return false;
+        }
+        self.bytes = self.bytes - old + new;
+        self.vars.insert(name.to_string(), value.to_string());
+        true
+    }
+
+    fn unset(&mut self, name: &str) {
+        if let Some(v) = self.vars.remove(name) {
+            self.bytes -= name.len() + v.len();
+        }
     }
 
     fn export(&mut self, name: &str) {
-        self.exported.insert(name.to_string());
+        // Names are words of the config; bounded so a loop cannot grow the set forever.
+        if name.len() <= 256 && self.exported.len() < 4096 {
+            self.exported.insert(name.to_string());
+        }
     }
 
     /// What a new context (submenu, configfile) starts with: the exported variables.
     fn exported_only(&self) -> Env {
+        let vars: BTreeMap<String, String> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| self.exported.contains(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Env {
-            vars: self
-                .vars
-                .iter()
-                .filter(|(k, _)| self.exported.contains(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            bytes: vars.iter().map(|(k, v)| k.len() + v.len()).sum(),
+            vars,
             exported: self.exported.clone(),
         }
     }
@@ -191,141 +223,9 @@ pub struct Interp<'a, 'v> {
     pub menu: Vec<Item>,
     loaded: Option<Loaded>,
     budget_reported: bool,
+    menu_full_reported: bool,
     /// Volumes whose BLS entries `blscfg` read.
     pub bls_read: BTreeSet<usize>,
-}
-
-/// GRUB's device name for volume `v`.
-pub fn device_name(v: &VolumeView<'_>) -> String {
-    match v.grub_position {
-        Some((d, 0)) => format!("hd{d}"),
-        Some((d, p)) if v.part_type.is_some() => format!("hd{d},gpt{p}"),
-        Some((d, p)) => format!("hd{d},msdos{p}"),
-        None => v.name.to_string(),
-    }
-}
-
-/// Parses `hdN`, `hdN,M`, `hdN,gptM`, `hdN,msdosM` into (disk, partition; 0 = whole disk).
-fn parse_hd(dev: &str) -> Option<(u32, u32)> {
-    let rest = dev.strip_prefix("hd")?;
-    let (disk, part) = match rest.split_once(',') {
-        Some((d, p)) => (d, Some(p)),
-        None => (rest, None),
-    };
-    let disk: u32 = disk.parse().ok()?;
-    let part = match part {
-        None => 0,
-        Some(p) => {
-            let digits = p.trim_start_matches(|c: char| c.is_ascii_alphabetic());
-            digits.parse().ok()?
-        }
-    };
-    Some((disk, part))
-}
-
-/// GRUB's `grub_create_loader_cmdline` (grub-core/lib/cmdline.c): arguments joined by
-/// spaces, an argument holding a space put in double quotes. (Some distribution builds also
-/// backslash-escape quotes and backslashes there; upstream no longer does.)
-pub fn loader_cmdline(args: &[String]) -> String {
-    let mut out = String::new();
-    for (i, a) in args.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        if a.contains(' ') {
-            out.push('"');
-            out.push_str(a);
-            out.push('"');
-        } else {
-            out.push_str(a);
-        }
-    }
-    out
-}
-
-/// Fedora blscfg's `expand_val`: `$name` and `${name}` replaced by their values (unset: empty).
-pub fn expand_val(text: &str, get: &dyn Fn(&str) -> Option<String>) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '$' {
-            let braced = chars.get(i + 1) == Some(&'{');
-            let start = if braced { i + 2 } else { i + 1 };
-            let mut end = start;
-            while end < chars.len() && (chars[end].is_ascii_alphanumeric() || chars[end] == '_') {
-                end += 1;
-            }
-            let closed = !braced || chars.get(end) == Some(&'}');
-            if end > start && closed {
-                let name: String = chars[start..end].iter().collect();
-                out.push_str(&get(&name).unwrap_or_default());
-                i = if braced { end + 1 } else { end };
-                continue;
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
-}
-
-/// The words GRUB would pass to a command for `text` (quotes removed, variables from `get`
-/// expanded and split): how a BLS `options` line reaches `linux` through `blscfg`.
-pub fn script_words(text: &str, get: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in lex(text) {
-        if let super::lexer::Kind::Word(w) = t.kind {
-            expand_word(&w, &|n| get(n), &mut out);
-        }
-    }
-    out
-}
-
-/// Expands one word into fields (GRUB splits unquoted variable values on blanks).
-fn expand_word(w: &Word, get: &dyn Fn(&str) -> Option<String>, out: &mut Vec<String>) {
-    let mut cur = String::new();
-    let mut have = false;
-    for p in &w.parts {
-        match p {
-            Part::Lit { text, quoted } => {
-                cur.push_str(text);
-                have |= *quoted || !text.is_empty();
-            }
-            Part::Var { name, quoted: true } => {
-                cur.push_str(&get(name).unwrap_or_default());
-                have = true;
-            }
-            Part::Var {
-                name,
-                quoted: false,
-            } => {
-                let v = get(name).unwrap_or_default();
-                let starts_blank = v.starts_with([' ', '\t', '\n']);
-                let ends_blank = v.ends_with([' ', '\t', '\n']);
-                let mut fields = v.split([' ', '\t', '\n']).filter(|f| !f.is_empty());
-                if starts_blank && have {
-                    out.push(std::mem::take(&mut cur));
-                    have = false;
-                }
-                if let Some(first) = fields.next() {
-                    cur.push_str(first);
-                    have = true;
-                    for f in fields {
-                        out.push(std::mem::take(&mut cur));
-                        cur.push_str(f);
-                    }
-                    if ends_blank {
-                        out.push(std::mem::take(&mut cur));
-                        have = false;
-                    }
-                }
-            }
-        }
-    }
-    if have {
-        out.push(cur);
-    }
 }
 
 impl<'a, 'v> Interp<'a, 'v> {
@@ -385,6 +285,7 @@ impl<'a, 'v> Interp<'a, 'v> {
             menu: Vec::new(),
             loaded: None,
             budget_reported: false,
+            menu_full_reported: false,
             bls_read: BTreeSet::new(),
         }
     }
@@ -491,10 +392,20 @@ impl<'a, 'v> Interp<'a, 'v> {
         }
     }
 
+    /// Expands a command's words; the result is cut at [`MAX_ARGV_BYTES`] (a line of many
+    /// `$big` words must not become gigabytes).
     fn expand(&self, words: &[Word]) -> Vec<String> {
         let mut out = Vec::new();
+        let mut bytes = 0;
         for w in words {
+            let from = out.len();
             expand_word(w, &|n| self.lookup(n), &mut out);
+            bytes += out[from..].iter().map(String::len).sum::<usize>();
+            if bytes > MAX_ARGV_BYTES {
+                self.debug("command line expanded beyond its bound; the rest is dropped");
+                out.truncate(from);
+                break;
+            }
         }
         out
     }
@@ -621,9 +532,11 @@ impl<'a, 'v> Interp<'a, 'v> {
             return false;
         };
         if self.menu.len() >= MAX_ITEMS {
-            self.error(format!(
-                "more than {MAX_ITEMS} menu items; the rest are ignored"
-            ));
+            if !std::mem::replace(&mut self.menu_full_reported, true) {
+                self.error(format!(
+                    "more than {MAX_ITEMS} menu items; the rest are ignored"
+                ));
+            }
             return false;
         }
         self.menu.push(Item {
@@ -657,10 +570,7 @@ impl<'a, 'v> Interp<'a, 'v> {
             "set" => match args.first() {
                 None => true,
                 Some(a) => match a.split_once('=') {
-                    Some((k, v)) => {
-                        self.env.set(k, v);
-                        true
-                    }
+                    Some((k, v)) => self.env.set(k, v),
                     None => {
                         self.debug(&format!("set {a}: not an assignment"));
                         false
@@ -669,7 +579,7 @@ impl<'a, 'v> Interp<'a, 'v> {
             },
             "unset" => {
                 for a in args {
-                    self.env.vars.remove(a);
+                    self.env.unset(a);
                 }
                 true
             }
@@ -748,589 +658,13 @@ impl<'a, 'v> Interp<'a, 'v> {
                         && !k.is_empty()
                         && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                     {
-                        self.env.set(k, v);
-                        return Ok(true);
+                        return Ok(self.env.set(k, v));
                     }
                 }
                 self.debug(&format!("unknown command {n:?} skipped"));
                 false
             }
         })
-    }
-
-    /// The volume index of GRUB device `dev` (without parentheses); empty means `$root`.
-    fn find_device(&self, dev: &str) -> Option<usize> {
-        if dev.is_empty() {
-            let root = self.env.get("root").unwrap_or("");
-            if root.is_empty() {
-                return Some(self.loc.vol);
-            }
-            let root = root.trim_start_matches('(').trim_end_matches(')');
-            if root.is_empty() {
-                return Some(self.loc.vol);
-            }
-            // `$root` naming no known volume (a `search` that found nothing, a disk
-            // position leapboot cannot know): the config's own volume, as a way forward.
-            return self.find_device(root).or_else(|| {
-                self.debug(&format!(
-                    "root device {root:?} not found; using the config's own volume"
-                ));
-                Some(self.loc.vol)
-            });
-        }
-        if let Some((d, p)) = parse_hd(dev) {
-            if let Some(i) = self
-                .vols
-                .iter()
-                .position(|v| v.grub_position == Some((d, p)))
-            {
-                return Some(i);
-            }
-        }
-        self.vols.iter().position(|v| v.name == dev).or_else(|| {
-            self.vols
-                .iter()
-                .position(|v| v.uuid.is_some_and(|u| u.eq_ignore_ascii_case(dev)))
-        })
-    }
-
-    /// Resolves a GRUB file name (`/p`, `(dev)/p`, `()/p`) to a volume and path.
-    fn resolve(&self, name: &str) -> Result<Loc, String> {
-        let (dev, path) = if let Some(rest) = name.strip_prefix('(') {
-            match rest.split_once(')') {
-                Some((d, p)) => (d, p),
-                None => return Err(format!("{name:?}: unterminated device name")),
-            }
-        } else {
-            ("", name)
-        };
-        if path.is_empty() {
-            return Err(format!("{name:?}: no file name after the device"));
-        }
-        let vol = self.find_device(dev).ok_or_else(|| {
-            let d = if dev.is_empty() {
-                self.env.get("root").unwrap_or("").to_string()
-            } else {
-                dev.to_string()
-            };
-            format!("{name:?}: device {d:?} not found")
-        })?;
-        Ok(Loc {
-            vol,
-            path: crate::fs::normalize(path),
-        })
-    }
-
-    fn file_ref(&self, loc: &Loc) -> FileRef {
-        FileRef {
-            volume: self
-                .vols
-                .get(loc.vol)
-                .map_or_else(String::new, |v| v.name.to_string()),
-            path: loc.path.clone(),
-        }
-    }
-
-    fn test(&mut self, args: &[String]) -> bool {
-        let mut pos = 0;
-        self.test_or(args, &mut pos, 0)
-    }
-
-    fn test_or(&mut self, a: &[String], pos: &mut usize, depth: usize) -> bool {
-        let mut r = self.test_and(a, pos, depth);
-        while a.get(*pos).map(String::as_str) == Some("-o") {
-            *pos += 1;
-            let rhs = self.test_and(a, pos, depth);
-            r = r || rhs;
-        }
-        r
-    }
-
-    fn test_and(&mut self, a: &[String], pos: &mut usize, depth: usize) -> bool {
-        let mut r = self.test_not(a, pos, depth);
-        while a.get(*pos).map(String::as_str) == Some("-a") {
-            *pos += 1;
-            let rhs = self.test_not(a, pos, depth);
-            r = r && rhs;
-        }
-        r
-    }
-
-    fn test_not(&mut self, a: &[String], pos: &mut usize, depth: usize) -> bool {
-        let mut neg = false;
-        while a.get(*pos).map(String::as_str) == Some("!") && *pos + 1 < a.len() {
-            neg = !neg;
-            *pos += 1;
-        }
-        self.test_primary(a, pos, depth) != neg
-    }
-
-    fn test_primary(&mut self, a: &[String], pos: &mut usize, depth: usize) -> bool {
-        let Some(first) = a.get(*pos) else {
-            return false;
-        };
-        if first == "(" && depth < 16 {
-            *pos += 1;
-            let r = self.test_or(a, pos, depth + 1);
-            if a.get(*pos).map(String::as_str) == Some(")") {
-                *pos += 1;
-            }
-            return r;
-        }
-        if let (Some(op), Some(rhs)) = (a.get(*pos + 1), a.get(*pos + 2)) {
-            let num = |s: &str| -> i64 {
-                let t = s.trim();
-                let (neg, digits) = match t.strip_prefix('-') {
-                    Some(d) => (true, d),
-                    None => (false, t),
-                };
-                let end = digits
-                    .find(|c: char| !c.is_ascii_digit())
-                    .unwrap_or(digits.len());
-                let n: i64 = digits[..end].parse().unwrap_or(0);
-                if neg {
-                    -n
-                } else {
-                    n
-                }
-            };
-            let r = match op.as_str() {
-                "=" | "==" => Some(first == rhs),
-                "!=" => Some(first != rhs),
-                "<" => Some(first < rhs),
-                "<=" => Some(first <= rhs),
-                ">" => Some(first > rhs),
-                ">=" => Some(first >= rhs),
-                "-eq" => Some(num(first) == num(rhs)),
-                "-ne" => Some(num(first) != num(rhs)),
-                "-lt" => Some(num(first) < num(rhs)),
-                "-le" => Some(num(first) <= num(rhs)),
-                "-gt" => Some(num(first) > num(rhs)),
-                "-ge" => Some(num(first) >= num(rhs)),
-                "-nt" | "-ot" => Some(false),
-                _ => None,
-            };
-            if let Some(r) = r {
-                *pos += 3;
-                return r;
-            }
-        }
-        if let Some(arg) = a.get(*pos + 1) {
-            let r = match first.as_str() {
-                "-n" => Some(!arg.is_empty()),
-                "-z" => Some(arg.is_empty()),
-                "-e" | "-f" | "-d" | "-s" => Some(self.file_test(first, arg)),
-                _ => None,
-            };
-            if let Some(r) = r {
-                *pos += 2;
-                return r;
-            }
-        }
-        *pos += 1;
-        !first.is_empty()
-    }
-
-    fn file_test(&self, op: &str, name: &str) -> bool {
-        // `(dev)` alone: whether the device exists.
-        if let Some(dev) = name.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
-            return op == "-e" && self.find_device(dev).is_some();
-        }
-        let Ok(loc) = self.resolve(name) else {
-            return false;
-        };
-        let Some(v) = self.vols.get(loc.vol) else {
-            return false;
-        };
-        match v.fs.metadata(&loc.path) {
-            Ok(m) => match op {
-                "-f" => m.kind == FileKind::File,
-                "-d" => m.kind == FileKind::Dir,
-                "-s" => m.kind == FileKind::Dir || m.len > 0,
-                _ => true,
-            },
-            Err(_) => false,
-        }
-    }
-
-    fn search(&mut self, cmd: &str, args: &[String]) -> bool {
-        #[derive(PartialEq)]
-        enum By {
-            Uuid,
-            Label,
-            File,
-        }
-        let mut by = match cmd {
-            "search.fs_uuid" => Some(By::Uuid),
-            "search.fs_label" => Some(By::Label),
-            "search.file" => Some(By::File),
-            _ => None,
-        };
-        let legacy = by.is_some();
-        let mut var: Option<String> = None;
-        let mut pos: Vec<&str> = Vec::new();
-        let mut i = 0;
-        while i < args.len() {
-            let a = args[i].as_str();
-            i += 1;
-            match a {
-                "--fs-uuid" | "-u" => by = Some(By::Uuid),
-                "--label" | "-l" => by = Some(By::Label),
-                "--file" | "-f" => by = Some(By::File),
-                "--set" | "-s" => {
-                    // `--set VAR KEY`: GRUB proper only takes `--set=VAR`; accept the
-                    // spaced form when a key still follows.
-                    let next_is_var = args.get(i).is_some_and(|n| {
-                        !n.starts_with('-')
-                            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                    }) && args[i + 1..].iter().any(|n| !n.starts_with('-'));
-                    if next_is_var {
-                        var = Some(args[i].clone());
-                        i += 1;
-                    } else {
-                        var = Some("root".into());
-                    }
-                }
-                a if a.starts_with("--set=") => var = Some(a["--set=".len()..].to_string()),
-                a if a.starts_with("--hint") => {
-                    if !a.contains('=') {
-                        i += 1;
-                    }
-                }
-                a if a.starts_with('-') && a.len() > 1 => {}
-                a => pos.push(a),
-            }
-        }
-        if legacy && var.is_none() {
-            var = Some(pos.get(1).map_or("root", |v| *v).to_string());
-        }
-        let Some(key) = pos.first().copied() else {
-            self.debug("search without a name");
-            return false;
-        };
-        let Some(by) = by else {
-            self.debug("search without --fs-uuid, --label or --file: unspecified search type");
-            return false;
-        };
-        let hit = self.vols.iter().position(|v| match by {
-            By::Uuid => v.uuid.is_some_and(|u| u.eq_ignore_ascii_case(key)),
-            By::Label => v.label == Some(key),
-            By::File => v.fs.exists(key),
-        });
-        match hit {
-            Some(h) => {
-                if let Some(var) = var {
-                    let name = device_name(&self.vols[h]);
-                    self.env.set(&var, &name);
-                }
-                true
-            }
-            None => {
-                self.debug(&format!("search: no volume has {key:?}"));
-                false
-            }
-        }
-    }
-
-    fn probe(&mut self, args: &[String]) -> bool {
-        let mut var = None;
-        let mut what = None;
-        let mut dev = None;
-        let mut i = 0;
-        while i < args.len() {
-            let a = args[i].as_str();
-            i += 1;
-            match a {
-                "--set" | "-s" => {
-                    var = args.get(i).cloned();
-                    i += 1;
-                }
-                a if a.starts_with("--set=") => var = Some(a["--set=".len()..].to_string()),
-                "--fs-uuid" | "-u" | "--label" | "-l" | "--fs" | "-f" | "--part-uuid" => {
-                    what = Some(a.to_string())
-                }
-                a => dev = Some(a.trim_start_matches('(').trim_end_matches(')').to_string()),
-            }
-        }
-        let (Some(dev), Some(what)) = (dev, what) else {
-            return false;
-        };
-        let Some(v) = self.find_device(&dev).and_then(|i| self.vols.get(i)) else {
-            return false;
-        };
-        let value = match what.as_str() {
-            "--fs-uuid" | "-u" => v.uuid,
-            "--label" | "-l" => v.label,
-            "--part-uuid" => v.part_uuid,
-            _ => None,
-        };
-        match (value, var) {
-            (Some(val), Some(var)) => {
-                let val = val.to_string();
-                self.env.set(&var, &val);
-                true
-            }
-            (Some(_), None) => true,
-            _ => false,
-        }
-    }
-
-    fn load_env(&mut self, args: &[String]) -> bool {
-        let mut file = None;
-        let mut names = Vec::new();
-        let mut i = 0;
-        while i < args.len() {
-            let a = args[i].as_str();
-            i += 1;
-            match a {
-                "-f" | "--file" => {
-                    file = args.get(i).cloned();
-                    i += 1;
-                }
-                a if a.starts_with("--file=") => file = Some(a["--file=".len()..].to_string()),
-                "-s" | "--skip-sig" => {}
-                a => names.push(a.to_string()),
-            }
-        }
-        let file = file.unwrap_or_else(|| {
-            format!("{}/grubenv", self.env.get("prefix").unwrap_or("/boot/grub"))
-        });
-        let loc = match self.resolve(&file) {
-            Ok(l) => l,
-            Err(e) => {
-                self.debug(&format!("load_env: {e}"));
-                return false;
-            }
-        };
-        let Some(fs) = self.vols.get(loc.vol).map(|v| v.fs) else {
-            return false;
-        };
-        match grubenv::load(fs, Some(&loc.path)) {
-            Some(vars) => {
-                for (k, v) in vars {
-                    if names.is_empty() || names.contains(&k) {
-                        self.env.set(&k, &v);
-                    }
-                }
-                true
-            }
-            None => {
-                self.debug(&format!("load_env: {file}: no environment block"));
-                false
-            }
-        }
-    }
-
-    fn configfile(&mut self, args: &[String]) -> Flow {
-        let Some(f) = args.first() else {
-            return Ok(false);
-        };
-        if self.loaded.is_some() {
-            if let Some(l) = self.loaded.as_mut() {
-                l.unusable
-                    .get_or_insert_with(|| "it opens another menu (configfile)".into());
-            }
-            return Ok(true);
-        }
-        let loc = match self.resolve(f) {
-            Ok(l) => l,
-            Err(e) => {
-                self.error(format!("configfile {f}: {e}"));
-                return Ok(false);
-            }
-        };
-        // A new context with a new menu that replaces this one.
-        let fresh = self.env.exported_only();
-        let old_env = std::mem::replace(&mut self.env, fresh);
-        let old_menu = std::mem::take(&mut self.menu);
-        self.source(loc)?;
-        if self.menu.is_empty() {
-            // Nothing to show: GRUB would come back to the old menu.
-            self.env = old_env;
-            self.menu = old_menu;
-            return Ok(false);
-        }
-        Err(Stop::Replaced)
-    }
-
-    fn blscfg(&mut self, args: &[String]) -> bool {
-        if self.loaded.is_some() {
-            return true;
-        }
-        let only = args
-            .first()
-            .filter(|a| *a != "default" && *a != "non-default")
-            .cloned();
-        let Some(vol) = self.find_device("") else {
-            self.error(format!(
-                "blscfg: root device {:?} not found",
-                self.env.get("root").unwrap_or("")
-            ));
-            return false;
-        };
-        let fs = self.vols[vol].fs;
-        self.bls_read.insert(vol);
-        let dirs: Vec<String> = match self.env.get("blsdir") {
-            Some(d) => vec![d.to_string()],
-            None => vec!["/loader/entries".into(), "/boot/loader/entries".into()],
-        };
-        let Some((dir, files)) = dirs
-            .iter()
-            .find_map(|d| fs.read_dir(d).ok().map(|f| (d.clone(), f)))
-        else {
-            self.debug("blscfg: no BLS entries directory");
-            return true;
-        };
-        let mut parsed = Vec::new();
-        for f in files
-            .iter()
-            .filter(|f| f.kind == FileKind::File)
-            .take(MAX_BLS)
-        {
-            let Some(stem) = f.name.strip_suffix(".conf") else {
-                continue;
-            };
-            let path = crate::fs::normalize(&format!("{dir}/{}", f.name));
-            let text = match fs.read(&path, MAX_CONFIG_BYTES) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                Err(e) => {
-                    self.error_at(&Loc { vol, path }, None, e.to_string());
-                    continue;
-                }
-            };
-            match bls::parse_entry(stem, &text) {
-                Ok((e, _)) => parsed.push((e, path)),
-                Err((line, msg)) => self.error_at(&Loc { vol, path }, line, msg),
-            }
-        }
-        parsed.sort_by(|a, b| bls::compare(&a.0, &b.0));
-        for (e, path) in parsed {
-            if only.as_deref().is_some_and(|o| o != e.stem) {
-                continue;
-            }
-            let get = |n: &str| self.lookup(n);
-            let options = if e.options.is_empty() {
-                expand_val(self.env.get("default_kernelopts").unwrap_or(""), &get)
-            } else {
-                expand_val(&e.options.join(" "), &get)
-            };
-            let linux = e.linux.clone().unwrap_or_default();
-            let mut src = format!("linux ($root){linux}");
-            if !options.is_empty() {
-                src.push(' ');
-                src.push_str(&options);
-            }
-            src.push('\n');
-            if !e.initrd.is_empty() {
-                src.push_str("initrd");
-                for i in &e.initrd {
-                    src.push_str(" ($root)");
-                    src.push_str(i);
-                }
-                src.push('\n');
-            }
-            if let Some(dt) = &e.devicetree {
-                src.push_str(&format!("devicetree ($root){}\n", expand_val(dt, &get)));
-            }
-            let (body, errs) = parse(&lex(&src));
-            let loc = Loc { vol, path };
-            for er in errs {
-                self.error_at(
-                    &loc,
-                    Some(e.linux_line),
-                    format!("syntax error: {}", er.message),
-                );
-            }
-            let title = e.title.clone().unwrap_or_else(|| linux.clone());
-            if self.menu.len() >= MAX_ITEMS {
-                break;
-            }
-            self.menu.push(Item {
-                kind: MenuKind::Entry,
-                title: title.clone(),
-                id: Some(e.stem.clone()),
-                params: vec![title],
-                body: Rc::new(body),
-                loc,
-                line: e.linux_line,
-            });
-        }
-        true
-    }
-
-    fn linux(&mut self, name: &str, args: &[String]) -> bool {
-        if self.loaded.is_none() {
-            self.debug(&format!("{name} outside a menu entry ignored"));
-            return true;
-        }
-        let Some(path) = args.first() else {
-            self.error(format!("{name} without a file"));
-            return false;
-        };
-        match self.resolve(path) {
-            Ok(loc) => {
-                let f = self.file_ref(&loc);
-                if let Some(l) = self.loaded.as_mut() {
-                    l.linux = Some((f, path.clone(), args[1..].to_vec()));
-                    l.initrds.clear();
-                }
-                true
-            }
-            Err(e) => {
-                self.error(format!("{name}: {e}"));
-                false
-            }
-        }
-    }
-
-    fn initrd(&mut self, args: &[String]) -> bool {
-        if self.loaded.is_none() {
-            return true;
-        }
-        let mut files = Vec::new();
-        for a in args {
-            if a.starts_with("--") {
-                continue;
-            }
-            // newc:NAME:PATH puts PATH into the cpio under NAME.
-            let p = match a.strip_prefix("newc:") {
-                Some(r) => r.split_once(':').map_or(r, |(_, p)| p),
-                None => a,
-            };
-            match self.resolve(p) {
-                Ok(loc) => files.push(self.file_ref(&loc)),
-                Err(e) => {
-                    self.error(format!("initrd: {e}"));
-                    return false;
-                }
-            }
-        }
-        if let Some(l) = self.loaded.as_mut() {
-            l.initrds = files;
-        }
-        true
-    }
-
-    fn devicetree(&mut self, args: &[String]) -> bool {
-        if self.loaded.is_none() {
-            return true;
-        }
-        let Some(p) = args.first() else {
-            return false;
-        };
-        match self.resolve(p) {
-            Ok(loc) => {
-                let f = self.file_ref(&loc);
-                if let Some(l) = self.loaded.as_mut() {
-                    l.devicetree = Some(f);
-                }
-                true
-            }
-            Err(e) => {
-                self.error(format!("devicetree: {e}"));
-                false
-            }
-        }
     }
 
     /// Runs a menu entry's block in `env` (a copy of the environment the menu was shown in)
@@ -1377,58 +711,5 @@ impl<'a, 'v> Interp<'a, 'v> {
     /// Whether the step budget is spent.
     pub fn exhausted(&self) -> bool {
         self.steps > MAX_STEPS
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(text: &str, vars: &[(&str, &str)]) -> Vec<String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        script_words(text, &|n| vars.get(n).cloned())
-    }
-
-    #[test]
-    fn expansion_splits_unquoted_values_only() {
-        let v = [("a", "x y"), ("e", ""), ("s", " p q ")];
-        assert_eq!(words("$a", &v), ["x", "y"]);
-        assert_eq!(words("\"$a\"", &v), ["x y"]);
-        assert_eq!(words("k=$a", &v), ["k=x", "y"]);
-        assert_eq!(words("$e", &v), Vec::<String>::new());
-        assert_eq!(words("\"$e\"", &v), [""]);
-        assert_eq!(words("a${s}b", &v), ["a", "p", "q", "b"]);
-        assert_eq!(words("x$unset", &v), ["x"]);
-    }
-
-    #[test]
-    fn loader_cmdline_quotes_like_grub() {
-        let a = |v: &[&str]| loader_cmdline(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(a(&["BOOT_IMAGE=/k", "ro"]), "BOOT_IMAGE=/k ro");
-        assert_eq!(a(&["x=a b"]), "\"x=a b\"");
-        assert_eq!(a(&["q=\\x20"]), "q=\\x20");
-    }
-
-    #[test]
-    fn expand_val_like_blscfg() {
-        let get = |n: &str| (n == "k").then(|| "root=/dev/x ro".to_string());
-        assert_eq!(
-            expand_val("$k quiet ${k} $none$", &get),
-            "root=/dev/x ro quiet root=/dev/x ro $"
-        );
-        assert_eq!(expand_val("${k", &get), "${k");
-    }
-
-    #[test]
-    fn hd_names() {
-        assert_eq!(parse_hd("hd0,gpt2"), Some((0, 2)));
-        assert_eq!(parse_hd("hd1,msdos5"), Some((1, 5)));
-        assert_eq!(parse_hd("hd3,1"), Some((3, 1)));
-        assert_eq!(parse_hd("hd2"), Some((2, 0)));
-        assert_eq!(parse_hd("hdx"), None);
-        assert_eq!(parse_hd("cd0"), None);
     }
 }

@@ -57,6 +57,9 @@ pub const LOCATIONS: &[&str] = &[
 /// Tried after everything else: a `grub.cfg` at the volume root (petitboot reads it too).
 pub const LAST_RESORT: &str = "/grub.cfg";
 
+/// At most this many entries come from one volume's config (submenus included).
+pub const MAX_ENTRIES: usize = 1024;
+
 /// Submenus nest at most this deep.
 pub const MAX_MENU_DEPTH: usize = 8;
 
@@ -144,9 +147,9 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
     it.run_file(loc);
     let env = it.env.clone();
     let items = std::mem::take(&mut it.menu);
-    let mut found = Found::default();
-    let mut ids = BTreeSet::new();
-    let tree = build(&mut it, &vols, items, &env, "", 0, &mut found, &mut ids);
+    let mut out = Out::default();
+    let tree = build(&mut it, &vols, items, &env, "", 0, &mut out);
+    let mut found = out.found;
     let spec = match env.get("default") {
         Some("saved") => env.get("saved_entry"),
         d => d,
@@ -178,7 +181,16 @@ pub fn bls_covered(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> bool {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the menu walk collects.
+#[derive(Default)]
+struct Out {
+    found: Found,
+    /// Ids given so far (kept unique).
+    ids: BTreeSet<String>,
+    /// Whether the [`MAX_ENTRIES`] error was reported.
+    full: bool,
+}
+
 fn build(
     it: &mut Interp<'_, '_>,
     vols: &[VolumeView<'_>],
@@ -186,8 +198,7 @@ fn build(
     env: &Env,
     parent: &str,
     depth: usize,
-    found: &mut Found,
-    ids: &mut BTreeSet<String>,
+    out: &mut Out,
 ) -> Vec<Node> {
     let mut nodes = Vec::new();
     for item in items {
@@ -206,7 +217,7 @@ fn build(
                     continue;
                 }
                 let (children, sub_env) = it.run_submenu(&item, env);
-                let children = build(it, vols, children, &sub_env, &title, depth + 1, found, ids);
+                let children = build(it, vols, children, &sub_env, &title, depth + 1, out);
                 nodes.push(Node::Sub {
                     title: item.title.clone(),
                     id: item.id.clone(),
@@ -214,7 +225,7 @@ fn build(
                 });
             }
             MenuKind::Entry => {
-                let index = entry(it, vols, &item, env, title, found, ids);
+                let index = entry(it, vols, &item, env, title, out);
                 nodes.push(Node::Entry {
                     title: item.title.clone(),
                     id: item.id.clone(),
@@ -233,9 +244,20 @@ fn entry(
     item: &Item,
     env: &Env,
     title: String,
-    found: &mut Found,
-    ids: &mut BTreeSet<String>,
+    out: &mut Out,
 ) -> Option<usize> {
+    if out.found.entries.len() >= MAX_ENTRIES {
+        if !std::mem::replace(&mut out.full, true) {
+            it.item_error(
+                item,
+                format!(
+                    "more than {MAX_ENTRIES} entries; {:?} and the rest are ignored",
+                    item.title
+                ),
+            );
+        }
+        return None;
+    }
     let loaded = it.run_entry(item, env);
     if let Some(why) = loaded.unusable {
         it.item_error(item, format!("entry {:?} skipped: {why}", item.title));
@@ -256,7 +278,7 @@ fn entry(
     let base = item.id.clone().unwrap_or_else(|| title.clone());
     let mut id = base.clone();
     let mut n = 1;
-    while !ids.insert(id.clone()) {
+    while !out.ids.insert(id.clone()) {
         n += 1;
         id = format!("{base}~{n}");
     }
@@ -273,6 +295,7 @@ fn entry(
     let volume = vols
         .get(item.loc.vol)
         .map_or_else(String::new, |v| v.name.to_string());
+    let found = &mut out.found;
     found.entries.push(BootEntry {
         id,
         title,

@@ -403,6 +403,19 @@ fn endless_loops_stop_at_the_step_budget() {
 }
 
 #[test]
+fn menus_are_bounded() {
+    let items = "x ".repeat(600);
+    let f = cfg(&format!(
+        "set l=\"{items}\"\nfor i in $l; do menuentry a$i {{ linux /k }}; done\nfor i in $l; do menuentry b$i {{ linux /k }}; done\n"
+    ));
+    assert_eq!(f.entries.len(), MAX_ENTRIES);
+    assert_eq!(f.errors.len(), 1, "reported once");
+    // A value built by doubling stays bounded.
+    let f = cfg("x=ab\nfor i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do x=$x$x; done\nmenuentry t { linux /k $x }\n");
+    assert!(f.entries[0].cmdline.len() <= eval::MAX_VALUE + 20);
+}
+
+#[test]
 fn harmless_and_unknown_commands_are_skipped() {
     let f = cfg(concat!(
         "insmod gzio\nfont=unicode\nloadfont $font\nterminal_output gfxterm\necho hi\nplay 480 440 1\n",

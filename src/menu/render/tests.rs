@@ -226,3 +226,32 @@ fn updates_redraw_only_changed_rows() {
     let c = render(&m, &[], PLAIN);
     assert!(update(Some(&b), &c).ends_with("\x1b[5;22H\x1b[?25h"));
 }
+
+#[test]
+fn the_log_view_ends_with_the_newest_line_and_help_fits_80_columns() {
+    let screen = Screen {
+        width: 80,
+        height: 24,
+        ..PLAIN
+    };
+    let mut m = demo(screen);
+    let log: Vec<String> = (1..=100).map(|i| format!("line {i}")).collect();
+    m.key(Key::Char('l'));
+    let f = render(&m, &log, screen);
+    let shown: Vec<&str> = f
+        .rows
+        .iter()
+        .map(|r| r.trim())
+        .filter(|r| r.starts_with("line"))
+        .collect();
+    assert_eq!(shown.last(), Some(&"line 100"));
+    assert_eq!(shown.len(), 18);
+    m.key(Key::Up);
+    let f = render(&m, &log, screen);
+    assert!(f.rows.iter().any(|r| r.trim() == "line 99"));
+    assert!(!f.rows.iter().any(|r| r.trim() == "line 100"));
+    m.key(Key::Esc);
+    m.key(Key::Char('?'));
+    let f = render(&m, &log, screen);
+    assert!(f.rows.iter().all(|r| !r.ends_with('~')), "{:#?}", f.rows);
+}
