@@ -4,11 +4,12 @@
 //! Each volume is handled in isolation: an error or even a panic in a filesystem or table
 //! reader on a hostile disk loses that volume (logged), never the others.
 
+use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use crate::disk::Disk;
-use crate::entry::{self, BootList, EntryError};
+use crate::entry::{self, BootList, EntryError, Found};
 use crate::fs::mount::MountConfig;
 use crate::fs::{self, BootFs};
 use crate::partition::{self, Partition, Table};
@@ -292,49 +293,67 @@ impl Volumes {
                 grub_position: v
                     .disk_index
                     .map(|d| (d, v.partition.as_ref().map_or(0, |p| p.number))),
+                root_fs: entry::is_root_fs(v.fs.as_ref()),
             })
             .collect()
     }
 
-    /// Runs every format on every volume and merges the entries into one list. A volume where
-    /// no configuration yields an entry is scanned for kernels by name.
+    /// Runs every format on every volume and merges the entries into one list, volume by
+    /// volume, formats in [`entry::FORMATS`] order. A volume where no configuration yields
+    /// an entry is scanned for kernels by name.
+    ///
+    /// GRUB runs first on every volume, so the volumes whose BLS entries a `grub.cfg` shows
+    /// through `blscfg` (on any volume, before or after them) are known before the BLS
+    /// format would list them again. Each format runs once per volume: the cost is linear in
+    /// the number of volumes, whatever a hostile disk set holds.
     pub fn boot_list(&self) -> (BootList, Vec<EntryError>) {
         let views = self.views();
-        let mut list = BootList::default();
         let mut errors = Vec::new();
-        let mut run = |format: entry::Format,
-                       f: entry::DiscoverFn,
-                       v: &entry::VolumeView<'_>,
-                       list: &mut BootList|
-         -> usize {
-            match catch_unwind(AssertUnwindSafe(|| f(v, &views))) {
-                Ok(found) => {
-                    errors.extend(found.errors.iter().cloned());
-                    let n = found.entries.len();
-                    list.merge(found);
-                    n
-                }
-                Err(_) => {
-                    errors.push(EntryError {
-                        volume: v.name.to_string(),
-                        file: "/".into(),
-                        line: None,
-                        message: format!("the {format:?} parser crashed on this volume"),
-                    });
-                    0
-                }
-            }
+        let run = |format: entry::Format, f: entry::DiscoverFn, v: &entry::VolumeView<'_>| {
+            catch_unwind(AssertUnwindSafe(|| f(v, &views))).unwrap_or_else(|_| Found {
+                errors: vec![EntryError {
+                    volume: v.name.to_string(),
+                    file: "/".into(),
+                    line: None,
+                    message: format!("the {format:?} parser crashed on this volume"),
+                }],
+                ..Found::default()
+            })
         };
-        for v in &views {
-            let mut found = 0;
+        let mut grub: Vec<Option<Found>> = views
+            .iter()
+            .map(|v| Some(run(entry::Format::Grub, entry::grub::discover, v)))
+            .collect();
+        let bls_shown: BTreeSet<String> = grub
+            .iter()
+            .flatten()
+            .flat_map(|f| f.bls_shown.iter().cloned())
+            .collect();
+        let mut list = BootList::default();
+        for (v, grub) in views.iter().zip(&mut grub) {
+            let mut count = 0;
+            let mut merge = |found: Found, list: &mut BootList| {
+                errors.extend(found.errors.iter().cloned());
+                list.merge(found);
+            };
             for (format, f) in entry::FORMATS {
-                found += run(*format, *f, v, &mut list);
+                let found = match format {
+                    entry::Format::Grub => grub.take().unwrap_or_default(),
+                    entry::Format::Bls if bls_shown.contains(v.name) => {
+                        log::debug!(
+                            "{}: BLS entries shown through a grub.cfg's blscfg; not listed again",
+                            v.name
+                        );
+                        continue;
+                    }
+                    _ => run(*format, *f, v),
+                };
+                count += found.entries.len();
+                merge(found, &mut list);
             }
-            if found == 0 {
-                run(
-                    entry::Format::Bootdir,
-                    entry::bootdir::discover,
-                    v,
+            if count == 0 {
+                merge(
+                    run(entry::Format::Bootdir, entry::bootdir::discover, v),
                     &mut list,
                 );
             }
@@ -537,6 +556,41 @@ mod tests {
         std::fs::write(f.path(), &bytes).unwrap();
         let (vols, list) = scan(f.path());
         assert!(vols.list.is_empty() && list.entries.is_empty());
+    }
+
+    #[test]
+    fn bls_entries_a_later_volumes_grub_cfg_shows_are_listed_once() {
+        let bls = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(bls.path().join("loader/entries")).unwrap();
+        std::fs::write(
+            bls.path().join("loader/entries/a.conf"),
+            "title A\nlinux /vmlinuz\noptions $kernelopts\n",
+        )
+        .unwrap();
+        let grub = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(grub.path().join("grub2")).unwrap();
+        std::fs::write(
+            grub.path().join("grub2/grub.cfg"),
+            format!(
+                "set kernelopts=\"root=/dev/x\"\nset root=({})\nblscfg\n",
+                bls.path().display()
+            ),
+        )
+        .unwrap();
+        let mut v = Volumes::default();
+        v.add_dir(bls.path());
+        v.add_dir(grub.path());
+        let (list, errors) = v.boot_list();
+        assert!(errors.is_empty(), "{errors:?}");
+        let got: Vec<_> = list
+            .entries
+            .iter()
+            .map(|e| (e.format, e.kernel.volume.clone(), e.cmdline.clone()))
+            .collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, entry::Format::Grub);
+        assert_eq!(got[0].1, bls.path().display().to_string());
+        assert!(got[0].2.ends_with("root=/dev/x"), "{got:?}");
     }
 
     #[test]

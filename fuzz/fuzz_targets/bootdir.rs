@@ -59,6 +59,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         part_uuid: None,
         part_type: None,
         grub_position: None,
+        root_fs: false,
     };
     let found = leapboot::entry::bootdir::discover(&vol, &[]);
     for w in found.entries.windows(2) {

@@ -94,6 +94,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         part_uuid: None,
         part_type: Some("0fc63daf-8483-4772-8e79-3d69d8e477e4"),
         grub_position: Some((0, 1)),
+        root_fs: false,
     };
     let all = [vol];
     let found = leapboot::entry::grub::discover(&all[0], &all);

@@ -68,6 +68,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         part_uuid: None,
         part_type: None,
         grub_position: None,
+        root_fs: false,
     };
     let found = leapboot::entry::syslinux::discover(&vol, &[]);
     let _ = found.default_index();

@@ -5,9 +5,10 @@
 //! names, never updated). Entries are returned in the spec's sort order (§ Sorting).
 //!
 //! Beyond the spec, as GRUB's `blscfg` (Fedora/RHEL) reads these files: `$var`/`${var}` in
-//! `options` expand from the volume's `grubenv` (`options $kernelopts`), and a volume whose
-//! entries a `grub.cfg` already shows through `blscfg` is left to the GRUB format (which also
-//! applies the config's own `set kernelopts=...`), so no entry appears twice. `uki` entries
+//! `options` expand from the volume's `grubenv` (`options $kernelopts`). A volume whose entries
+//! a `grub.cfg` already shows through `blscfg` is left to the GRUB format (which also applies
+//! the config's own `set kernelopts=...`), so no entry appears twice: GRUB reports such
+//! volumes in `Found::bls_shown` and the pipeline does not run this format on them. `uki` entries
 //! boot that unified kernel image; their `options`, if any, replace the image's own
 //! `.cmdline` (as systemd-stub does outside Secure Boot).
 
@@ -34,7 +35,7 @@ const ARCH: &str = "aa64";
 const ARCH: &str = std::env::consts::ARCH;
 
 /// Finds the BLS entries of `vol`.
-pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
+pub fn discover(vol: &VolumeView<'_>, _all: &[VolumeView<'_>]) -> Found {
     let (volume, fs) = (vol.name, vol.fs);
     let mut found = Found::default();
     let err = |file: &str, line: Option<u32>, message: String| EntryError {
@@ -63,10 +64,6 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
             return found;
         }
     };
-    if super::grub::bls_covered(vol, all) {
-        log::debug!("{volume}: BLS entries shown through a grub.cfg's blscfg; not listed again");
-        return Found::default();
-    }
     let grubenv = super::grubenv::load(fs, None).unwrap_or_default();
     let mut parsed = Vec::new();
     for f in files.iter().filter(|f| f.kind == FileKind::File) {
@@ -598,8 +595,8 @@ mod tests {
             "set kernelopts=\"root=/dev/x\"\nblscfg\n",
         )
         .unwrap();
-        assert!(discover(&v, &[]).entries.is_empty());
         let grub = super::super::grub::discover(&v, &[]);
+        assert_eq!(grub.bls_shown, ["vol"], "GRUB says it showed them");
         assert_eq!(grub.entries.len(), 1);
         assert_eq!(
             grub.entries[0].cmdline,

@@ -36,6 +36,14 @@ pub struct VolumeView<'a> {
     /// Position among all discovered disks and its partition number, for GRUB's
     /// `(hdN,gptM)`/`(hdN,msdosM)` names: (disk index from 0, partition number from 1).
     pub grub_position: Option<(u32, u32)>,
+    /// It holds `/etc/os-release` or `/usr/lib/os-release`: a root filesystem. Looked up once
+    /// per volume ([`is_root_fs`]) so that formats asking it of every volume stay linear.
+    pub root_fs: bool,
+}
+
+/// Whether `fs` is a root filesystem (it has an os-release file).
+pub fn is_root_fs(fs: &dyn BootFs) -> bool {
+    fs.exists("/etc/os-release") || fs.exists("/usr/lib/os-release")
 }
 
 /// A format parser: reads `volume` (and may resolve files on any of `all`) and reports what it found.
@@ -205,6 +213,9 @@ pub struct Found {
     pub timeout: Option<Timeout>,
     /// Problems found on the way.
     pub errors: Vec<EntryError>,
+    /// Volumes whose BLS entries this configuration showed (GRUB's `blscfg`): the BLS format
+    /// leaves them alone, or every entry would be listed twice.
+    pub bls_shown: Vec<String>,
 }
 
 /// How a format names its default entry.
@@ -357,6 +368,7 @@ pub(crate) mod tests {
             part_uuid: None,
             part_type: None,
             grub_position: None,
+            root_fs: is_root_fs(fs),
         }
     }
 

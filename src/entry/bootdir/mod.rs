@@ -248,9 +248,7 @@ pub fn command_line(root: Option<&str>, args: Option<&str>) -> String {
 
 /// For kernels at the root of `vol`: the single other volume that looks like a root filesystem.
 fn root_volume<'a>(vol: &VolumeView<'_>, all: &'a [VolumeView<'a>]) -> Option<&'a VolumeView<'a>> {
-    let mut roots = all.iter().filter(|o| {
-        o.name != vol.name && (o.fs.exists("/etc/os-release") || o.fs.exists("/usr/lib/os-release"))
-    });
+    let mut roots = all.iter().filter(|o| o.name != vol.name && o.root_fs);
     let one = roots.next()?;
     if roots.next().is_some() {
         return None;

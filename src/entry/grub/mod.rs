@@ -28,7 +28,8 @@
 //!
 //! `blscfg` (Fedora/RHEL) adds the BLS entries of `$root`'s `/loader/entries` (or
 //! `/boot/loader/entries`, or `$blsdir`) at that point of the menu, options expanded from the
-//! GRUB environment; the BLS format then leaves that volume to GRUB ([`bls_covered`]).
+//! GRUB environment; those volumes are reported in [`Found::bls_shown`](super::Found) and the
+//! pipeline leaves them out of the BLS format.
 //! Not done: `regexp` (taken as not matching), menus drawn by themes, `--users` password
 //! checks (every entry is offered), GRUB's device names for volumes without a known disk
 //! position (their leapboot name stands in).
@@ -163,22 +164,12 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
         .and_then(|t| t.trim().parse::<i64>().ok())
         .map(Timeout::from_secs);
     found.errors.append(&mut it.errors);
+    found.bls_shown = it
+        .bls_read
+        .iter()
+        .filter_map(|&i| vols.get(i).map(|v| v.name.to_string()))
+        .collect();
     found
-}
-
-/// Whether a `grub.cfg` on any of `all` (or on `vol`) reads `vol`'s BLS entries with
-/// `blscfg`: then GRUB shows them, and the BLS format must not list them again.
-pub fn bls_covered(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> bool {
-    let (vols, home) = volumes(vol, all);
-    vols.iter().enumerate().any(|(i, v)| {
-        let Some(path) = find_config(v.fs) else {
-            return false;
-        };
-        let loc = Loc { vol: i, path };
-        let mut it = Interp::new(&vols, loc.clone());
-        it.run_file(loc);
-        it.bls_read.contains(&home)
-    })
 }
 
 /// What the menu walk collects.
