@@ -63,6 +63,7 @@ fn load_config() -> Config {
 
 /// Runs forever; returns only by panicking (caught in `main`).
 pub fn run(start: Instant) -> ! {
+    cpu_and_peak_rss(); // the baseline: the kernel's initialisation ran as this task
     let mut clock = Clock {
         start,
         waited_devices: Duration::ZERO,
@@ -376,8 +377,12 @@ fn volume_infos(volumes: &Volumes) -> Vec<VolumeInfo> {
         .collect()
 }
 
-/// CPU time (user + system) of this process and its threads, and its peak resident set in KiB.
+/// CPU time (user + system) of this process and its threads since leapboot started, and its
+/// peak resident set in KiB. PID 1 is the task that ran the kernel's own initialisation
+/// before it exec'd `/init`, and `getrusage` counts that too: the first call (at the start of
+/// [`run`]) is the baseline.
 fn cpu_and_peak_rss() -> (Duration, i64) {
+    static AT_START: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
     // SAFETY: getrusage writes into the zeroed struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
@@ -386,7 +391,9 @@ fn cpu_and_peak_rss() -> (Duration, i64) {
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
     };
-    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss)
+    let cpu = tv(ru.ru_utime) + tv(ru.ru_stime);
+    let start = *AT_START.get_or_init(|| cpu);
+    (cpu.saturating_sub(start), ru.ru_maxrss)
 }
 
 /// The device side of waiting: the uevent listener (if it could be opened) and the module
