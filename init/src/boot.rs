@@ -7,7 +7,7 @@
 //! nothing bootable was found), a disk that appears later is opened and its entries merged
 //! into the list; the countdown restarts only if the default entry changed.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 use leapboot::cmdline::Params;
 use leapboot::config::Config;
 use leapboot::discover::{self, Event, Hotplug};
-use leapboot::disk::Disk;
 use leapboot::entry::{BootEntry, BootList, FileRef, Timeout};
 use leapboot::kmod::{Loader, Reason};
 use leapboot::menu::state::{Menu, VolumeInfo};
 use leapboot::pipeline::Volumes;
 
 use crate::menu_loop::{self, Exit, Host};
+use crate::volumes::{add_disk_volumes, open_volumes};
+use crate::watch::{Wake, Watch};
 
 /// Used when no configuration sets a timeout.
 const DEFAULT_TIMEOUT: Timeout = Timeout::Secs(5);
@@ -396,103 +397,6 @@ fn cpu_and_peak_rss() -> (Duration, i64) {
     (cpu.saturating_sub(start), ru.ru_maxrss)
 }
 
-/// The device side of waiting: the uevent listener (if it could be opened) and the module
-/// loader its `MODALIAS` events feed.
-struct Watch {
-    hotplug: Option<Hotplug>,
-    loader: Loader,
-}
-
-/// What ended a [`Watch::wait`].
-enum Wake {
-    Key(u8),
-    /// A whole disk appeared (kernel name).
-    Disk(String),
-    /// Device events were lost (socket overrun or failure): rescan sysfs.
-    Rescan,
-    Timeout,
-}
-
-impl Watch {
-    /// Waits for a key on the console, a new disk, or `limit` (forever if `None`). Modalias
-    /// events are handled (modules loaded) on the way.
-    fn wait(&mut self, limit: Option<Duration>) -> Wake {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let deadline = limit.map(|l| Instant::now() + l);
-        let stdin = std::io::stdin();
-        let mut stdin_open = true;
-        loop {
-            if let Some(hp) = self.hotplug.as_mut() {
-                let (events, overrun) = hp.drain_raw();
-                let broken = hp.is_broken();
-                if broken {
-                    self.hotplug = None;
-                }
-                let mut disk = None;
-                for e in events {
-                    match e {
-                        Event::DiskAdded(name) => {
-                            disk.get_or_insert(name);
-                        }
-                        Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
-                        Event::Modalias(m) => {
-                            self.loader.load_for_modalias(&m);
-                        }
-                    }
-                }
-                if let Some(name) = disk {
-                    return Wake::Disk(name);
-                }
-                if overrun || broken {
-                    return Wake::Rescan;
-                }
-            }
-            let timeout = match deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Wake::Timeout;
-                    }
-                    PollTimeout::try_from(left.as_millis().clamp(1, 60_000) as i32)
-                        .unwrap_or(PollTimeout::MAX)
-                }
-                None => PollTimeout::NONE,
-            };
-            let mut fds = Vec::with_capacity(2);
-            if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(hp) = &self.hotplug {
-                fds.push(PollFd::new(hp.as_fd(), PollFlags::POLLIN));
-            }
-            if fds.is_empty() {
-                // Nothing to watch: nobody can type and no device can be seen; wait out the time.
-                std::thread::sleep(deadline.map_or(Duration::from_secs(60), |d| {
-                    d.saturating_duration_since(Instant::now())
-                }));
-                continue;
-            }
-            let key_ready = match poll(&mut fds, timeout) {
-                Ok(n) if n > 0 => stdin_open && fds[0].revents().is_some_and(|r| !r.is_empty()),
-                Ok(_) | Err(nix::errno::Errno::EINTR) => false,
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(200));
-                    false
-                }
-            };
-            drop(fds);
-            if key_ready {
-                let mut b = [0u8; 1];
-                match stdin.lock().read(&mut b) {
-                    Ok(1) => return Wake::Key(b[0]),
-                    // EOF or error on the console: nobody can type; stop watching it.
-                    _ => stdin_open = false,
-                }
-            }
-        }
-    }
-}
-
 /// The entries of every volume, bootdir arguments applied; entry errors are logged if `log_errors`.
 fn entry_list(volumes: &Volumes, params: &Params, config: &Config, log_errors: bool) -> BootList {
     let (mut list, errors) = volumes.boot_list();
@@ -584,94 +488,6 @@ fn add_late_disk(
         }
     }
     true
-}
-
-/// Opens every disk read-only (partitions first set read-only too) and its volumes; volumes
-/// are probed in parallel, and those without a userspace reader are kernel-mounted read-only
-/// under /run/leapboot. What `allow_devices`/`deny_devices` exclude is left alone.
-fn open_volumes(disks: &[discover::BlockDevice], config: &Config) -> Volumes {
-    let mut volumes = Volumes::with_mounts(leapboot::fs::mount::MountConfig {
-        root: Path::new(leapboot::MOUNT_ROOT).to_path_buf(),
-        modules_dir: crate::early::modules_dir(),
-    });
-    let mut opened = Vec::new();
-    for d in disks.iter().filter(|d| disk_wanted(d, config)) {
-        if let Some(disk) = open_disk(d) {
-            opened.push((disk, d));
-        }
-    }
-    let namers: Vec<Box<dyn Fn(u32) -> String + Sync>> = opened
-        .iter()
-        .map(|(_, d)| {
-            let name = d.name.clone();
-            Box::new(move |n| discover::partition_name(&name, n))
-                as Box<dyn Fn(u32) -> String + Sync>
-        })
-        .collect();
-    let refs: Vec<leapboot::pipeline::DiskRef<'_>> = opened
-        .iter()
-        .zip(&namers)
-        .map(|((disk, d), namer)| leapboot::pipeline::DiskRef {
-            disk,
-            name: &d.name,
-            part_name: namer.as_ref(),
-        })
-        .collect();
-    volumes.add_disks(&refs);
-    drop_unwanted_volumes(&mut volumes, config);
-    volumes
-}
-
-/// Whether disk `d` (or any of its partitions) may be read under `allow_devices`/`deny_devices`.
-fn disk_wanted(d: &discover::BlockDevice, config: &Config) -> bool {
-    let denied = config
-        .deny_devices
-        .iter()
-        .any(|g| leapboot::glob::matches(g, &d.name));
-    let wanted = config.device_allowed(&[&d.name])
-        || (!denied && d.partitions.iter().any(|p| config.device_allowed(&[p])));
-    if !wanted {
-        log::info!("{}: left alone (allow_devices/deny_devices)", d.name);
-    }
-    wanted
-}
-
-/// Drops the volumes `allow_devices`/`deny_devices` exclude (checked by volume and disk name).
-fn drop_unwanted_volumes(volumes: &mut Volumes, config: &Config) {
-    volumes.list.retain(|v| {
-        let disk = v
-            .disk
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let keep = config.device_allowed(&[&v.name, &disk]);
-        if !keep {
-            log::info!("{}: left alone (allow_devices/deny_devices)", v.name);
-        }
-        keep
-    });
-}
-
-/// Opens one disk read-only (partitions first) and adds its volumes.
-fn add_disk_volumes(volumes: &mut Volumes, d: &discover::BlockDevice, config: &Config) {
-    if !disk_wanted(d, config) {
-        return;
-    }
-    if let Some(disk) = open_disk(d) {
-        volumes.add_disk(&disk, &d.name, &|n| discover::partition_name(&d.name, n));
-        drop_unwanted_volumes(volumes, config);
-    }
-}
-
-/// Opens a disk read-only (BLKROSET), its partition nodes first, so that even a kernel mount
-/// of a partition is read-only.
-fn open_disk(d: &discover::BlockDevice) -> Option<Disk> {
-    for p in &d.partitions {
-        if let Err(e) = Disk::open(&Path::new("/dev").join(p)) {
-            log::warn!("{e}");
-        }
-    }
-    Disk::open(&d.node).map_err(|e| log::error!("{e}")).ok()
 }
 
 /// Nothing could be booted: offer reboot and power off on the console, rescan after a while

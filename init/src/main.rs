@@ -9,6 +9,8 @@
 mod boot;
 mod early;
 mod menu_loop;
+mod volumes;
+mod watch;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
