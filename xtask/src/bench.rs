@@ -89,7 +89,7 @@ pub fn run() -> anyhow::Result<()> {
         mib(init_size)
     );
     report += &format!(
-        "| leapboot initramfs (gzip, with the kernel modules listed in initramfs/leapboot.toml) | {} bytes ({:.2} MiB) |\n",
+        "| leapboot initramfs (gzip, with the kernel modules of initramfs/leapboot.toml and bundle.toml) | {} bytes ({:.2} MiB) |\n",
         initrd_size,
         mib(initrd_size)
     );
