@@ -263,31 +263,39 @@ impl Read for Slice {
 
 impl Seek for Slice {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let new = match to {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        match new {
-            Some(n) => {
-                self.pos = n;
-                Ok(n)
-            }
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek to a negative or overflowing position",
-            )),
-        }
+        self.pos = seek_within(self.pos, self.len, to)?;
+        Ok(self.pos)
     }
+}
+
+/// The position a seek from `pos` lands on in a window of `len` bytes (past the end is
+/// allowed, as for files; before the start is an error).
+pub(crate) fn seek_within(pos: u64, len: u64, to: SeekFrom) -> io::Result<u64> {
+    match to {
+        SeekFrom::Start(n) => Some(n),
+        SeekFrom::End(d) => len.checked_add_signed(d),
+        SeekFrom::Current(d) => pos.checked_add_signed(d),
+    }
+    .ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "seek to a negative or overflowing position",
+        )
+    })
+}
+
+/// The error of every write: leapboot never writes to a disk.
+pub(crate) fn write_refused() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "leapboot never writes to disks",
+    )
 }
 
 /// Every write fails: leapboot never writes to a disk.
 impl Write for Slice {
     fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-        Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "leapboot never writes to disks",
-        ))
+        Err(write_refused())
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -88,7 +88,7 @@ pub fn kexec_loaded(sys: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{BootEntry, EntryKind, EntrySource, FileRef, Format, Found};
+    use crate::entry::{BootEntry, Found};
 
     fn list(ids: &[(&str, &str)], default: Option<usize>) -> BootList {
         let mut l = BootList::default();
@@ -96,23 +96,8 @@ mod tests {
             entries: ids
                 .iter()
                 .map(|(id, title)| BootEntry {
-                    id: id.to_string(),
                     title: title.to_string(),
-                    version: None,
-                    kernel: FileRef {
-                        volume: "v".into(),
-                        path: format!("/vmlinuz-{id}"),
-                    },
-                    initrds: vec![],
-                    cmdline: String::new(),
-                    devicetree: None,
-                    format: Format::Bls,
-                    kind: EntryKind::Linux,
-                    source: EntrySource {
-                        volume: "v".into(),
-                        file: "/f".into(),
-                        line: None,
-                    },
+                    ..crate::entry::tests::entry(id, "v")
                 })
                 .collect(),
             default: default.map(crate::entry::DefaultRule::Index),

@@ -144,7 +144,7 @@ pub fn run(start: Instant) -> ! {
             wait_for_rescan(&mut clock, &mut watch);
             continue;
         }
-        log_entries(&list, 0);
+        log_entries(&list, |_| true);
         let timeout = params
             .timeout
             .or(config.timeout())
@@ -418,9 +418,9 @@ fn entry_list(volumes: &Volumes, params: &Params, config: &Config, log_errors: b
     list
 }
 
-/// Logs the entries from index `from` on.
-fn log_entries(list: &BootList, from: usize) {
-    for (i, e) in list.entries.iter().enumerate().skip(from) {
+/// Logs the entries `wanted` picks, with their menu numbers.
+fn log_entries(list: &BootList, wanted: impl Fn(&BootEntry) -> bool) {
+    for (i, e) in list.entries.iter().enumerate().filter(|(_, e)| wanted(e)) {
         log::info!(
             "entry {}: {} [{}] {} ({}:{})",
             i + 1,
@@ -474,19 +474,7 @@ fn add_late_disk(
         "disk {name}: {added} new boot entr{}",
         if added == 1 { "y" } else { "ies" }
     );
-    for (i, e) in list.entries.iter().enumerate() {
-        if !old_ids.contains(&e.id) {
-            log::info!(
-                "entry {}: {} [{}] {} ({}:{})",
-                i + 1,
-                e.title,
-                e.id,
-                e.kernel,
-                e.source.volume,
-                e.source.file
-            );
-        }
-    }
+    log_entries(list, |e| !old_ids.contains(&e.id));
     true
 }
 

@@ -372,7 +372,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn entry(id: &str, vol: &str) -> BootEntry {
+    /// A BLS entry `id` on volume `vol`, titled `id`, booting `/vmlinuz-<id>`.
+    pub(crate) fn entry(id: &str, vol: &str) -> BootEntry {
         BootEntry {
             id: id.into(),
             title: id.into(),

@@ -65,31 +65,15 @@ impl Read for Cached {
 
 impl Seek for Cached {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let new = match to {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(d) => self.slice.len().checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        match new {
-            Some(n) => {
-                self.pos = n;
-                Ok(n)
-            }
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek to a negative or overflowing position",
-            )),
-        }
+        self.pos = crate::disk::seek_within(self.pos, self.slice.len(), to)?;
+        Ok(self.pos)
     }
 }
 
 /// Every write fails: leapboot never writes to disks.
 impl Write for Cached {
     fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-        Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "leapboot never writes to disks",
-        ))
+        Err(crate::disk::write_refused())
     }
 
     fn flush(&mut self) -> io::Result<()> {
