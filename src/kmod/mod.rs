@@ -283,10 +283,59 @@ pub fn load_all(dir: &Path, names: &[String]) -> usize {
     loaded
 }
 
-/// Loads one module file. Ok(false): it was already loaded.
+/// The parameters the kernel command line gives module `module`: every `module.param=value`
+/// (`-` and `_` alike in the module name, values possibly double-quoted), as `modprobe` reads
+/// them from /proc/cmdline (the kernel applies such parameters only to built-in drivers).
+/// Returned as the space-separated `param=value` string `finit_module` takes.
+pub fn cmdline_params(cmdline: &str, module: &str) -> String {
+    let module = normalize(module);
+    let mut out: Vec<&str> = Vec::new();
+    let mut rest = cmdline.trim_start();
+    while !rest.is_empty() {
+        // One token: up to a space outside double quotes.
+        let mut quoted = false;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                c.is_whitespace() && !quoted
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        let token = &rest[..end];
+        rest = rest[end..].trim_start();
+        let Some((name, param)) = token.split_once('.') else {
+            continue;
+        };
+        if normalize(name) == module && param.contains('=') && !param.starts_with('=') {
+            out.push(param);
+        }
+    }
+    out.join(" ")
+}
+
+/// This kernel's command line, read once (bounded).
+fn kernel_cmdline() -> &'static str {
+    static CMDLINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CMDLINE.get_or_init(|| {
+        let mut s = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+        s.truncate(s.floor_char_boundary(64 * 1024));
+        s
+    })
+}
+
+/// Loads one module file, with the parameters the kernel command line gives it. Ok(false):
+/// it was already loaded.
 fn load_one(path: &Path) -> Result<bool, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    match nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty()) {
+    let module = name_of(&path.to_string_lossy());
+    let params = cmdline_params(kernel_cmdline(), &module);
+    if !params.is_empty() {
+        log::info!("module {module}: parameters from the kernel command line: {params}");
+    }
+    let params = std::ffi::CString::new(params).unwrap_or_default();
+    match nix::kmod::finit_module(&file, &params, nix::kmod::ModuleInitFlags::empty()) {
         Ok(()) => Ok(true),
         Err(nix::errno::Errno::EEXIST) => Ok(false),
         Err(e) => Err(format!("finit_module failed: {}", e.desc())),
@@ -296,6 +345,34 @@ fn load_one(path: &Path) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn module_parameters_come_from_the_kernel_command_line() {
+        let cmdline = "console=ttyS0 usb-storage.delay_use=0 usb_storage.quirks=\"a b\" \
+                       usb_storagex.y=1 usb_storage.flag usb_storage.=x leapboot.timeout=3";
+        assert_eq!(
+            cmdline_params(cmdline, "usb_storage"),
+            "delay_use=0 quirks=\"a b\""
+        );
+        assert_eq!(
+            cmdline_params(cmdline, "usb-storage"),
+            cmdline_params(cmdline, "usb_storage")
+        );
+        assert_eq!(cmdline_params(cmdline, "vfat"), "");
+        assert_eq!(cmdline_params("", "x"), "");
+        assert_eq!(
+            cmdline_params("x.a=\"unterminated b", "x"),
+            "a=\"unterminated b"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parameters_never_panic_and_belong_to_the_module(cmdline in ".{0,200}") {
+            let p = cmdline_params(&cmdline, "m");
+            proptest::prop_assert!(p.is_empty() || p.contains('='));
+        }
+    }
 
     #[test]
     fn dependencies_load_first() {
