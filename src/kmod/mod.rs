@@ -319,9 +319,12 @@ pub fn cmdline_params(cmdline: &str, module: &str) -> String {
 fn kernel_cmdline() -> &'static str {
     static CMDLINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     CMDLINE.get_or_init(|| {
-        let mut s = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-        s.truncate(s.floor_char_boundary(64 * 1024));
-        s
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        if let Ok(f) = std::fs::File::open("/proc/cmdline") {
+            let _ = f.take(64 * 1024).read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
     })
 }
 
