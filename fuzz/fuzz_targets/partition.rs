@@ -8,7 +8,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let disk = Disk::from_bytes("fuzz", data.to_vec());
     if let Ok(table) = leapboot::partition::read(&disk) {
         for p in table.partitions() {
-            assert!(p.start.checked_add(p.len).is_some_and(|end| end <= disk.size()));
+            assert!(p
+                .start
+                .checked_add(p.len)
+                .is_some_and(|end| end <= disk.size()));
         }
     }
 });

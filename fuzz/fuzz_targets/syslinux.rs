@@ -3,47 +3,8 @@
 //! `discover` runs on them (labels, includes, submenus, default and timeout resolution).
 #![no_main]
 
-use std::collections::BTreeMap;
-use std::io::Write;
-
 use leapboot::entry::VolumeView;
-use leapboot::fs::{BootFs, DirEntry, FileKind, FsError, Metadata};
-
-struct Mem(BTreeMap<String, Vec<u8>>);
-
-impl BootFs for Mem {
-    fn metadata(&self, path: &str) -> Result<Metadata, FsError> {
-        let p = leapboot::fs::normalize(path);
-        match self.0.get(&p) {
-            Some(c) => Ok(Metadata {
-                kind: FileKind::File,
-                len: c.len() as u64,
-            }),
-            None => Err(FsError::NotFound(p)),
-        }
-    }
-
-    fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError> {
-        Err(FsError::NotFound(path.to_string()))
-    }
-
-    fn copy_to(&self, path: &str, out: &mut dyn Write, max: u64) -> Result<u64, FsError> {
-        let p = leapboot::fs::normalize(path);
-        let c = self.0.get(&p).ok_or_else(|| FsError::NotFound(p.clone()))?;
-        if c.len() as u64 > max {
-            return Err(FsError::TooLarge {
-                path: p,
-                len: c.len() as u64,
-                max,
-            });
-        }
-        out.write_all(c).map_err(|e| FsError::Io {
-            path: p,
-            message: e.to_string(),
-        })?;
-        Ok(c.len() as u64)
-    }
-}
+use leapboot::fs::mem::MemFs;
 
 const NAMES: [&str; 5] = [
     "/syslinux/syslinux.cfg",
@@ -59,7 +20,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         .zip(NAMES)
         .map(|(c, n)| (n.to_string(), c.to_vec()))
         .collect();
-    let fs = Mem(files);
+    let fs = MemFs(files);
     let vol = VolumeView {
         name: "fuzz",
         fs: &fs,

@@ -10,6 +10,7 @@ pub mod blockcache;
 pub mod dir;
 pub mod ext4;
 pub mod fat;
+pub mod mem;
 pub mod mount;
 
 use std::io::Write;
