@@ -95,7 +95,7 @@ pub fn run() -> anyhow::Result<()> {
     );
 
     // 2. Discovery cost on the host, static musl build of the CLI.
-    let cli = build_musl_cli()?;
+    let cli = bins.cli.clone();
     let dir = paths::target().join("bench");
     let spec: Bench = toml::from_str(BENCH_DISK).context("the bench disk layout")?;
     let one = image::build_disks(&spec.disk, &dir, &art)?.remove(0);
@@ -171,31 +171,6 @@ fn mib(b: u64) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// The `leapboot` CLI built like `/init`: static musl, release profile.
-fn build_musl_cli() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(paths::root())
-        .args([
-            "build",
-            "--release",
-            "--target",
-            build::MUSL,
-            "-p",
-            "leapboot",
-            "--bin",
-            "leapboot",
-        ])
-        .status()?;
-    if !status.success() {
-        bail!("building the musl leapboot CLI failed");
-    }
-    Ok(paths::target()
-        .join(build::MUSL)
-        .join("release")
-        .join("leapboot"))
 }
 
 fn list_command(cli: &Path, disks: &[PathBuf]) -> Command {

@@ -13,6 +13,9 @@ pub const MUSL: &str = "x86_64-unknown-linux-musl";
 pub struct Binaries {
     pub init: PathBuf,
     pub target_init: PathBuf,
+    /// The `leapboot` CLI, built like `/init` (the benchmark runs it; a scenario's target
+    /// system runs `leapboot reboot` with it).
+    pub cli: PathBuf,
 }
 
 /// Builds both in release mode (static, stripped) and checks /init's size limit.
@@ -30,6 +33,8 @@ pub fn all() -> anyhow::Result<Binaries> {
             "leapboot-init",
             "-p",
             "leapboot-target-init",
+            "-p",
+            "leapboot",
         ])
         .status()?;
     if !status.success() {
@@ -39,6 +44,7 @@ pub fn all() -> anyhow::Result<Binaries> {
     let bins = Binaries {
         init: dir.join("init"),
         target_init: dir.join("leapboot-target-init"),
+        cli: dir.join("leapboot"),
     };
     let size = std::fs::metadata(&bins.init)?.len();
     println!(

@@ -122,6 +122,7 @@ pub enum PartType {
 pub struct Artifacts {
     kernel: PathBuf,
     target_initrd: Vec<u8>,
+    cli: PathBuf,
 }
 
 impl Artifacts {
@@ -129,6 +130,7 @@ impl Artifacts {
         Ok(Artifacts {
             kernel: kernel.image.clone(),
             target_initrd: crate::initramfs::target(bins)?,
+            cli: bins.cli.clone(),
         })
     }
 
@@ -143,6 +145,12 @@ impl Artifacts {
             "marker-initrd" if !arg.is_empty() => crate::initramfs::marker(arg)?,
             "garbage" => garbage(arg.parse().context("@garbage needs a byte count")?),
             "uki" => self.uki(arg)?,
+            "chain-initrd" => crate::initramfs::chain(
+                &std::fs::read(&self.cli)?,
+                &std::fs::read(&self.kernel)?,
+                &self.target_initrd,
+                arg,
+            )?,
             _ => bail!("unknown generated content {spec:?}"),
         })
     }

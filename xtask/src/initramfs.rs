@@ -245,6 +245,25 @@ pub fn target(bins: &Binaries) -> anyhow::Result<Vec<u8>> {
     a.to_gzip()
 }
 
+/// An initrd that makes the booted target a "running system" for `leapboot reboot`: the
+/// static `leapboot` CLI at `/bin/leapboot` and a boot volume at `/chain` (a BLS entry `next`
+/// with `cmdline`, the test kernel, the target initramfs). Given after the target initramfs,
+/// the target `/init` finds both and, if its command line says `target.chain`, runs
+/// `leapboot reboot --force --root /chain next`.
+pub fn chain(cli: &[u8], kernel: &[u8], target: &[u8], cmdline: &str) -> anyhow::Result<Vec<u8>> {
+    let mut a = Archive::default();
+    a.file("bin/leapboot", cli.to_vec(), 0o755);
+    a.file(
+        "chain/loader/entries/next.conf",
+        format!("title Chained\nlinux /vmlinuz\ninitrd /initrd.img\noptions {cmdline}\n")
+            .into_bytes(),
+        0o644,
+    );
+    a.file("chain/vmlinuz", kernel.to_vec(), 0o644);
+    a.file("chain/initrd.img", target.to_vec(), 0o644);
+    a.to_gzip()
+}
+
 /// An initrd holding only `/leapboot-markers/<name>`.
 pub fn marker(name: &str) -> anyhow::Result<Vec<u8>> {
     let mut a = Archive::default();

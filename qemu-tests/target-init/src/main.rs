@@ -8,6 +8,9 @@
 //! LEAPBOOT-TARGET-OK cmdline=<the exact /proc/cmdline>
 //! LEAPBOOT-TARGET-INITRDS <marker>,<marker>
 //! ```
+//!
+//! With `target.chain` on its command line it then runs `/bin/leapboot reboot --force --root
+//! /chain next` (from the `@chain-initrd` fixture): a running system kexecing on.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -42,6 +45,21 @@ fn main() {
     );
     let _ = writeln!(out, "LEAPBOOT-TARGET-INITRDS {}", markers.join(","));
     let _ = out.flush();
+    // A running system that reboots on with `leapboot reboot` (the chain initrd brings the
+    // CLI and a boot volume at /chain): its output shows on the console; if it returns, the
+    // reboot failed.
+    if cmdline.split_whitespace().any(|w| w == "target.chain") {
+        let _ = writeln!(
+            out,
+            "LEAPBOOT-TARGET-CHAIN leapboot reboot --force --root /chain next"
+        );
+        let _ = out.flush();
+        let status = std::process::Command::new("/bin/leapboot")
+            .args(["reboot", "--force", "--root", "/chain", "next"])
+            .status();
+        let _ = writeln!(out, "LEAPBOOT-TARGET-CHAIN-FAILED {status:?}");
+        let _ = out.flush();
+    }
     // SAFETY: plain syscalls; PID 1 powering off.
     unsafe {
         libc::sync();
