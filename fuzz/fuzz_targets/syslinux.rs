@@ -15,12 +15,7 @@ const NAMES: [&str; 5] = [
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let files = data
-        .split(|&b| b == 0)
-        .zip(NAMES)
-        .map(|(c, n)| (n.to_string(), c.to_vec()))
-        .collect();
-    let fs = MemFs(files);
+    let fs = MemFs::from_chunks(data, &NAMES);
     let vol = VolumeView {
         name: "fuzz",
         fs: &fs,

@@ -10,6 +10,17 @@ use super::{normalize, BootFs, DirEntry, FileKind, FsError, Metadata};
 pub struct MemFs(pub BTreeMap<String, Vec<u8>>);
 
 impl MemFs {
+    /// Fuzz input as a volume: `data` split at NUL bytes, the pieces given `names` in order
+    /// (fewer pieces: fewer files).
+    pub fn from_chunks(data: &[u8], names: &[&str]) -> MemFs {
+        MemFs(
+            data.split(|&b| b == 0)
+                .zip(names)
+                .map(|(c, n)| (normalize(n), c.to_vec()))
+                .collect(),
+        )
+    }
+
     /// A volume holding `files` (path, text).
     pub fn new(files: &[(&str, &str)]) -> MemFs {
         MemFs(

@@ -181,17 +181,9 @@ fn escape(b: &[u8]) -> Step {
         b'[' => csi(b),
         b'O' => match b.get(2) {
             None => Step::Incomplete,
+            // b'M': keypad Enter in application mode.
             Some(&c) => Step::Key(
-                match c {
-                    b'A' => Key::Up,
-                    b'B' => Key::Down,
-                    b'C' => Key::Right,
-                    b'D' => Key::Left,
-                    b'H' => Key::Home,
-                    b'F' => Key::End,
-                    b'M' => Key::Enter, // keypad Enter in application mode
-                    _ => Key::Unknown,
-                },
+                cursor_key(c).unwrap_or(if c == b'M' { Key::Enter } else { Key::Unknown }),
                 3,
             ),
         },
@@ -232,6 +224,20 @@ fn csi(b: &[u8]) -> Step {
     Step::Incomplete
 }
 
+/// The final byte of a cursor key, the same after `ESC [` (normal mode) and `ESC O`
+/// (application mode).
+fn cursor_key(fin: u8) -> Option<Key> {
+    Some(match fin {
+        b'A' => Key::Up,
+        b'B' => Key::Down,
+        b'C' => Key::Right,
+        b'D' => Key::Left,
+        b'H' => Key::Home,
+        b'F' => Key::End,
+        _ => return None,
+    })
+}
+
 fn csi_key(params: &[u8], fin: u8) -> Key {
     // The first parameter; modifiers after ';' are ignored.
     let first = params
@@ -239,13 +245,10 @@ fn csi_key(params: &[u8], fin: u8) -> Key {
         .next()
         .and_then(|p| std::str::from_utf8(p).ok())
         .and_then(|p| p.parse::<u32>().ok());
+    if let Some(k) = cursor_key(fin) {
+        return k;
+    }
     match fin {
-        b'A' => Key::Up,
-        b'B' => Key::Down,
-        b'C' => Key::Right,
-        b'D' => Key::Left,
-        b'H' => Key::Home,
-        b'F' => Key::End,
         b'~' => match first {
             Some(1) | Some(7) => Key::Home,
             Some(4) | Some(8) => Key::End,

@@ -131,6 +131,15 @@ pub fn lex(text: &str) -> Vec<Token> {
         }
     }
 
+    /// A quote left open at the end of the input: the word so far, then the error token.
+    fn unterminated(out: &mut Vec<Token>, word: &mut Option<(Word, u32)>, line: u32) {
+        flush(out, word);
+        out.push(Token {
+            kind: Kind::Unterminated,
+            line,
+        });
+    }
+
     while i < chars.len() && out.len() < MAX_TOKENS {
         let c = chars[i];
         match c {
@@ -204,11 +213,7 @@ pub fn lex(text: &str) -> Vec<Token> {
                     w.push_lit(q, true);
                 }
                 if !closed {
-                    flush(&mut out, &mut word);
-                    out.push(Token {
-                        kind: Kind::Unterminated,
-                        line,
-                    });
+                    unterminated(&mut out, &mut word, line);
                 }
             }
             '"' => {
@@ -251,11 +256,7 @@ pub fn lex(text: &str) -> Vec<Token> {
                     }
                 }
                 if !closed {
-                    flush(&mut out, &mut word);
-                    out.push(Token {
-                        kind: Kind::Unterminated,
-                        line,
-                    });
+                    unterminated(&mut out, &mut word, line);
                 }
             }
             '$' => {
