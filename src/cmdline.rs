@@ -28,6 +28,8 @@ pub struct Params {
     pub append: Option<String>,
     /// `leapboot.debug`: log at debug level.
     pub debug: bool,
+    /// `leapboot.settle_always`: wait for the settle rule even when the default is known.
+    pub settle_always: bool,
     /// Whether `loglevel=` was given (then leapboot leaves the console log level alone).
     pub has_loglevel: bool,
     /// Problems to report once logging is up.
@@ -103,6 +105,9 @@ pub fn parse(cmdline: &str) -> Params {
             },
             "bootdir_args" => p.bootdir_args = Some(value.unwrap_or_default().to_string()),
             "debug" => p.debug = !matches!(value, Some("0") | Some("false") | Some("off")),
+            "settle_always" => {
+                p.settle_always = !matches!(value, Some("0") | Some("false") | Some("off"))
+            }
             "default" => match value.filter(|v| !v.is_empty()) {
                 Some(v) => p.default = Some(v.to_string()),
                 None => p.problems.push(format!(

@@ -26,6 +26,10 @@ pub struct Config {
     pub settle_ms: Option<u64>,
     /// Discovery never waits longer than this for block devices (default 10000).
     pub device_wait_ms: Option<u64>,
+    /// Wait for the settle rule even when the default entry is already known (off: boot
+    /// the default as soon as every disk seen so far has been read).
+    #[serde(default)]
+    pub settle_always: bool,
     /// Also scan RAM, loop and zram block devices (ignored by default).
     #[serde(default)]
     pub virtual_disks: bool,
@@ -161,7 +165,10 @@ mod tests {
         let text = include_str!("../initramfs/leapboot.toml");
         let (c, err) = Config::parse(text);
         assert_eq!(err, Vec::<String>::new());
-        assert!(c.modules.contains(&"vfat".to_string()));
+        assert!(
+            c.modules.is_empty(),
+            "filesystem modules load on demand only"
+        );
     }
 
     #[test]

@@ -175,40 +175,71 @@ pub fn load(
     vols: &Volumes,
     progress: OnProgress<'_>,
 ) -> Result<(), KexecError> {
-    let (kernel, initrd, c_cmdline) = match entry.kind {
+    prepare(entry, cmdline, vols, progress)?.load(entry)
+}
+
+/// An entry's files read into memfds and its command line checked: what
+/// [`Prepared::load`] hands to `kexec_file_load`.
+pub struct Prepared {
+    kernel: File,
+    initrd: Option<File>,
+    cmdline: CString,
+}
+
+/// Reads `entry`'s kernel and initrds into memfds and checks `cmdline` against the kernel's
+/// limit; nothing is loaded yet.
+pub fn prepare(
+    entry: &BootEntry,
+    cmdline: &str,
+    vols: &Volumes,
+    progress: OnProgress<'_>,
+) -> Result<Prepared, KexecError> {
+    let (kernel, initrd, cmdline) = match entry.kind {
         EntryKind::Linux => prepare_linux(entry, cmdline, vols, progress)?,
         EntryKind::Uki => prepare_uki(entry, cmdline, vols, progress)?,
     };
-    let flags: libc::c_ulong = if initrd.is_none() {
-        0x4 // KEXEC_FILE_NO_INITRAMFS
-    } else {
-        0
-    };
-    let initrd_fd = initrd.as_ref().map_or(-1, |f| f.as_raw_fd());
-    let bytes = c_cmdline.as_bytes_with_nul();
-    // SAFETY: valid fds, a NUL-terminated buffer whose length includes the NUL (the kernel
-    // rejects a length without it), and flags the kernel defines.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_kexec_file_load,
-            kernel.as_raw_fd(),
-            initrd_fd,
-            bytes.len() as libc::c_ulong,
-            bytes.as_ptr(),
-            flags,
-        )
-    };
-    if r != 0 {
-        return Err(KexecError::Load {
-            kernel: entry.kernel.clone(),
-            errno: nix::errno::Errno::last(),
-        });
+    Ok(Prepared {
+        kernel,
+        initrd,
+        cmdline,
+    })
+}
+
+impl Prepared {
+    /// `kexec_file_load`: the kernel checks the image (and its signature where required)
+    /// and keeps it as the next kernel, replacing any loaded before.
+    pub fn load(self, entry: &BootEntry) -> Result<(), KexecError> {
+        let flags: libc::c_ulong = if self.initrd.is_none() {
+            0x4 // KEXEC_FILE_NO_INITRAMFS
+        } else {
+            0
+        };
+        let initrd_fd = self.initrd.as_ref().map_or(-1, |f| f.as_raw_fd());
+        let bytes = self.cmdline.as_bytes_with_nul();
+        // SAFETY: valid fds, a NUL-terminated buffer whose length includes the NUL (the kernel
+        // rejects a length without it), and flags the kernel defines.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_kexec_file_load,
+                self.kernel.as_raw_fd(),
+                initrd_fd,
+                bytes.len() as libc::c_ulong,
+                bytes.as_ptr(),
+                flags,
+            )
+        };
+        if r != 0 {
+            return Err(KexecError::Load {
+                kernel: entry.kernel.clone(),
+                errno: nix::errno::Errno::last(),
+            });
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A kernel memfd, an initrd memfd if there is anything in it, and the command line.
-type Prepared = (File, Option<File>, CString);
+type Files = (File, Option<File>, CString);
 
 /// A plain kernel: the kernel file, the command line checked, then the initrds.
 fn prepare_linux(
@@ -216,7 +247,7 @@ fn prepare_linux(
     cmdline: &str,
     vols: &Volumes,
     progress: OnProgress<'_>,
-) -> Result<Prepared, KexecError> {
+) -> Result<Files, KexecError> {
     let mut kernel = memfd("leapboot-kernel")?;
     let klen = copy_into(vols, &entry.kernel, &mut kernel, MAX_KERNEL_BYTES, progress)?;
     let c_cmdline = check_cmdline(&mut kernel, klen, cmdline)?;
@@ -242,7 +273,7 @@ fn prepare_uki(
     cmdline: &str,
     vols: &Volumes,
     progress: OnProgress<'_>,
-) -> Result<Prepared, KexecError> {
+) -> Result<Files, KexecError> {
     let fs = vols
         .fs(&entry.kernel.volume)
         .ok_or_else(|| KexecError::NoVolume {

@@ -120,7 +120,8 @@ fn list(sources: &Sources, json: bool) -> ExitCode {
     let Ok(volumes) = open(sources) else {
         return ExitCode::FAILURE;
     };
-    let (list, errors) = volumes.boot_list();
+    let (mut list, errors) = volumes.boot_list();
+    host_policy().resolve(&mut list);
     for e in &errors {
         log::warn!("{e}");
     }
@@ -135,7 +136,8 @@ fn list(sources: &Sources, json: bool) -> ExitCode {
 /// Finds the chosen entry and loads it; errors are logged.
 fn load(choice: &Choice) -> Result<(), ()> {
     let volumes = open(&choice.sources)?;
-    let (list, errors) = volumes.boot_list();
+    let (mut list, errors) = volumes.boot_list();
+    host_policy().resolve(&mut list);
     for e in &errors {
         log::warn!("{e}");
     }
@@ -213,6 +215,12 @@ fn reboot(choice: &Choice, force: bool) -> ExitCode {
 
 /// Opens the volumes `sources` names, or this machine's disks if it names none. Errors are
 /// logged.
+/// The boot policy `/init` would apply, from this system's `/etc/leapboot.toml` if any.
+fn host_policy() -> leapboot::session::Policy {
+    let text = std::fs::read_to_string(leapboot::config::PATH).ok();
+    leapboot::session::Policy::for_host(text.as_deref())
+}
+
 fn open(sources: &Sources) -> Result<Volumes, ()> {
     let (disks, roots) = (&sources.disk, &sources.root);
     let mut volumes = Volumes::default();

@@ -36,8 +36,10 @@ pub struct Volume {
 pub struct Volumes {
     /// In discovery order.
     pub list: Vec<Volume>,
-    /// Disks added so far.
+    /// Disks added so far, in the order they were added.
     disks: u32,
+    /// Their names (`/dev/vda`, an image path), by disk index.
+    disk_names: Vec<PathBuf>,
     /// Kernel mounts for filesystems without a userspace reader: only in the initramfs.
     mounts: Option<MountConfig>,
 }
@@ -129,12 +131,34 @@ impl Volumes {
         for d in disks {
             let disk_index = self.disks;
             self.disks += 1;
+            self.disk_names.push(d.disk.path().to_owned());
             candidates.extend(self.candidates(d, disk_index));
         }
         let probed = probe_all(&candidates, self.mounts.as_ref());
         for (c, p) in candidates.into_iter().zip(probed) {
             self.open_volume(c, p);
         }
+    }
+
+    /// Puts the volumes in disk-name order, then partition order, as if every disk had been
+    /// added at once in sorted order, and numbers the disks (GRUB's `hdN`) in that order:
+    /// disks read one by one as they appear give the same list whatever order they came in.
+    /// Directories (`--root`) stay after the disks, in their order.
+    pub fn order_by_disk_name(&mut self) {
+        let mut sorted: Vec<(PathBuf, u32)> = self.disk_names.iter().cloned().zip(0..).collect();
+        sorted.sort();
+        let renumber = |old: u32| {
+            sorted
+                .iter()
+                .position(|(_, i)| *i == old)
+                .and_then(|p| u32::try_from(p).ok())
+        };
+        for v in &mut self.list {
+            v.disk_index = v.disk_index.and_then(renumber);
+        }
+        self.list
+            .sort_by_key(|v| (v.disk_index.is_none(), v.disk_index.unwrap_or(0)));
+        self.disk_names = sorted.into_iter().map(|(n, _)| n).collect();
     }
 
     /// The volumes `d` may hold: its partitions, or the whole disk.
@@ -730,5 +754,43 @@ mod tests {
             let grub: Vec<u32> = v.list.iter().filter_map(|v| v.disk_index).collect();
             assert_eq!(grub, [0, 0, 0, 0, 0, 0, 1, 1]);
         }
+    }
+
+    #[test]
+    fn disks_read_one_by_one_are_ordered_as_if_read_at_once() {
+        let esp = |t: &str| {
+            let conf = format!("title {t}\nlinux /vmlinuz\n");
+            (
+                types::ESP,
+                fat_volume(1 << 20, &[("loader/entries/e.conf", conf.as_bytes())]),
+            )
+        };
+        // Image paths sort as the disks' names would: the tempfile names are random, so
+        // which one sorts first decides the expected order.
+        let a = gpt_image(&[esp("a1"), esp("a2")]);
+        let b = gpt_image(&[esp("b1")]);
+        let (first, second) = if a.path() < b.path() {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
+        let d_first = Disk::open(first.path()).unwrap();
+        let d_second = Disk::open(second.path()).unwrap();
+        let n1 = |n: u32| format!("first:{n}");
+        let n2 = |n: u32| format!("second:{n}");
+        let mut v = Volumes::default();
+        // The second disk appears (and is read) before the first.
+        v.add_disk(&d_second, "second", &n2);
+        v.add_disk(&d_first, "first", &n1);
+        v.order_by_disk_name();
+        let names: Vec<&str> = v.list.iter().map(|v| v.name.as_str()).collect();
+        let grub: Vec<u32> = v.list.iter().filter_map(|v| v.disk_index).collect();
+        let n_first = if first.path() == a.path() { 2 } else { 1 };
+        let mut want: Vec<String> = (1..=n_first).map(|i| format!("first:{i}")).collect();
+        want.extend((1..=3 - n_first).map(|i| format!("second:{i}")));
+        assert_eq!(names, want);
+        let mut want_grub = vec![0; n_first as usize];
+        want_grub.extend(vec![1; 3 - n_first as usize]);
+        assert_eq!(grub, want_grub);
     }
 }

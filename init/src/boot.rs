@@ -1,9 +1,11 @@
-//! The boot loop: discover → list entries → menu with the autoboot countdown → kexec, with a
-//! way forward from every failure (back to the menu, next entry, rescan, reboot or power off
-//! from the console).
+//! The boot loop, as glue: it feeds the library's session state machines
+//! (`leapboot::session`: discovery, policy, preload; `leapboot::menu::state`: the menu) with
+//! what happens and performs what they ask: read disks, wait, show the menu, load, kexec,
+//! rescan, reboot.
 //!
 //! Devices: the uevent listener is opened first, then the configured modules and the modalias
-//! coldplug load drivers, then the initial wait (settle rule). While the menu is shown (or
+//! coldplug load drivers. Each disk is read as soon as it is seen; the initial wait ends as
+//! soon as the default entry is known (or by the settle rule). While the menu is shown (or
 //! nothing bootable was found), a disk that appears later is opened and its entries merged
 //! into the list; the countdown restarts only if the default entry changed.
 
@@ -12,20 +14,18 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use leapboot::cmdline::Params;
 use leapboot::config::Config;
-use leapboot::discover::{self, Event, Hotplug};
+use leapboot::discover;
 use leapboot::entry::{BootEntry, BootList, FileRef, Timeout};
 use leapboot::kmod::{Loader, Reason};
 use leapboot::menu::state::{Menu, VolumeInfo};
 use leapboot::pipeline::Volumes;
+use leapboot::session::{self, Discovery, Next, Policy, Preload, PromptKey};
 
 use crate::menu_loop::{self, Exit, Host};
-use crate::volumes::{add_disk_volumes, open_volumes};
+use crate::volumes::{add_disks, new_volumes};
 use crate::watch::{Wake, Watch};
 
-/// Used when no configuration sets a timeout.
-const DEFAULT_TIMEOUT: Timeout = Timeout::Secs(5);
 /// How long to wait for a key before rescanning when nothing could be booted.
 const RESCAN_AFTER: Duration = Duration::from_secs(10);
 
@@ -76,10 +76,11 @@ pub fn run(start: Instant) -> ! {
         log::warn!("kernel command line: {p}");
     }
     let config = load_config();
+    let policy = Policy::new(&params, &config);
     log::info!("leapboot {} starting", env!("CARGO_PKG_VERSION"));
     // The listener first: every device that appears from here on is seen as an event.
     let mut watch = Watch {
-        hotplug: Hotplug::open(config.virtual_disks)
+        hotplug: discover::Hotplug::open(policy.virtual_disks)
             .map_err(|e| {
                 log::error!(
                     "cannot open the uevent socket: {}; late disks are found by rescanning only",
@@ -97,79 +98,53 @@ pub fn run(start: Instant) -> ! {
         log::info!("loaded {} kernel module(s)", watch.loader.loaded);
     }
     loop {
-        let settle = params.settle.unwrap_or(config.settle());
-        let max = params.device_wait.unwrap_or(config.device_wait());
-        let loader = &mut watch.loader;
-        let (disks, waited) = discover::wait_for_disks_hotplug(
-            watch.hotplug.as_mut(),
-            Path::new("/sys"),
-            Path::new("/dev"),
-            settle,
-            max,
-            config.virtual_disks,
-            &mut |m| loader.load_for_modalias(m),
-        );
-        clock.waited_devices += waited;
-        log::info!(
-            "found {} disk(s) in {} ms: {}",
-            disks.len(),
-            waited.as_millis(),
-            disks
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        let mut known: Vec<String> = disks.iter().map(|d| d.name.clone()).collect();
         let (cpu_before, _) = cpu_and_peak_rss();
-        let mut volumes = open_volumes(&disks, &config);
-        let mut list = entry_list(&volumes, &params, &config, true);
+        let mut found = discover_entries(&policy, &mut watch, &mut clock);
+        crate::milestone("devices-ready");
         let (cpu, rss) = cpu_and_peak_rss();
         log::info!(
             "discovery done: {} disk(s), {} volume(s), {} entr{}; CPU {} ms reading them, {} ms in all so far; peak RSS {} KiB",
-            disks.len(),
-            volumes.list.len(),
-            list.entries.len(),
-            if list.entries.len() == 1 { "y" } else { "ies" },
+            found.known.len(),
+            found.volumes.list.len(),
+            found.list.entries.len(),
+            if found.list.entries.len() == 1 { "y" } else { "ies" },
             cpu.saturating_sub(cpu_before).as_millis(),
             cpu.as_millis(),
             rss
         );
-        if list.entries.is_empty() {
+        if found.list.entries.is_empty() {
             log::error!(
                 "no boot entries found on {} disk(s) and {} volume(s)",
-                disks.len(),
-                volumes.list.len()
+                found.known.len(),
+                found.volumes.list.len()
             );
-            wait_for_rescan(&mut clock, &mut watch);
+            wait_for_rescan(&mut clock, &mut watch, policy.lock.locked);
             continue;
         }
-        log_entries(&list, |_| true);
-        let timeout = params
-            .timeout
-            .or(config.timeout())
-            .or(list.timeout)
-            .unwrap_or(DEFAULT_TIMEOUT);
-        let default = choose_default(&list, &params, &config);
-        let mut lock = config.lock();
-        lock.locked |= params.locked;
-        let mut menu = Menu::new(list.entries.clone(), default, timeout, lock);
-        menu.set_volumes(volume_infos(&volumes));
+        crate::milestone("entries-parsed");
+        log_entries(&found.list, |_| true);
+        let timeout = policy.timeout(&found.list);
+        let default = choose_default(&found.list, &policy, true);
+        let mut menu = Menu::new(
+            found.list.entries.clone(),
+            default,
+            timeout,
+            policy.lock.clone(),
+        );
+        menu.set_volumes(volume_infos(&found.volumes));
         announce(&menu, timeout);
-        let colour = params.colour.or(config.colour).unwrap_or(true);
         let shown = Instant::now();
         let mut session = Session {
             clock,
             shown,
             timeout,
             watch: &mut watch,
-            known: &mut known,
-            volumes: &mut volumes,
-            list: &mut list,
-            params: &params,
-            config: &config,
+            found: &mut found,
+            policy: &policy,
+            preload: Preload::default(),
         };
-        let exit = menu_loop::show(&mut menu, colour, &mut session);
+        let exit = menu_loop::show(&mut menu, policy.colour, &mut session);
+        let mut preload = std::mem::take(&mut session.preload);
         clock.waited_timeout += shown.elapsed();
         if let Exit::Rescan = exit {
             continue;
@@ -179,24 +154,143 @@ pub fn run(start: Instant) -> ! {
             let Some(e) = menu.entries().get(i) else {
                 continue;
             };
-            boot_one(e, &e.cmdline, &volumes, &clock);
+            boot_one(e, &e.cmdline, &found.volumes, &clock, &mut preload);
             log::info!("trying the next entry");
         }
         log::error!("none of the {} entries could be booted", order.len());
-        wait_for_rescan(&mut clock, &mut watch);
+        wait_for_rescan(&mut clock, &mut watch, policy.lock.locked);
     }
 }
 
-/// The default entry: `leapboot.default=`, the config's `default`, the boot configuration's,
-/// the first.
-fn choose_default(list: &BootList, params: &Params, config: &Config) -> Option<usize> {
-    match params.default.as_deref().or(config.default.as_deref()) {
-        Some(p) => list.find(p).or_else(|| {
-            log::warn!("default '{p}' names no entry; using the boot configuration's");
-            list.default_entry()
-        }),
-        None => list.default_entry(),
+/// What discovery found: the disks read, their volumes and the merged entry list.
+struct Found {
+    known: Vec<String>,
+    volumes: Volumes,
+    list: BootList,
+    /// Entry errors already logged (a list is rebuilt as disks join; each error is told once).
+    logged: Vec<String>,
+}
+
+impl Found {
+    /// Rebuilds the list from every volume, the policy's arguments applied; new errors logged.
+    fn rebuild(&mut self, policy: &Policy) {
+        let (mut list, errors) = self.volumes.boot_list();
+        policy.apply(&mut list);
+        for e in errors {
+            let e = e.to_string();
+            if !self.logged.contains(&e) {
+                log::error!("{e}");
+                self.logged.push(e);
+            }
+        }
+        self.list = list;
     }
+
+    /// Opens the disks named (those still there) and merges their entries; `sorted` puts
+    /// the volumes in disk-name order (the initial discovery), else they come last (a disk
+    /// that appears while the menu is shown adds its entries at the end).
+    fn read_disks(&mut self, names: &[String], policy: &Policy, sorted: bool) {
+        let disks: Vec<discover::BlockDevice> = names
+            .iter()
+            .filter_map(|n| {
+                discover::block_device(
+                    Path::new("/sys"),
+                    Path::new("/dev"),
+                    n,
+                    policy.virtual_disks,
+                )
+                .or_else(|| {
+                    log::debug!("disk {n}: gone or empty");
+                    None
+                })
+            })
+            .collect();
+        self.known.extend(names.iter().cloned());
+        add_disks(&mut self.volumes, &disks, policy);
+        if sorted {
+            self.volumes.order_by_disk_name();
+        }
+        self.rebuild(policy);
+    }
+}
+
+/// The initial discovery: every disk is read as soon as it is seen, and waiting ends when
+/// [`Discovery`] says so (the default is known, or the settle rule).
+fn discover_entries(policy: &Policy, watch: &mut Watch, clock: &mut Clock) -> Found {
+    let t0 = Instant::now();
+    let mut reading = Duration::ZERO;
+    let mut d = Discovery::new(t0, policy);
+    let mut found = Found {
+        known: Vec::new(),
+        volumes: new_volumes(),
+        list: BootList::default(),
+        logged: Vec::new(),
+    };
+    let scan = |d: &mut Discovery| {
+        let now = Instant::now();
+        for disk in
+            discover::block_devices_with(Path::new("/sys"), Path::new("/dev"), policy.virtual_disks)
+        {
+            d.seen(&disk.name, now);
+        }
+    };
+    scan(&mut d);
+    let why = loop {
+        let h = watch.drain();
+        let now = Instant::now();
+        for name in &h.added {
+            if d.seen(name, now) {
+                log::debug!("disk {name} appeared after {} ms", (now - t0).as_millis());
+            }
+        }
+        for name in &h.removed {
+            d.removed(name);
+        }
+        if h.modules > 0 {
+            d.module_loaded(now);
+        }
+        if h.lost || !watch.listening() {
+            scan(&mut d);
+        }
+        match d.next(Instant::now()) {
+            Next::Read(names) => {
+                let t = Instant::now();
+                log::info!("reading disk(s) {}", names.join(" "));
+                // The list is in disk-name order whatever order the disks came in.
+                found.read_disks(&names, policy, true);
+                for n in &names {
+                    d.read(n);
+                }
+                d.default_named(policy.default_entry(&found.list).is_named());
+                reading += t.elapsed();
+            }
+            Next::Wait(limit) => watch.sleep(limit),
+            Next::Done(why) => break why,
+        }
+    };
+    let waited = t0.elapsed().saturating_sub(reading);
+    clock.waited_devices += waited;
+    log::info!(
+        "found {} disk(s) in {} ms: {} ({})",
+        found.known.len(),
+        waited.as_millis(),
+        found.known.join(" "),
+        match why {
+            session::Done::DefaultFound => "the default entry is known: no settle wait",
+            session::Done::Settled => "no new device for the settle time",
+            session::Done::MaxWait => "the longest wait for devices passed",
+        },
+    );
+    found
+}
+
+/// The default entry by the policy; a configured pattern that names nothing is told once.
+fn choose_default(list: &BootList, policy: &Policy, warn: bool) -> Option<usize> {
+    let c = policy.default_entry(list);
+    if let (Some(p), true) = (&c.unmatched, warn) {
+        log::warn!("default '{p}' names no entry; using the boot configuration's");
+    }
+    c.index
 }
 
 /// Logs when the default boots.
@@ -214,24 +308,43 @@ fn announce(menu: &Menu, timeout: Timeout) {
     }
 }
 
-/// What the menu reaches of the boot loop while it is shown: booting, and late disks.
+/// What the menu reaches of the boot loop while it is shown: booting, loading the default
+/// ahead, and late disks.
 struct Session<'a> {
     clock: Clock,
     shown: Instant,
     timeout: Timeout,
     watch: &'a mut Watch,
-    known: &'a mut Vec<String>,
-    volumes: &'a mut Volumes,
-    list: &'a mut BootList,
-    params: &'a Params,
-    config: &'a Config,
+    found: &'a mut Found,
+    policy: &'a Policy,
+    preload: Preload,
 }
 
 impl Host for Session<'_> {
     fn boot(&mut self, entry: &BootEntry, cmdline: &str) -> String {
         let mut c = self.clock;
         c.waited_timeout += self.shown.elapsed();
-        boot_one(entry, cmdline, self.volumes, &c)
+        boot_one(entry, cmdline, &self.found.volumes, &c, &mut self.preload)
+    }
+
+    fn idle(&mut self, menu: &Menu) {
+        let Some(i) = self.preload.wanted(menu) else {
+            return;
+        };
+        let e = &menu.entries()[i];
+        log::info!("loading '{}' ahead while the countdown runs", e.title);
+        let ok = match leapboot::kexec::load(e, &e.cmdline, &self.found.volumes, &mut |_, _, _| {})
+        {
+            Ok(()) => {
+                crate::milestone("kexec-loaded");
+                true
+            }
+            Err(err) => {
+                log::warn!("loading '{}' ahead failed: {err}", e.title);
+                false
+            }
+        };
+        self.preload.done(e, &e.cmdline, ok);
     }
 
     fn events_fd(&self) -> Option<BorrowedFd<'_>> {
@@ -239,71 +352,86 @@ impl Host for Session<'_> {
     }
 
     fn events_ready(&mut self, menu: &mut Menu) {
-        let Some(hp) = self.watch.hotplug.as_mut() else {
-            return;
-        };
-        let (events, overrun) = hp.drain_raw();
-        let broken = hp.is_broken();
-        if broken {
-            self.watch.hotplug = None;
-        }
-        let mut names = Vec::new();
-        for e in events {
-            match e {
-                Event::DiskAdded(name) => names.push(name),
-                Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
-                Event::Modalias(m) => {
-                    self.watch.loader.load_for_modalias(&m);
-                }
-            }
-        }
-        if overrun || broken {
+        let h = self.watch.drain();
+        let mut names = h.added;
+        if h.lost || !self.watch.listening() {
             // Events were lost: every disk sysfs has that is not known yet.
             names.extend(
                 discover::block_devices_with(
                     Path::new("/sys"),
                     Path::new("/dev"),
-                    self.config.virtual_disks,
+                    self.policy.virtual_disks,
                 )
                 .into_iter()
                 .map(|d| d.name),
             );
         }
-        for name in names {
-            if add_late_disk(
-                &name,
-                self.known,
-                self.volumes,
-                self.list,
-                self.params,
-                self.config,
-            ) {
-                let before = menu.default().map(|i| menu.entries()[i].id.clone());
-                let default = choose_default(self.list, self.params, self.config);
-                menu.replace_entries(self.list.entries.clone(), default);
-                menu.set_volumes(volume_infos(self.volumes));
-                let after = menu.default().map(|i| menu.entries()[i].id.clone());
-                if after != before {
-                    log::info!("the default entry changed; the countdown starts again");
-                    announce(menu, self.timeout);
-                }
-            }
+        names.retain(|n| !self.found.known.contains(n));
+        names.dedup();
+        if names.is_empty() {
+            return;
+        }
+        log::info!(
+            "disk(s) {} appeared; reading their entries",
+            names.join(" ")
+        );
+        let old = self.found.list.clone();
+        self.found.read_disks(&names, self.policy, false);
+        let added = session::new_entries(&old, &self.found.list);
+        if added.is_empty() {
+            log::info!("disk(s) {}: no new boot entries", names.join(" "));
+            return;
+        }
+        log::info!(
+            "{} new boot entr{}",
+            added.len(),
+            if added.len() == 1 { "y" } else { "ies" }
+        );
+        log_entries(&self.found.list, |e| {
+            !old.entries.iter().any(|o| o.id == e.id)
+        });
+        let before = menu.default().map(|i| menu.entries()[i].id.clone());
+        let default = choose_default(&self.found.list, self.policy, false);
+        menu.replace_entries(self.found.list.entries.clone(), default);
+        menu.set_volumes(volume_infos(&self.found.volumes));
+        let after = menu.default().map(|i| menu.entries()[i].id.clone());
+        if after != before {
+            log::info!("the default entry changed; the countdown starts again");
+            announce(menu, self.timeout);
         }
     }
 }
 
-/// Loads and boots `e` with `cmdline`. Returns only when that failed, with the error.
-fn boot_one(e: &BootEntry, cmdline: &str, volumes: &Volumes, clock: &Clock) -> String {
+/// Loads and boots `e` with `cmdline` (at once if `preload` holds it already). Returns only
+/// when that failed, with the error.
+fn boot_one(
+    e: &BootEntry,
+    cmdline: &str,
+    volumes: &Volumes,
+    clock: &Clock,
+    preload: &mut Preload,
+) -> String {
     log::info!(
         "booting '{}' ({}) with command line: {}",
         e.title,
         e.id,
         cmdline
     );
-    let mut progress = Progress::default();
-    let loaded = leapboot::kexec::load(e, cmdline, volumes, &mut |f, done, total| {
-        progress.report(f, done, total)
-    });
+    let loaded = if preload.is_loaded(e, cmdline) {
+        log::info!("'{}' was loaded during the countdown", e.title);
+        Ok(())
+    } else {
+        preload.forget();
+        let mut progress = Progress::default();
+        leapboot::kexec::prepare(e, cmdline, volumes, &mut |f, done, total| {
+            progress.report(f, done, total)
+        })
+        .and_then(|p| {
+            crate::milestone("kernel-read");
+            p.load(e)
+        })
+        .inspect(|()| crate::milestone("kexec-loaded"))
+    };
     let err = match loaded {
         Ok(()) => {
             let (cpu, max_rss) = cpu_and_peak_rss();
@@ -317,6 +445,7 @@ fn boot_one(e: &BootEntry, cmdline: &str, volumes: &Volumes, clock: &Clock) -> S
             );
             let err = leapboot::kexec::exec();
             leapboot::kexec::unload();
+            preload.forget();
             err.to_string()
         }
         Err(err) => err.to_string(),
@@ -397,27 +526,6 @@ fn cpu_and_peak_rss() -> (Duration, i64) {
     (cpu.saturating_sub(start), ru.ru_maxrss)
 }
 
-/// The entries of every volume, bootdir arguments applied; entry errors are logged if `log_errors`.
-fn entry_list(volumes: &Volumes, params: &Params, config: &Config, log_errors: bool) -> BootList {
-    let (mut list, errors) = volumes.boot_list();
-    if let Some(args) = params
-        .bootdir_args
-        .as_deref()
-        .or(config.bootdir_args.as_deref())
-    {
-        list.append_args(leapboot::entry::Format::Bootdir, args);
-    }
-    if let Some(args) = params.append.as_deref().or(config.append.as_deref()) {
-        list.append_all(args);
-    }
-    if log_errors {
-        for e in &errors {
-            log::error!("{e}");
-        }
-    }
-    list
-}
-
 /// Logs the entries `wanted` picks, with their menu numbers.
 fn log_entries(list: &BootList, wanted: impl Fn(&BootEntry) -> bool) {
     for (i, e) in list.entries.iter().enumerate().filter(|(_, e)| wanted(e)) {
@@ -433,83 +541,38 @@ fn log_entries(list: &BootList, wanted: impl Fn(&BootEntry) -> bool) {
     }
 }
 
-/// A disk appeared after the initial wait: open it and merge its entries. Returns whether the
-/// list gained entries.
-fn add_late_disk(
-    name: &str,
-    known: &mut Vec<String>,
-    volumes: &mut Volumes,
-    list: &mut BootList,
-    params: &Params,
-    config: &Config,
-) -> bool {
-    if known.iter().any(|k| k == name) {
-        return false;
-    }
-    let Some(d) = discover::block_device(
-        Path::new("/sys"),
-        Path::new("/dev"),
-        name,
-        config.virtual_disks,
-    ) else {
-        log::debug!("disk {name}: gone or empty");
-        return false;
-    };
-    known.push(name.to_string());
-    log::info!("disk {name} appeared; reading its entries");
-    let old_ids: Vec<String> = list.entries.iter().map(|e| e.id.clone()).collect();
-    add_disk_volumes(volumes, &d, config);
-    let new = entry_list(volumes, params, config, false);
-    let added = new
-        .entries
-        .iter()
-        .filter(|e| !old_ids.contains(&e.id))
-        .count();
-    if added == 0 {
-        log::info!("disk {name}: no new boot entries");
-        return false;
-    }
-    *list = new;
-    log::info!(
-        "disk {name}: {added} new boot entr{}",
-        if added == 1 { "y" } else { "ies" }
-    );
-    log_entries(list, |e| !old_ids.contains(&e.id));
-    true
-}
-
-/// Nothing could be booted: offer reboot and power off on the console, rescan after a while
-/// or as soon as a new disk appears.
-fn wait_for_rescan(clock: &mut Clock, watch: &mut Watch) {
-    log::info!(
-        "rescanning in {} s (or when a disk appears); press r to reboot, p to power off, Enter to rescan now",
-        RESCAN_AFTER.as_secs()
-    );
+/// Nothing could be booted: offer reboot and power off on the console (not in locked mode),
+/// rescan after a while or as soon as a new disk appears.
+fn wait_for_rescan(clock: &mut Clock, watch: &mut Watch, locked: bool) {
+    log::info!("{}", session::prompt_text(locked, RESCAN_AFTER));
     let t = Instant::now();
-    let key = match watch.wait(Some(RESCAN_AFTER)) {
-        Wake::Key(k) => Some(k),
-        Wake::Disk(name) => {
-            log::info!("disk {name} appeared; rescanning");
-            None
+    let deadline = t + RESCAN_AFTER;
+    let key = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match watch.wait(Some(left)) {
+            Wake::Key(k) => match session::prompt_key(k, locked) {
+                PromptKey::Ignored => continue,
+                PromptKey::Refused => {
+                    log::warn!("locked mode: reboot and power off are not offered here");
+                    continue;
+                }
+                k => break Some(k),
+            },
+            Wake::Disk(name) => {
+                log::info!("disk {name} appeared; rescanning");
+                break None;
+            }
+            Wake::Rescan | Wake::Timeout => break None,
         }
-        Wake::Rescan => None,
-        Wake::Timeout => None,
     };
     clock.waited_timeout += t.elapsed();
-    let mode = match key {
-        Some(b'r') | Some(b'R') => nix::sys::reboot::RebootMode::RB_AUTOBOOT,
-        Some(b'p') | Some(b'P') => nix::sys::reboot::RebootMode::RB_POWER_OFF,
-        _ => return,
-    };
-    log::info!(
-        "{}",
-        if mode == nix::sys::reboot::RebootMode::RB_AUTOBOOT {
-            "rebooting"
-        } else {
-            "powering off"
+    match key {
+        Some(PromptKey::Reboot) => {
+            menu_loop::machine(false);
         }
-    );
-    nix::unistd::sync();
-    let Err(e) = nix::sys::reboot::reboot(mode);
-    log::error!("reboot failed: {e}");
+        Some(PromptKey::PowerOff) => {
+            menu_loop::machine(true);
+        }
+        _ => {}
+    }
 }

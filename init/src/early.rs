@@ -113,3 +113,19 @@ pub fn modules_dir() -> std::path::PathBuf {
         .unwrap_or_default();
     Path::new("/lib/modules").join(release)
 }
+
+/// Time since the kernel started (`CLOCK_MONOTONIC`), for the `pid1-start` milestone.
+pub fn uptime() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}

@@ -15,12 +15,27 @@ mod watch;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+/// When PID 1 started.
+static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Logs a milestone of the boot (`leapboot milestone <name> <ms since PID 1 started>`).
+pub fn milestone(name: &str) {
+    let start = *START.get_or_init(Instant::now);
+    leapboot::session::milestone(name, start.elapsed());
+}
+
 fn main() {
-    let start = Instant::now();
-    early::setup();
+    let start = *START.get_or_init(Instant::now);
     std::panic::set_hook(Box::new(|info| {
         log::error!("internal error: {info}");
     }));
+    // Early set-up is guarded too: a panic there must not end PID 1. Each step of it carries
+    // on when it fails; what did not happen is logged once the logger is up (or never, if
+    // the logger itself is what failed: the boot goes on regardless).
+    if catch_unwind(early::setup).is_err() {
+        log::error!("early set-up hit an internal error; carrying on");
+    }
+    leapboot::session::milestone("pid1-start", early::uptime());
     let mut attempt = 0u32;
     loop {
         attempt += 1;

@@ -19,6 +19,9 @@ use leapboot::menu::state::{Action, Menu};
 pub trait Host {
     /// Loads and boots `entry` with `cmdline`; returns only when that failed, with the error.
     fn boot(&mut self, entry: &BootEntry, cmdline: &str) -> String;
+    /// Called after each frame is drawn: time for work the menu need not wait for (loading
+    /// the default entry ahead while the countdown runs).
+    fn idle(&mut self, menu: &Menu);
     /// An fd to poll with the consoles (the uevent socket), if any.
     fn events_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>>;
     /// `events_fd` is readable: handle it and update `menu` (new entries go in with
@@ -56,6 +59,9 @@ pub fn show(menu: &mut Menu, colour: bool, host: &mut dyn Host) -> Exit {
         };
         menu.set_page(screen.page());
         shown.draw(&mut consoles, menu, screen);
+        static FIRST_FRAME: std::sync::Once = std::sync::Once::new();
+        FIRST_FRAME.call_once(|| crate::milestone("first-frame"));
+        host.idle(menu);
 
         let now = Instant::now();
         let mut wait = next_tick.saturating_duration_since(now);

@@ -25,7 +25,71 @@ pub enum Wake {
     Timeout,
 }
 
+/// What the device side reported since the last [`Watch::drain`].
+#[derive(Default)]
+pub struct Happened {
+    /// Whole disks that appeared (kernel names).
+    pub added: Vec<String>,
+    /// Whole disks that went away.
+    pub removed: Vec<String>,
+    /// Modules loaded for new devices (more disks may follow).
+    pub modules: usize,
+    /// Events were lost (socket overrun or failure): rescan sysfs.
+    pub lost: bool,
+}
+
 impl Watch {
+    /// Takes the pending uevents: disks added and removed; `MODALIAS` events load their
+    /// drivers on the way.
+    pub fn drain(&mut self) -> Happened {
+        let mut h = Happened::default();
+        let Some(hp) = self.hotplug.as_mut() else {
+            return h;
+        };
+        let (events, overrun) = hp.drain_raw();
+        let broken = hp.is_broken();
+        if broken {
+            self.hotplug = None;
+        }
+        h.lost = overrun || broken;
+        for e in events {
+            match e {
+                Event::DiskAdded(name) => h.added.push(name),
+                Event::DiskRemoved(name) => {
+                    log::info!("disk {name} was removed");
+                    h.removed.push(name)
+                }
+                Event::Modalias(m) => h.modules += self.loader.load_for_modalias(&m),
+            }
+        }
+        h
+    }
+
+    /// Whether devices are seen through uevents (else only by scanning sysfs).
+    pub fn listening(&self) -> bool {
+        self.hotplug.is_some()
+    }
+
+    /// Waits up to `limit` for a uevent; without a listener, sleeps at most 50 ms (sysfs is
+    /// then polled by the caller).
+    pub fn sleep(&self, limit: Duration) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let Some(hp) = &self.hotplug else {
+            std::thread::sleep(limit.min(Duration::from_millis(50)));
+            return;
+        };
+        let ms = i32::try_from(limit.as_millis().clamp(1, 60_000)).unwrap_or(60_000);
+        let mut fds = [PollFd::new(hp.as_fd(), PollFlags::POLLIN)];
+        if let Err(e) = poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            if e != nix::errno::Errno::EINTR {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// Waits for a key on the console, a new disk, or `limit` (forever if `None`). Modalias
     /// events are handled (modules loaded) on the way.
     pub fn wait(&mut self, limit: Option<Duration>) -> Wake {
@@ -34,30 +98,12 @@ impl Watch {
         let stdin = std::io::stdin();
         let mut stdin_open = true;
         loop {
-            if let Some(hp) = self.hotplug.as_mut() {
-                let (events, overrun) = hp.drain_raw();
-                let broken = hp.is_broken();
-                if broken {
-                    self.hotplug = None;
-                }
-                let mut disk = None;
-                for e in events {
-                    match e {
-                        Event::DiskAdded(name) => {
-                            disk.get_or_insert(name);
-                        }
-                        Event::DiskRemoved(name) => log::info!("disk {name} was removed"),
-                        Event::Modalias(m) => {
-                            self.loader.load_for_modalias(&m);
-                        }
-                    }
-                }
-                if let Some(name) = disk {
-                    return Wake::Disk(name);
-                }
-                if overrun || broken {
-                    return Wake::Rescan;
-                }
+            let h = self.drain();
+            if let Some(name) = h.added.into_iter().next() {
+                return Wake::Disk(name);
+            }
+            if h.lost {
+                return Wake::Rescan;
             }
             let timeout = match deadline {
                 Some(d) => {

@@ -54,6 +54,16 @@ pub fn module(kind: FsKind) -> &'static str {
     }
 }
 
+/// Modules the kernel asks for on demand while mounting `kind` (`request_module`, which needs
+/// a modprobe the initramfs does not have), loaded with the filesystem's own module: FAT's
+/// default code page and character set (Debian: `codepage=437`, `iocharset=ascii`).
+pub fn helpers(kind: FsKind) -> &'static [&'static str] {
+    match kind {
+        FsKind::Vfat => &["nls_cp437", "nls_ascii"],
+        _ => &[],
+    }
+}
+
 /// The mount point of volume `name` under `root`: `/` in names becomes `_`, and a name that
 /// would be empty or a dot-name is prefixed, so the point always stays directly in `root`.
 pub fn mount_point(root: &Path, name: &str) -> PathBuf {
@@ -132,8 +142,13 @@ pub fn mount(
     Disk::open(node).map_err(|e| OpenError(e.to_string()))?;
     if !kernel_knows(kind.name()) {
         let m = module(kind);
-        if crate::kmod::load_all(&config.modules_dir, &[m.to_string()]) > 0 {
-            log::info!("{name}: loaded kernel module {m} for {kind}");
+        let mut wanted = vec![m.to_string()];
+        wanted.extend(helpers(kind).iter().map(|h| h.to_string()));
+        if crate::kmod::load_all(&config.modules_dir, &wanted) > 0 {
+            log::info!(
+                "{name}: loaded kernel module(s) {} for {kind}",
+                wanted.join(" ")
+            );
         }
         if !kernel_knows(kind.name()) {
             return Err(OpenError(format!(

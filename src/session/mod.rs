@@ -1,0 +1,139 @@
+//! The boot session's policy, as pure state machines with no I/O: `/init` feeds them events
+//! (disk seen, disk read, entries found, keys, ticks, load finished) and performs what they
+//! ask (read disks, wait, show the menu, load, kexec, rescan).
+//!
+//! - [`policy`]: the kernel command line over `/etc/leapboot.toml` over the boot
+//!   configurations: timeout, default entry, appended arguments, lock, settle rule. The host
+//!   CLI uses it too, so `leapboot list` marks the default `/init` boots.
+//! - [`discovery`]: the initial wait for disks (read each disk as it appears; stop as soon
+//!   as the default is known).
+//! - [`Preload`]: which entry to load into the kernel while the countdown runs, so that the
+//!   countdown's end (or Enter on that entry) kexecs at once.
+//! - [`prompt_key`]: the keys of the "nothing could be booted" prompt, locked mode included.
+//! - [`new_entries`]: what a late disk added.
+//!
+//! The menu itself (keys, countdown, views, locked mode) is [`crate::menu::state`].
+
+pub mod discovery;
+pub mod policy;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+pub use discovery::{Discovery, Done, Next};
+pub use policy::{DefaultChoice, DefaultSource, Policy, DEFAULT_TIMEOUT};
+
+use crate::entry::{BootEntry, BootList};
+use crate::menu::state::Menu;
+
+/// Logs a named point of the boot for the benchmark (`cargo xtask bench` reads these):
+/// `leapboot milestone <name> <ms>`, `at` counted from PID 1's start.
+pub fn milestone(name: &str, at: Duration) {
+    log::info!("leapboot milestone {name} {}", at.as_millis());
+}
+
+/// The entries of `new` whose ids `old` does not have: what a late disk added.
+pub fn new_entries<'a>(old: &BootList, new: &'a BootList) -> Vec<&'a BootEntry> {
+    new.entries
+        .iter()
+        .filter(|e| !old.entries.iter().any(|o| o.id == e.id))
+        .collect()
+}
+
+/// The entry already loaded into the kernel (`kexec_file_load`) while the menu counts down.
+///
+/// The kernel keeps one loaded image and a new load replaces it, so loading the default
+/// ahead costs nothing when another entry is chosen: that one is loaded when it is chosen.
+/// An entry is loaded ahead only while the countdown runs (an unattended boot is coming) and
+/// only once per id and command line, failed or not (a failure is reported when it boots).
+#[derive(Clone, Debug, Default)]
+pub struct Preload {
+    tried: Option<(String, String)>,
+    loaded: bool,
+}
+
+impl Preload {
+    /// What to load now, if anything: the default entry with its own command line, while the
+    /// countdown runs and it is allowed to boot.
+    pub fn wanted(&self, menu: &Menu) -> Option<usize> {
+        menu.countdown()?;
+        let i = menu.default()?;
+        let e = menu.entries().get(i)?;
+        if !menu.allowed(i) {
+            return None;
+        }
+        match &self.tried {
+            Some((id, cmdline)) if *id == e.id && *cmdline == e.cmdline => None,
+            _ => Some(i),
+        }
+    }
+
+    /// `entry` with `cmdline` was loaded ahead (`ok`) or its load failed.
+    pub fn done(&mut self, entry: &BootEntry, cmdline: &str, ok: bool) {
+        self.tried = Some((entry.id.clone(), cmdline.to_string()));
+        self.loaded = ok;
+    }
+
+    /// Whether booting `entry` with `cmdline` needs no load: it is the one in the kernel.
+    pub fn is_loaded(&self, entry: &BootEntry, cmdline: &str) -> bool {
+        self.loaded
+            && self
+                .tried
+                .as_ref()
+                .is_some_and(|(id, c)| *id == entry.id && c == cmdline)
+    }
+
+    /// The loaded image is gone (unloaded, or replaced by another load).
+    pub fn forget(&mut self) {
+        self.loaded = false;
+    }
+}
+
+/// What a key at the "nothing could be booted" prompt does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromptKey {
+    /// Reboot through the firmware.
+    Reboot,
+    /// Power off.
+    PowerOff,
+    /// Rescan now.
+    Rescan,
+    /// Refused: locked mode (reboot and power off need the menu's password, and there is no
+    /// menu without entries).
+    Refused,
+    /// Not a prompt key.
+    Ignored,
+}
+
+/// The prompt shown when nothing could be booted, for the console.
+pub fn prompt_text(locked: bool, rescan_after: Duration) -> String {
+    if locked {
+        format!(
+            "rescanning in {} s (or when a disk appears); press Enter to rescan now (locked: reboot and power off are not offered)",
+            rescan_after.as_secs()
+        )
+    } else {
+        format!(
+            "rescanning in {} s (or when a disk appears); press r to reboot, p to power off, Enter to rescan now",
+            rescan_after.as_secs()
+        )
+    }
+}
+
+/// The meaning of `key` at the prompt. In locked mode nothing but a rescan is possible: the
+/// password guards reboot and power off in the menu, and this prompt has no password entry.
+pub fn prompt_key(key: u8, locked: bool) -> PromptKey {
+    let wanted = match key {
+        b'r' | b'R' => PromptKey::Reboot,
+        b'p' | b'P' => PromptKey::PowerOff,
+        b'\r' | b'\n' => return PromptKey::Rescan,
+        _ => return PromptKey::Ignored,
+    };
+    if locked {
+        PromptKey::Refused
+    } else {
+        wanted
+    }
+}
