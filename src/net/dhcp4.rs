@@ -477,7 +477,12 @@ pub fn acquire(
         }
         sent += 1;
         let wait_until = (now + backoff(attempt - 1)).min(deadline);
-        match wait_reply(&sock, &mut buf, xid, &client.mac, wait_until, cancel) {
+        let want = if offered.is_some() {
+            [MsgType::Ack, MsgType::Nak]
+        } else {
+            [MsgType::Offer, MsgType::Offer]
+        };
+        match wait_reply(&sock, &mut buf, xid, &client.mac, &want, wait_until, cancel) {
             None => {
                 // Retransmit; after 3 unanswered REQUESTs, discover again.
                 if offered.is_some() && attempt >= 3 {
@@ -507,13 +512,16 @@ pub fn acquire(
     }
 }
 
-/// Waits for a reply to `xid`/`mac` that is an OFFER with an address and a server id, an ACK
-/// or a NAK, until `until` or `cancel`.
+/// Waits for a reply to `xid`/`mac` of a kind in `want` (an OFFER or ACK must carry an
+/// address), until `until` or `cancel`. Others (late OFFERs answering retransmitted
+/// DISCOVERs) are skipped without ending the wait.
+#[allow(clippy::too_many_arguments)]
 fn wait_reply(
     sock: &UdpSocket,
     buf: &mut [u8],
     xid: u32,
     mac: &[u8; 6],
+    want: &[MsgType],
     until: Instant,
     cancel: &AtomicBool,
 ) -> Option<Reply> {
@@ -530,7 +538,11 @@ fn wait_reply(
             continue;
         };
         match decode(&buf[..n]) {
-            Ok(r) if r.xid == xid && &r.chaddr == mac => {
+            Ok(r)
+                if r.xid == xid
+                    && &r.chaddr == mac
+                    && r.kind.is_some_and(|k| want.contains(&k)) =>
+            {
                 let usable = match r.kind {
                     Some(MsgType::Offer) => !r.yiaddr.is_unspecified(),
                     Some(MsgType::Ack) => !r.yiaddr.is_unspecified(),

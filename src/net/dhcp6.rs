@@ -517,6 +517,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn captured_dnsmasq_advertise_and_reply() {
+        let duid = [0, 3, 0, 1, 0x82, 0x9d, 0x97, 0x58, 0x73, 0x18];
+        let adv = decode(include_bytes!("testdata/dnsmasq-advertise.bin")).unwrap();
+        assert_eq!(adv.kind, ADVERTISE);
+        assert_eq!(adv.client_id.as_deref(), Some(&duid[..]));
+        assert!(adv.server_id.is_some());
+        let rep = decode(include_bytes!("testdata/dnsmasq-reply6.bin")).unwrap();
+        assert_eq!(rep.kind, REPLY);
+        assert_eq!(rep.xid, adv.xid);
+        assert_eq!(rep.status, 0);
+        let (addr, valid) = rep.addr.unwrap();
+        assert!(addr.segments()[0] == 0xfd77, "{addr}");
+        assert_eq!(valid, 3600);
+        assert_eq!(rep.dns, vec!["fd77::1".parse::<Ipv6Addr>().unwrap()]);
+        assert_eq!(
+            rep.boot_file_url.as_deref(),
+            Some("tftp://[fd77::1]/pxelinux.0")
+        );
+    }
+
     proptest! {
         #[test]
         fn decoding_never_panics(p in proptest::collection::vec(any::<u8>(), 0..400)) {

@@ -207,3 +207,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn captured_dnsmasq_offer_and_ack() {
+    let mac = [0x82, 0x9d, 0x97, 0x58, 0x73, 0x18];
+    let offer = decode(include_bytes!("../testdata/dnsmasq-offer.bin")).unwrap();
+    assert_eq!(offer.kind, Some(MsgType::Offer));
+    assert_eq!(offer.chaddr, mac);
+    assert_eq!(offer.server_id(), Some(Ipv4Addr::new(10, 77, 0, 1)));
+    let ack = decode(include_bytes!("../testdata/dnsmasq-ack.bin")).unwrap();
+    assert_eq!(ack.kind, Some(MsgType::Ack));
+    assert_eq!(ack.xid, offer.xid);
+    let l = ack.lease("veth-c", &mac, None);
+    assert_eq!(l.mac, "82:9d:97:58:73:18");
+    assert_eq!(l.addr, Some("10.77.0.71".parse().unwrap()));
+    assert_eq!(l.prefix, 24);
+    assert_eq!(l.router, Some("10.77.0.1".parse().unwrap()));
+    assert_eq!(
+        l.dns,
+        vec!["10.77.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(l.domain.as_deref(), Some("lab.test"));
+    assert_eq!(l.server, Some("10.77.0.1".parse().unwrap()));
+    assert_eq!(l.next_server, Some("10.77.0.1".parse().unwrap()));
+    assert_eq!(l.boot_file.as_deref(), Some("pxelinux.0"));
+    assert_eq!(l.pxe_config_file.as_deref(), Some("pxelinux.cfg/test"));
+    assert_eq!(l.path_prefix.as_deref(), Some("/boot/"));
+    assert_eq!(l.lease_secs, 3600);
+}
