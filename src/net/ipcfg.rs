@@ -261,6 +261,32 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The options `/etc/leapboot.toml` and the kernel command line give (`ip=` on the
+    /// command line wins over the file's `ip`); a bad `ip=` is returned as a problem and
+    /// DHCPv4 is used.
+    pub fn from_settings(cmdline: &str, cfg: &crate::config::Config) -> (Options, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut o = Options::default();
+        let ip = match from_cmdline(cmdline) {
+            Some(r) => Some(r.map_err(|e| format!("kernel command line: {e}"))),
+            None => cfg.ip.as_deref().map(parse),
+        };
+        match ip {
+            Some(Ok(c)) => o.config = c,
+            Some(Err(e)) => problems.push(format!("{e}; using DHCPv4")),
+            None => {}
+        }
+        if let Some(ms) = cfg.net_timeout_ms {
+            o.timeout = Duration::from_millis(ms.min(600_000));
+        }
+        if let Some(a) = cfg.pxe_arch {
+            o.arch = a;
+        }
+        (o, problems)
+    }
+}
+
 /// Brings the `nics` up and configures them as `opts.config` says, all in parallel: each
 /// NIC's link goes up, waits for carrier (`carrier_timeout`), then runs DHCPv4 and/or
 /// DHCPv6 (both in parallel when both are asked; the first lease per NIC wins) or takes the
@@ -575,6 +601,31 @@ mod tests {
         assert!(matches!(&seen[0], Progress::Failed(n, m) if n == "eth9" && m.contains("no such")));
         assert!(
             matches!(&seen[1], Progress::Failed(n, m) if n == "nonexistent0" && m.contains("link up"))
+        );
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let (cfg, _) =
+            crate::config::Config::parse("ip = \"dhcp6\"\nnet_timeout_ms = 5000\npxe_arch = 0\n");
+        let (o, p) = Options::from_settings("quiet", &cfg);
+        assert!(p.is_empty());
+        assert!(matches!(
+            o.config,
+            IpConfig::Auto {
+                v6: true,
+                v4: false,
+                ..
+            }
+        ));
+        assert_eq!((o.timeout, o.arch), (Duration::from_secs(5), 0));
+        let (o, _) = Options::from_settings("ip=off", &cfg);
+        assert_eq!(o.config, IpConfig::Off);
+        let (o, p) = Options::from_settings("ip=1.2.3", &cfg);
+        assert_eq!(o.config, IpConfig::default());
+        assert!(
+            p[0].contains("kernel command line") && p[0].contains("using DHCPv4"),
+            "{p:?}"
         );
     }
 
