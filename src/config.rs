@@ -58,6 +58,18 @@ pub struct Config {
     /// Globs over entry ids and titles that may boot in locked mode; empty: all.
     #[serde(default)]
     pub allowed_entries: Vec<String>,
+    /// Network configuration in the kernel's `ip=` syntax (`dhcp`, `dhcp6`, `off`,
+    /// `addr::gw:mask::iface:off`); `ip=` on the command line wins. See [`crate::net::ipcfg`].
+    pub ip: Option<String>,
+    /// Globs over interface names to use for network boot; virtual interfaces only when
+    /// named here. Empty: every physical NIC.
+    #[serde(default)]
+    pub net_interfaces: Vec<String>,
+    /// The longest the network bring-up (carrier, DHCP) may take, in ms (default 30000).
+    pub net_timeout_ms: Option<u64>,
+    /// The RFC 4578 client architecture sent in DHCP option 93/61 (default: this build's,
+    /// 7 = x64 UEFI on x86_64).
+    pub pxe_arch: Option<u16>,
 }
 
 impl Config {
@@ -111,6 +123,12 @@ impl Config {
                 ));
                 c.locked = true;
                 c.password_hash = None;
+            }
+        }
+        if let Some(ip) = &c.ip {
+            if let Err(e) = crate::net::ipcfg::parse(ip) {
+                problems.push(format!("{PATH}: key 'ip': {e}; using its default"));
+                c.ip = None;
             }
         }
         (c, problems)
@@ -213,6 +231,13 @@ bootdir_args = "root=/dev/vda2"
         assert!(err[0].contains(":2:"), "names the line: {}", err[0]);
         let (_, err) = Config::parse("colour_scheme = true\n");
         assert!(err[0].contains("colour_scheme"), "{err:?}");
+        let (c, err) = Config::parse("ip = \"10.0.0.x\"\nnet_interfaces = [\"eth*\"]\n");
+        assert_eq!(c.ip, None);
+        assert_eq!(c.net_interfaces, ["eth*"]);
+        assert!(
+            err[0].contains("key 'ip'") && err[0].contains("client-ip"),
+            "{err:?}"
+        );
         let (c, err) = Config::parse("timeout = = 1\n");
         assert_eq!(c, Config::default());
         assert!(err[0].contains(":1:"), "{err:?}");

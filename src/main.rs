@@ -91,6 +91,28 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Get a DHCP lease (or parse an `ip=` setting) and print it as JSON, for diagnosis.
+    ///
+    /// Runs leapboot's own DHCPv4/DHCPv6 clients on the NICs (every physical NIC with a link,
+    /// or --iface, which may name a virtual one), sending the PXE options firmware sends,
+    /// and prints `[{"iface", "mac", "source", "addr", "prefix", "router", "dns", "domain",
+    /// "server", "next_server", "next_server_name", "boot_file", "pxe_config_file",
+    /// "path_prefix", "boot_file_url", "client_uuid", "lease_secs"}]`. Needs root (ports 67/68,
+    /// 546). The interfaces are left unconfigured unless --apply is given.
+    NetLease {
+        /// The interface to use (repeatable); default: every physical NIC.
+        #[arg(long, value_name = "IF")]
+        iface: Vec<String>,
+        /// What to do, in the kernel's `ip=` syntax (`dhcp`, `dhcp6`, `addr::gw:mask::if:off`).
+        #[arg(long, value_name = "SPEC", default_value = "dhcp")]
+        ip: String,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "S", default_value_t = 20)]
+        timeout: u64,
+        /// Configure the interfaces with the leases (address, default route).
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -113,6 +135,52 @@ fn main() -> ExitCode {
             Err(()) => ExitCode::FAILURE,
         },
         Command::Reboot { choice, force } => reboot(&choice, force),
+        Command::NetLease {
+            iface,
+            ip,
+            timeout,
+            apply,
+        } => net_lease(&iface, &ip, timeout, apply),
+    }
+}
+
+fn net_lease(ifaces: &[String], ip: &str, timeout: u64, apply: bool) -> ExitCode {
+    use leapboot::net::{iface, ipcfg};
+    let config = match ipcfg::parse(ip) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("--ip {ip}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let nics = iface::list(std::path::Path::new("/sys/class/net"), ifaces);
+    if nics.is_empty() {
+        log::error!("no network interface found (give one with --iface)");
+        return ExitCode::FAILURE;
+    }
+    let opts = ipcfg::Options {
+        config,
+        timeout: std::time::Duration::from_secs(timeout),
+        apply,
+        ..ipcfg::Options::default()
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    let progress = |p: ipcfg::Progress| log::info!("{p:?}");
+    let leases = ipcfg::bring_up(&nics, &opts, &cancel, &progress);
+    log::info!(
+        "{} lease(s) in {:.3} s",
+        leases.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&leases).unwrap_or_else(|_| "[]".into())
+    );
+    if leases.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

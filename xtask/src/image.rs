@@ -134,7 +134,7 @@ impl Artifacts {
         })
     }
 
-    fn content(&self, spec: &str) -> anyhow::Result<Vec<u8>> {
+    pub fn content(&self, spec: &str) -> anyhow::Result<Vec<u8>> {
         let Some(gen) = spec.strip_prefix('@') else {
             return Ok(spec.as_bytes().to_vec());
         };

@@ -8,6 +8,7 @@ mod image;
 mod initramfs;
 mod kernel;
 mod modinfo;
+mod netlab;
 mod prereq;
 mod qemu;
 mod run;

@@ -48,6 +48,10 @@ impl Need {
     pub fn qemu() -> Need {
         let mut n = Need::images();
         n.tools.push(("qemu-system-x86_64", "qemu-system-x86"));
+        // The DHCP/TFTP server of the network tests (tests/net_dnsmasq.rs, [network]
+        // scenarios) and the tool that makes their namespaces.
+        n.tools.push(("dnsmasq", "dnsmasq-base"));
+        n.tools.push(("ip", "iproute2"));
         n
     }
 }

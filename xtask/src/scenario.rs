@@ -50,6 +50,9 @@ pub struct Scenario {
     /// The kernel leapboot runs on: `cloud` (default) or `generic` (AHCI, USB as modules).
     #[serde(default)]
     pub kernel: crate::kernel::Flavor,
+    /// A network for the guest: a namespace, a tap, dnsmasq (see `crate::netlab`).
+    #[serde(default)]
+    pub network: Option<crate::netlab::NetworkSpec>,
 }
 
 fn default_limit() -> u64 {
@@ -267,8 +270,21 @@ fn run_inner(
         kvm: false,
         monitor: monitor_path.clone(),
     };
-    let mut child = vm
-        .command(false)
+    let mut cmd = vm.command(false);
+    // Declared before the child: dropped (dnsmasq killed, namespace deleted) after it.
+    let lab = match &s.network {
+        Some(n) => {
+            cmd.args(n.qemu_args()?);
+            let netns = format!("lb-{}", s.name);
+            Some(crate::netlab::Lab::start(n, &netns, dir, art).context("setting up [network]")?)
+        }
+        None => None,
+    };
+    let mut cmd = match &lab {
+        Some(l) => l.wrap(&cmd),
+        None => cmd,
+    };
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(dir.join("qemu.stderr"))?))

@@ -11,7 +11,7 @@ use anyhow::bail;
 use crate::{build, image, initramfs, kernel, paths, prereq, scenario};
 
 pub fn run(only: Option<&str>, qemu_only: bool) -> anyhow::Result<()> {
-    println!("xtask: checking prerequisites (musl target, qemu-system-x86, e2fsprogs, dosfstools, mtools, the test kernel)");
+    println!("xtask: checking prerequisites (musl target, qemu-system-x86, e2fsprogs, dosfstools, mtools, dnsmasq-base, the test kernel)");
     prereq::ensure(&prereq::Need::qemu())?;
     if !qemu_only {
         println!("xtask: cargo test --workspace");

@@ -1,0 +1,260 @@
+//! A scenario's network: a network namespace with a tap device, `dnsmasq` serving DHCPv4,
+//! DHCPv6 and TFTP on it, and QEMU run inside the namespace with its NIC on the tap. Nothing
+//! leaves the namespace; [`Lab`]'s `Drop` kills dnsmasq and deletes the namespace (and the
+//! tap with it), also when the scenario fails.
+//!
+//! The server side is 10.0.2.2/24 and fd00::2/64 on `tap0` (10.0.2.2 is the host in QEMU's
+//! user networking too); the guest NIC's MAC is [`GUEST_MAC`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use crate::image::Artifacts;
+
+/// The guest NIC's MAC address.
+pub const GUEST_MAC: &str = "52:54:00:12:34:56";
+/// The server's addresses on the tap.
+pub const SERVER_V4: &str = "10.0.2.2";
+/// The server's IPv6 address on the tap.
+pub const SERVER_V6: &str = "fd00::2";
+
+/// `[network]` in a scenario file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// The QEMU NIC model: `virtio-net-pci` (default), `e1000`, `e1000e`.
+    #[serde(default = "default_nic")]
+    pub nic: String,
+    /// `false`: dnsmasq answers no DHCP at all (TFTP still runs): a dead DHCP network.
+    #[serde(default = "yes")]
+    pub dhcp: bool,
+    /// dnsmasq's DHCPv4 range (`--dhcp-range`); empty: no DHCPv4.
+    #[serde(default = "default_dhcp4")]
+    pub dhcp4: String,
+    /// dnsmasq's DHCPv6 range; empty (default): no DHCPv6.
+    #[serde(default)]
+    pub dhcp6: String,
+    /// `--dhcp-boot`: the boot file (option 67 / `file`).
+    #[serde(default)]
+    pub boot_file: String,
+    /// More dnsmasq options, as on its command line (`--dhcp-option=209,pxelinux.cfg/x`).
+    #[serde(default)]
+    pub dnsmasq: Vec<String>,
+    /// The TFTP root: path → content, with the `@kernel`, `@target-initrd`... generators of
+    /// disk partitions.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+fn default_nic() -> String {
+    "virtio-net-pci".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_dhcp4() -> String {
+    "10.0.2.50,10.0.2.99,255.255.255.0,1h".into()
+}
+
+impl NetworkSpec {
+    /// QEMU's arguments for the guest NIC on `tap0`.
+    pub fn qemu_args(&self) -> anyhow::Result<Vec<String>> {
+        if !["virtio-net-pci", "e1000", "e1000e"].contains(&self.nic.as_str()) {
+            bail!(
+                "[network] nic = {:?}: expected virtio-net-pci, e1000 or e1000e",
+                self.nic
+            );
+        }
+        Ok(vec![
+            "-netdev".into(),
+            "tap,id=n0,ifname=tap0,script=no,downscript=no".into(),
+            "-device".into(),
+            format!("{},netdev=n0,mac={GUEST_MAC}", self.nic),
+        ])
+    }
+
+    /// dnsmasq's arguments (without the program), serving `tftp_root`.
+    pub fn dnsmasq_args(&self, tftp_root: &Path, log: &Path) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--leasefile-ro",
+            "--port=0",
+            "--interface=tap0",
+            "--bind-interfaces",
+            "--log-dhcp",
+            "--enable-tftp",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push(format!("--tftp-root={}", tftp_root.display()));
+        a.push(format!("--log-facility={}", log.display()));
+        if self.dhcp {
+            if !self.dhcp4.is_empty() {
+                a.push(format!("--dhcp-range={}", self.dhcp4));
+            }
+            if !self.dhcp6.is_empty() {
+                a.push(format!("--dhcp-range={}", self.dhcp6));
+            }
+            if !self.boot_file.is_empty() {
+                a.push(format!("--dhcp-boot={}", self.boot_file));
+            }
+            a.extend(self.dnsmasq.iter().cloned());
+        }
+        a
+    }
+}
+
+/// A live network namespace with tap0 and dnsmasq; removed on drop.
+pub struct Lab {
+    pub netns: String,
+    dnsmasq: Option<Child>,
+}
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let st = Command::new("ip")
+        .args(args)
+        .status()
+        .context("running ip (iproute2)")?;
+    if !st.success() {
+        bail!("ip {} failed ({st})", args.join(" "));
+    }
+    Ok(())
+}
+
+impl Lab {
+    /// Creates namespace `netns` (named after the scenario), `tap0` in it with the server
+    /// addresses, writes the TFTP root under `dir`, and starts dnsmasq.
+    pub fn start(
+        spec: &NetworkSpec,
+        netns: &str,
+        dir: &Path,
+        art: &Artifacts,
+    ) -> anyhow::Result<Lab> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            bail!(
+                "[network] scenarios need root (ip netns, ip tuntap); run cargo xtask test as root"
+            );
+        }
+        // A namespace left by a killed run of the same scenario.
+        let _ = Command::new("ip")
+            .args(["netns", "del", netns])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", netns])?;
+        let mut lab = Lab {
+            netns: netns.to_string(),
+            dnsmasq: None,
+        };
+        ip(&["-n", netns, "link", "set", "lo", "up"])?;
+        ip(&["-n", netns, "tuntap", "add", "dev", "tap0", "mode", "tap"])?;
+        ip(&[
+            "-n",
+            netns,
+            "addr",
+            "add",
+            &format!("{SERVER_V4}/24"),
+            "dev",
+            "tap0",
+        ])?;
+        ip(&[
+            "-n",
+            netns,
+            "addr",
+            "add",
+            &format!("{SERVER_V6}/64"),
+            "dev",
+            "tap0",
+            "nodad",
+        ])?;
+        ip(&["-n", netns, "link", "set", "tap0", "up"])?;
+        let root = dir.join("tftp");
+        std::fs::create_dir_all(&root)?;
+        for (path, content) in &spec.files {
+            let rel = path.trim_start_matches('/');
+            if rel.split('/').any(|c| c == "..") {
+                bail!("[network.files] {path:?}: no '..' in TFTP paths");
+            }
+            let p = root.join(rel);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&p, art.content(content)?)
+                .with_context(|| format!("[network.files] {path}"))?;
+        }
+        let log = dir.join("dnsmasq.log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", netns])
+            .arg(crate::prereq::find("dnsmasq").unwrap_or_else(|| PathBuf::from("dnsmasq")))
+            .args(spec.dnsmasq_args(&root, &log))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("dnsmasq.stderr"))?)
+            .spawn()
+            .context("starting dnsmasq (Debian package dnsmasq-base)")?;
+        lab.dnsmasq = Some(child);
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(Ok(Some(st))) = lab.dnsmasq.as_mut().map(|c| c.try_wait()) {
+            bail!(
+                "dnsmasq exited at once ({st}); see {}",
+                dir.join("dnsmasq.stderr").display()
+            );
+        }
+        Ok(lab)
+    }
+
+    /// `cmd`, run inside the namespace (`ip netns exec`).
+    pub fn wrap(&self, cmd: &Command) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.netns])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        c
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.dnsmasq.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_tables_parse_with_defaults() {
+        let n: NetworkSpec = toml::from_str(
+            "boot_file = \"pxelinux.0\"\ndnsmasq = [\"--dhcp-option=209,x\"]\n[files]\n\"pxelinux.cfg/default\" = \"DEFAULT a\"\n",
+        )
+        .unwrap();
+        assert_eq!(n.nic, "virtio-net-pci");
+        let a = n.dnsmasq_args(Path::new("/t"), Path::new("/l"));
+        assert!(a.contains(&"--dhcp-range=10.0.2.50,10.0.2.99,255.255.255.0,1h".to_string()));
+        assert!(a.contains(&"--dhcp-boot=pxelinux.0".to_string()));
+        assert!(a.contains(&"--dhcp-option=209,x".to_string()));
+        assert!(a.contains(&"--tftp-root=/t".to_string()));
+        assert_eq!(
+            n.qemu_args().unwrap()[3],
+            "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56"
+        );
+        let dead: NetworkSpec = toml::from_str("dhcp = false\nboot_file = \"x\"\n").unwrap();
+        let a = dead.dnsmasq_args(Path::new("/t"), Path::new("/l"));
+        assert!(!a.iter().any(|x| x.starts_with("--dhcp")), "{a:?}");
+        let bad: NetworkSpec = toml::from_str("nic = \"rtl8139\"\n").unwrap();
+        assert!(bad.qemu_args().is_err());
+    }
+}
