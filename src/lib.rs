@@ -19,6 +19,7 @@ pub mod kexec;
 pub mod kmod;
 pub mod logger;
 pub mod menu;
+pub mod net;
 pub mod partition;
 pub mod pipeline;
 pub mod probe;

@@ -1,0 +1,1 @@
+//! pxelinux's search for its configuration file, as pxelinux itself does it.
