@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod http;
 pub mod netfs;
 pub mod pxe;
+pub mod source;
 pub mod tftp;
 pub mod url;
 #[cfg(feature = "https")]
