@@ -54,6 +54,9 @@ pub struct Config {
     /// Globs over entry ids and titles that may boot in locked mode; empty: all.
     #[serde(default)]
     pub allowed_entries: Vec<String>,
+    /// PEM files of the CA certificates HTTPS servers are verified against; none: no HTTPS.
+    #[serde(default)]
+    pub ca_certificates: Vec<String>,
 }
 
 impl Config {

@@ -324,6 +324,10 @@ pub fn probe_size(url: &Url, cfg: &FetchConfig) -> Result<Option<u64>, NetError>
     }
 }
 
+/// The loader's cancel flag: set it (Esc or Ctrl-C while a network file loads) to stop the
+/// transfer within [`TICK`]; the loader clears nothing, so clear it before the next load.
+pub static LOADER_CANCEL: AtomicBool = AtomicBool::new(false);
+
 /// A shared cancel flag.
 pub type CancelFlag = Arc<AtomicBool>;
 
