@@ -86,6 +86,21 @@ enum Command {
         #[command(flatten)]
         choice: Choice,
     },
+    /// Fetch one file by URL as the loader would (bounded, with retries), printing progress
+    /// and the rate to stderr: checks a TFTP/HTTP(S) server.
+    Fetch {
+        /// tftp://, http:// or https:// URL.
+        url: String,
+        /// Write the file here (default: discard it).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// A CA certificate (PEM) HTTPS servers are verified against (repeatable).
+        #[arg(long, value_name = "FILE")]
+        ca: Vec<PathBuf>,
+        /// Give up after this many seconds in all.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        timeout: u64,
+    },
     /// Reboot into an entry now, skipping the firmware: load it, then kexec.
     ///
     /// With no ENTRY and a kernel already loaded (`leapboot load`, `kexec -l`), boots that one;
@@ -121,6 +136,68 @@ fn main() -> ExitCode {
             Err(()) => ExitCode::FAILURE,
         },
         Command::Reboot { choice, force } => reboot(&choice, force),
+        Command::Fetch {
+            url,
+            output,
+            ca,
+            timeout,
+        } => fetch(&url, output.as_deref(), &ca, timeout),
+    }
+}
+
+fn fetch(url: &str, output: Option<&std::path::Path>, ca: &[PathBuf], timeout: u64) -> ExitCode {
+    use leapboot::net::fetch::{Control, FetchConfig, Limits, Progress};
+    let url = match leapboot::net::url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            log::error!("{url}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out: Box<dyn std::io::Write> = match output {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                log::error!("{}: {e}", p.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Box::new(std::io::sink()),
+    };
+    let cfg = FetchConfig::with_ca(ca.iter().map(|p| p.display().to_string()).collect());
+    let limits = Limits {
+        overall: std::time::Duration::from_secs(timeout),
+        ..Limits::default()
+    };
+    let mut last_line = std::time::Instant::now();
+    let mut report = |p: &Progress| {
+        if p.done || last_line.elapsed().as_secs() >= 1 {
+            last_line = std::time::Instant::now();
+            eprintln!("{url}: {}", p.line());
+        }
+    };
+    let mut ctl = Control {
+        cancel: None,
+        progress: Some(&mut report),
+    };
+    let t = std::time::Instant::now();
+    match leapboot::net::fetch::fetch(&url, &mut out, &cfg, limits, &mut ctl) {
+        Ok(n) if out.flush().is_ok() => {
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "fetched {n} bytes in {s:.3} s ({:.1} MiB/s)",
+                n as f64 / 1048576.0 / s.max(1e-9)
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            log::error!("writing the output failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            log::error!("{e} (after {:.1} s)", t.elapsed().as_secs_f64());
+            ExitCode::FAILURE
+        }
     }
 }
 
