@@ -306,6 +306,7 @@ struct Conn {
     len: usize,
     last_byte: Instant,
     tls: bool,
+    unclean_eof: bool,
 }
 
 impl Conn {
@@ -339,6 +340,12 @@ impl Conn {
                             | std::io::ErrorKind::TimedOut
                             | std::io::ErrorKind::Interrupted
                     ) => {}
+                // A TLS peer that closes without close_notify (Python's ssl module does):
+                // the end, but a read-to-close body cannot be trusted complete.
+                Err(e) if self.tls && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.unclean_eof = true;
+                    return Ok(false);
+                }
                 Err(e) => return Err(io_error(run, self.tls, "receiving", e)),
             }
         }
@@ -433,6 +440,7 @@ fn connect(url: &Url, cfg: &FetchConfig, run: &Run<'_, '_>) -> Result<Conn, NetE
         len: 0,
         last_byte: Instant::now(),
         tls: url.scheme == Scheme::Https,
+        unclean_eof: false,
     })
 }
 
@@ -580,6 +588,13 @@ pub(crate) fn get(
                         "the connection closed after {} of {w} bytes",
                         run.bytes
                     )));
+                }
+                if c.unclean_eof {
+                    return Err(run.server(
+                        "the TLS connection closed without close_notify and the body has no \
+                         length: it may be cut short"
+                            .into(),
+                    ));
                 }
                 break;
             }

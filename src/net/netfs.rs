@@ -237,6 +237,71 @@ mod tests {
         assert_eq!(url_of(&disk), None);
     }
 
+    /// An HTTP/1.0 server on loopback answering GET/HEAD from `files`; returns its port and
+    /// the count of requests it served.
+    fn server(files: Vec<(&'static str, Vec<u8>)>) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let c2 = count.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut req = [0u8; 2048];
+                let n = s.read(&mut req).unwrap_or(0);
+                let req = String::from_utf8_lossy(&req[..n]).to_string();
+                let mut w = req.split_whitespace();
+                let (method, path) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
+                c2.fetch_add(1, Ordering::SeqCst);
+                let reply = match files.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) => {
+                        let mut r = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+                        if method == "GET" {
+                            r.extend_from_slice(body);
+                        }
+                        r
+                    }
+                    None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                };
+                let _ = s.write_all(&reply);
+            }
+        });
+        (port, count)
+    }
+
+    #[test]
+    fn each_file_is_fetched_once_and_parsers_run_unchanged() {
+        use std::sync::atomic::Ordering;
+        let (port, count) = server(vec![
+            ("/pxelinux.cfg/default", b"DEFAULT a\nINCLUDE common.cfg\nINCLUDE common.cfg\nLABEL a\n KERNEL vmlinuz\n APPEND x=1\n".to_vec()),
+            ("/common.cfg", b"TIMEOUT 50\n".to_vec()),
+            ("/vmlinuz", vec![7u8; 3 << 20]),
+        ]);
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/pxelinux.cfg/default")).unwrap();
+        let (found, fs) = crate::net::source::discover_url(&url, &FetchConfig::default(), "");
+        assert!(found.errors.is_empty(), "{:?}", found.errors);
+        assert_eq!(found.entries.len(), 1);
+        let e = &found.entries[0];
+        assert_eq!((e.kernel.path.as_str(), e.cmdline.as_str()), ("/vmlinuz", "x=1"));
+        assert_eq!(url_of(&e.kernel).unwrap().to_string(), format!("http://127.0.0.1:{port}/vmlinuz"));
+        // default + common.cfg once, though included twice.
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        assert_eq!(fs.fetches(), 2);
+        // Read again: from the cache. Missing files are remembered too.
+        assert!(fs.read("/common.cfg", MAX_CONFIG_BYTES).is_ok());
+        assert!(matches!(fs.read("/nope", MAX_CONFIG_BYTES), Err(FsError::NotFound(_))));
+        assert!(matches!(fs.metadata("/nope"), Err(FsError::NotFound(_))));
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        // A size probe (HEAD), then a big read streamed through, not kept.
+        assert_eq!(fs.metadata("/vmlinuz").unwrap().len, 3 << 20);
+        let mut out = Vec::new();
+        assert_eq!(fs.copy_to("/vmlinuz", &mut out, 256 << 20).unwrap(), 3 << 20);
+        assert!(matches!(fs.read("/vmlinuz", MAX_CONFIG_BYTES), Err(FsError::TooLarge { .. })));
+        assert_eq!(count.load(Ordering::SeqCst), 6);
+    }
+
     #[test]
     fn nothing_listens_so_reads_fail_as_io_not_panics() {
         // A closed loopback port: a bounded failure, counted, and read_dir unsupported.
