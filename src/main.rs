@@ -209,7 +209,10 @@ fn list(sources: &Sources, json: bool) -> ExitCode {
         if json {
             println!("{}", to_json(&list, &volumes));
         }
-        log::error!("no boot entries at {}", sources.url.as_deref().unwrap_or(""));
+        log::error!(
+            "no boot entries at {}",
+            sources.url.as_deref().unwrap_or("")
+        );
         return ExitCode::FAILURE;
     }
     if json {

@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let (first, second) = text.split_once('\0').unwrap_or((&text, "#!ipxe\nchain x.ipxe\n"));
+    let (first, second) = text
+        .split_once('\0')
+        .unwrap_or((&text, "#!ipxe\nchain x.ipxe\n"));
     let Ok(base) = Url::parse("http://10.0.2.2/boot/start.ipxe") else {
         return;
     };

@@ -118,7 +118,10 @@ impl Vars {
         let n = name.replace(".dhcp/", "/");
         self.0
             .get(&n)
-            .or_else(|| n.strip_prefix("netX/").and_then(|k| self.0.get(&format!("net0/{k}"))))
+            .or_else(|| {
+                n.strip_prefix("netX/")
+                    .and_then(|k| self.0.get(&format!("net0/{k}")))
+            })
             .map(String::as_str)
     }
 }
@@ -242,7 +245,11 @@ impl Interp<'_, '_> {
             if start == 0 {
                 self.steps += 1;
                 if self.steps > MAX_STEPS {
-                    self.error(base, line.no, format!("more than {MAX_STEPS} commands; stopped"));
+                    self.error(
+                        base,
+                        line.no,
+                        format!("more than {MAX_STEPS} commands; stopped"),
+                    );
                     return End::Budget;
                 }
             }
@@ -256,7 +263,11 @@ impl Interp<'_, '_> {
                     _ => (part, ""),
                 })
                 .collect();
-            let mut op = if start == 0 { "" } else { parts.get(start - 1).map_or("", |p| p.1) };
+            let mut op = if start == 0 {
+                ""
+            } else {
+                parts.get(start - 1).map_or("", |p| p.1)
+            };
             let mut next = pc + 1;
             for (k, (raw, after)) in parts.iter().enumerate().skip(start) {
                 let run_it = match op {
@@ -272,13 +283,21 @@ impl Interp<'_, '_> {
                 match self.command(base, line.no, &cmd, st, depth) {
                     Step::Status(s) => ok = s,
                     Step::Goto(label) => {
-                        match script.lines.iter().position(|l| l.label.as_deref() == Some(&label)) {
+                        match script
+                            .lines
+                            .iter()
+                            .position(|l| l.label.as_deref() == Some(&label))
+                        {
                             Some(i) => {
                                 next = i + 1;
                                 break;
                             }
                             None => {
-                                self.error(base, line.no, format!("goto: no label '{}'", clean(&label)));
+                                self.error(
+                                    base,
+                                    line.no,
+                                    format!("goto: no label '{}'", clean(&label)),
+                                );
                                 ok = false;
                             }
                         }
@@ -386,7 +405,13 @@ impl Interp<'_, '_> {
                 let Some(name) = rest.first() else {
                     return Step::Status(false);
                 };
-                if st.kernel.name == *name || st.kernel.url.as_ref().is_some_and(|u| u.path.ends_with(name.as_str())) {
+                if st.kernel.name == *name
+                    || st
+                        .kernel
+                        .url
+                        .as_ref()
+                        .is_some_and(|u| u.path.ends_with(name.as_str()))
+                {
                     st.kernel.args = rest[1..].to_vec();
                     Step::Status(true)
                 } else {
@@ -448,7 +473,10 @@ impl Interp<'_, '_> {
                 if let Some(label) = rest.first() {
                     if st.items.len() < MAX_ITEMS {
                         let text = rest[1..].join(" ");
-                        st.items.push((label.clone(), if text.is_empty() { label.clone() } else { text }));
+                        st.items.push((
+                            label.clone(),
+                            if text.is_empty() { label.clone() } else { text },
+                        ));
                     }
                 }
                 Step::Status(true)
@@ -461,7 +489,9 @@ impl Interp<'_, '_> {
                 None => Step::Status(false),
             },
             "dhcp" | "ifopen" | "ifconf" | "ifstat" | "sleep" | "prompt" | "console" | "colour"
-            | "cpair" | "ntp" | "route" | "sync" | "cpuid" | "shell" | "login" => Step::Status(true),
+            | "cpair" | "ntp" | "route" | "sync" | "cpuid" | "shell" | "login" => {
+                Step::Status(true)
+            }
             "sanboot" | "sanhook" => {
                 self.error(base, line, format!("{cmd}: SAN boot is not supported"));
                 Step::Status(false)
@@ -480,7 +510,11 @@ impl Interp<'_, '_> {
         match (self.fetch)(&url) {
             Ok(Fetched::Script(text)) => {
                 if depth + 1 > MAX_CHAIN_DEPTH {
-                    self.error(base, line, format!("chain {url}: more than {MAX_CHAIN_DEPTH} scripts deep"));
+                    self.error(
+                        base,
+                        line,
+                        format!("chain {url}: more than {MAX_CHAIN_DEPTH} scripts deep"),
+                    );
                     return Step::Status(false);
                 }
                 let script = parse(&text);
@@ -505,13 +539,21 @@ impl Interp<'_, '_> {
             path: u.path.clone(),
         };
         let n = self.found.entries.len() + 1;
-        let title = st.title.clone().unwrap_or_else(|| format!("iPXE: {}", k.path));
+        let title = st
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("iPXE: {}", k.path));
         self.found.entries.push(BootEntry {
             id: format!("ipxe-{n}"),
             title: clean(&title),
             version: None,
             kernel: fref(k),
-            initrds: st.initrds.iter().filter_map(|i| i.url.as_ref()).map(fref).collect(),
+            initrds: st
+                .initrds
+                .iter()
+                .filter_map(|i| i.url.as_ref())
+                .map(fref)
+                .collect(),
             cmdline: st.kernel.args.join(" "),
             devicetree: None,
             format: Format::Ipxe,
@@ -528,7 +570,10 @@ impl Interp<'_, '_> {
 enum Step {
     Status(bool),
     Goto(String),
-    Choose { var: String, default: Option<String> },
+    Choose {
+        var: String,
+        default: Option<String>,
+    },
     End(End),
 }
 
@@ -538,14 +583,20 @@ fn options(args: &[String]) -> (BTreeMap<String, String>, &[String]) {
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
-        let Some(o) = a.strip_prefix("--").or_else(|| a.strip_prefix('-').filter(|o| o.len() == 1)) else {
+        let Some(o) = a
+            .strip_prefix("--")
+            .or_else(|| a.strip_prefix('-').filter(|o| o.len() == 1))
+        else {
             break;
         };
         let (k, v) = match o.split_once('=') {
             Some((k, v)) => (k.to_string(), Some(v.to_string())),
             None => (o.to_string(), None),
         };
-        let takes_value = matches!(k.as_str(), "name" | "n" | "timeout" | "t" | "default" | "d" | "key" | "k" | "menu" | "m");
+        let takes_value = matches!(
+            k.as_str(),
+            "name" | "n" | "timeout" | "t" | "default" | "d" | "key" | "k" | "menu" | "m"
+        );
         let k = match k.as_str() {
             "n" => "name".to_string(),
             "d" => "default".to_string(),
@@ -625,10 +676,13 @@ pub fn discover_with(
     let same = |u: &Url| fs.url("/").is_ok_and(|r| r.origin() == u.origin());
     let mut fetch = |u: &Url| -> Result<Fetched, String> {
         let text = if same(u) {
-            fs.read(&u.path, crate::fs::MAX_CONFIG_BYTES).map_err(|e| e.to_string())
+            fs.read(&u.path, crate::fs::MAX_CONFIG_BYTES)
+                .map_err(|e| e.to_string())
         } else {
             let other = crate::net::netfs::NetFs::new(u, None, crate::net::fetch::global());
-            other.read(&u.path, crate::fs::MAX_CONFIG_BYTES).map_err(|e| e.to_string())
+            other
+                .read(&u.path, crate::fs::MAX_CONFIG_BYTES)
+                .map_err(|e| e.to_string())
         };
         match text {
             Ok(b) if classify(&u.path, &b) == Kind::Ipxe => {

@@ -222,7 +222,11 @@ impl Chunked {
                         .then(|| u64::from_str_radix(hex, 16).ok())
                         .flatten()
                         .ok_or_else(|| format!("bad chunk size '{}'", printable(hex, 20)))?;
-                    self.state = if size == 0 { St::Trailer } else { St::Data(size) };
+                    self.state = if size == 0 {
+                        St::Trailer
+                    } else {
+                        St::Data(size)
+                    };
                 }
                 Ok((n, 0..0))
             }
@@ -387,8 +391,7 @@ fn connect(url: &Url, cfg: &FetchConfig, run: &Run<'_, '_>) -> Result<Conn, NetE
         let _ = cfg;
         return Err(NetError::Tls {
             url: run.url.clone(),
-            message: "this leapboot was built without HTTPS support (cargo feature `https`)"
-                .into(),
+            message: "this leapboot was built without HTTPS support (cargo feature `https`)".into(),
         });
     }
     #[cfg(feature = "https")]
@@ -531,7 +534,10 @@ fn with_retries<T>(
         match f(run) {
             Err(NetError::Io { url, message }) if attempt < run.limits.retries => {
                 attempt += 1;
-                log::info!("{url}: {message}; trying again ({attempt}/{})", run.limits.retries);
+                log::info!(
+                    "{url}: {message}; trying again ({attempt}/{})",
+                    run.limits.retries
+                );
                 let until = Instant::now() + Duration::from_millis(500);
                 while Instant::now() < until {
                     run.check()?;

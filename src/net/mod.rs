@@ -11,6 +11,6 @@ pub mod netfs;
 pub mod pxe;
 pub mod source;
 pub mod tftp;
-pub mod url;
 #[cfg(feature = "https")]
 pub mod tls;
+pub mod url;

@@ -93,7 +93,10 @@ impl NetFs {
         if n > MAX_FETCHES {
             return Err(FsError::Io {
                 path: path.to_string(),
-                message: format!("more than {MAX_FETCHES} transfers from {}", self.base.origin()),
+                message: format!(
+                    "more than {MAX_FETCHES} transfers from {}",
+                    self.base.origin()
+                ),
             });
         }
         self.fetches.set(n);
@@ -129,7 +132,12 @@ impl NetFs {
 impl BootFs for NetFs {
     fn metadata(&self, path: &str) -> Result<Metadata, FsError> {
         let p = normalize(path);
-        let file = |len| Ok(Metadata { kind: FileKind::File, len });
+        let file = |len| {
+            Ok(Metadata {
+                kind: FileKind::File,
+                len,
+            })
+        };
         if let Some(c) = self.files.borrow().get(&p) {
             return file(c.len() as u64);
         }
@@ -140,7 +148,10 @@ impl BootFs for NetFs {
             return file(s.unwrap_or(0));
         }
         if p == "/" {
-            return Ok(Metadata { kind: FileKind::Dir, len: 0 });
+            return Ok(Metadata {
+                kind: FileKind::Dir,
+                len: 0,
+            });
         }
         self.count_fetch(&p)?;
         let url = self.url_for(&p)?;
@@ -171,7 +182,11 @@ impl BootFs for NetFs {
         };
         if let Some(c) = self.files.borrow().get(&p).cloned() {
             if c.len() as u64 > max {
-                return Err(FsError::TooLarge { path: p, len: c.len() as u64, max });
+                return Err(FsError::TooLarge {
+                    path: p,
+                    len: c.len() as u64,
+                    max,
+                });
             }
             out.write_all(&c).map_err(io)?;
             return Ok(c.len() as u64);
@@ -183,12 +198,18 @@ impl BootFs for NetFs {
         let url = self.url_for(&p)?;
         if max > MAX_CONFIG_BYTES {
             // A kernel or initrd: straight through, not kept.
-            let limits = Limits { max_bytes: max, ..Limits::default() };
+            let limits = Limits {
+                max_bytes: max,
+                ..Limits::default()
+            };
             return fetch::fetch(&url, out, &self.cfg, limits, &mut Control::default())
                 .map_err(|e| self.fs_error(&p, e));
         }
         let left = MAX_CACHED_BYTES.saturating_sub(self.cached.get());
-        let limits = Limits { max_bytes: max.min(left), ..Limits::config() };
+        let limits = Limits {
+            max_bytes: max.min(left),
+            ..Limits::config()
+        };
         let mut buf = Vec::new();
         fetch::fetch(&url, &mut buf, &self.cfg, limits, &mut Control::default())
             .map_err(|e| match e {
@@ -233,13 +254,18 @@ mod tests {
             url_of(&f).unwrap().to_string(),
             "tftp://10.0.2.2/debian-installer/amd64/linux"
         );
-        let disk = FileRef { volume: "vda1".into(), path: "/vmlinuz".into() };
+        let disk = FileRef {
+            volume: "vda1".into(),
+            path: "/vmlinuz".into(),
+        };
         assert_eq!(url_of(&disk), None);
     }
 
     /// An HTTP/1.0 server on loopback answering GET/HEAD from `files`; returns its port and
     /// the count of requests it served.
-    fn server(files: Vec<(&'static str, Vec<u8>)>) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    fn server(
+        files: Vec<(&'static str, Vec<u8>)>,
+    ) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU32>) {
         use std::io::{Read, Write};
         use std::sync::atomic::Ordering;
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -257,7 +283,9 @@ mod tests {
                 c2.fetch_add(1, Ordering::SeqCst);
                 let reply = match files.iter().find(|(p, _)| *p == path) {
                     Some((_, body)) => {
-                        let mut r = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+                        let mut r =
+                            format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                                .into_bytes();
                         if method == "GET" {
                             r.extend_from_slice(body);
                         }
@@ -284,21 +312,36 @@ mod tests {
         assert!(found.errors.is_empty(), "{:?}", found.errors);
         assert_eq!(found.entries.len(), 1);
         let e = &found.entries[0];
-        assert_eq!((e.kernel.path.as_str(), e.cmdline.as_str()), ("/vmlinuz", "x=1"));
-        assert_eq!(url_of(&e.kernel).unwrap().to_string(), format!("http://127.0.0.1:{port}/vmlinuz"));
+        assert_eq!(
+            (e.kernel.path.as_str(), e.cmdline.as_str()),
+            ("/vmlinuz", "x=1")
+        );
+        assert_eq!(
+            url_of(&e.kernel).unwrap().to_string(),
+            format!("http://127.0.0.1:{port}/vmlinuz")
+        );
         // default + common.cfg once, though included twice.
         assert_eq!(count.load(Ordering::SeqCst), 2);
         assert_eq!(fs.fetches(), 2);
         // Read again: from the cache. Missing files are remembered too.
         assert!(fs.read("/common.cfg", MAX_CONFIG_BYTES).is_ok());
-        assert!(matches!(fs.read("/nope", MAX_CONFIG_BYTES), Err(FsError::NotFound(_))));
+        assert!(matches!(
+            fs.read("/nope", MAX_CONFIG_BYTES),
+            Err(FsError::NotFound(_))
+        ));
         assert!(matches!(fs.metadata("/nope"), Err(FsError::NotFound(_))));
         assert_eq!(count.load(Ordering::SeqCst), 3);
         // A size probe (HEAD), then a big read streamed through, not kept.
         assert_eq!(fs.metadata("/vmlinuz").unwrap().len, 3 << 20);
         let mut out = Vec::new();
-        assert_eq!(fs.copy_to("/vmlinuz", &mut out, 256 << 20).unwrap(), 3 << 20);
-        assert!(matches!(fs.read("/vmlinuz", MAX_CONFIG_BYTES), Err(FsError::TooLarge { .. })));
+        assert_eq!(
+            fs.copy_to("/vmlinuz", &mut out, 256 << 20).unwrap(),
+            3 << 20
+        );
+        assert!(matches!(
+            fs.read("/vmlinuz", MAX_CONFIG_BYTES),
+            Err(FsError::TooLarge { .. })
+        ));
         assert_eq!(count.load(Ordering::SeqCst), 6);
     }
 
@@ -313,7 +356,9 @@ mod tests {
         assert_eq!(fs.name(), format!("http://127.0.0.1:{port}"));
         assert!(matches!(fs.read_dir("/"), Err(FsError::Io { .. })));
         let limits_ok = std::time::Instant::now();
-        let e = fs.read("/pxelinux.cfg/default", MAX_CONFIG_BYTES).unwrap_err();
+        let e = fs
+            .read("/pxelinux.cfg/default", MAX_CONFIG_BYTES)
+            .unwrap_err();
         assert!(matches!(e, FsError::Io { .. }), "{e}");
         assert!(limits_ok.elapsed() < std::time::Duration::from_secs(10));
         assert_eq!(fs.fetches(), 1);

@@ -66,7 +66,11 @@ pub fn prefix(c: &PxeClient) -> String {
         _ => String::new(),
     };
     if dir.contains("://") {
-        return if dir.ends_with('/') { dir } else { format!("{dir}/") };
+        return if dir.ends_with('/') {
+            dir
+        } else {
+            format!("{dir}/")
+        };
     }
     let mut d = crate::fs::normalize(&dir);
     if !d.ends_with('/') {
@@ -114,8 +118,8 @@ mod tests {
             mac: [0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd],
             ip: Some(Ipv4Addr::new(192, 168, 2, 91)),
             uuid: Some([
-                0xb8, 0x94, 0x59, 0x08, 0xd6, 0xa6, 0x41, 0xa9, 0x61, 0x1d, 0x74, 0xa6, 0xab,
-                0x80, 0xb8, 0x3d,
+                0xb8, 0x94, 0x59, 0x08, 0xd6, 0xa6, 0x41, 0xa9, 0x61, 0x1d, 0x74, 0xa6, 0xab, 0x80,
+                0xb8, 0x3d,
             ]),
             boot_file: Some("pxelinux.0".into()),
             ..PxeClient::default()
@@ -162,7 +166,10 @@ mod tests {
                     prefix_210: Some("/srv/boot".into()),
                     ..PxeClient::default()
                 },
-                &["/srv/boot/pxelinux.cfg/01-00-00-00-00-00-00", "/srv/boot/pxelinux.cfg/default"],
+                &[
+                    "/srv/boot/pxelinux.cfg/01-00-00-00-00-00-00",
+                    "/srv/boot/pxelinux.cfg/default",
+                ],
             ),
             // Option 209: only that file, relative to the prefix...
             (

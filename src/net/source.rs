@@ -56,7 +56,9 @@ pub fn classify(path: &str, head: &[u8]) -> Kind {
     let name = path.rsplit('/').next().unwrap_or("");
     let text = String::from_utf8_lossy(head);
     if name.eq_ignore_ascii_case("grub.cfg")
-        || text.lines().any(|l| l.trim_start().starts_with("menuentry "))
+        || text
+            .lines()
+            .any(|l| l.trim_start().starts_with("menuentry "))
     {
         return Kind::Grub;
     }
@@ -96,7 +98,11 @@ pub fn discover_url(url: &Url, cfg: &FetchConfig, cmdline: &str) -> (Found, NetF
             if is_bzimage(&s.0) {
                 kernel_entry(&fs, &path, cmdline)
             } else {
-                error_found(&fs, &path, "neither a boot configuration nor a Linux kernel".into())
+                error_found(
+                    &fs,
+                    &path,
+                    "neither a boot configuration nor a Linux kernel".into(),
+                )
             }
         }
         Err(e) => error_found(&fs, &path, e.to_string()),
@@ -138,7 +144,10 @@ pub fn discover_pxe(server: &Url, client: &PxeClient, cfg: &FetchConfig) -> (Fou
     let found = error_found(
         &fs,
         "/pxelinux.cfg/",
-        format!("no pxelinux configuration found (tried {})", tried.join(", ")),
+        format!(
+            "no pxelinux configuration found (tried {})",
+            tried.join(", ")
+        ),
     );
     (found, fs)
 }
@@ -227,7 +236,13 @@ mod tests {
         assert_eq!(classify("/boot/linux", &kernel), Kind::Kernel);
         assert_eq!(classify("/x", b"  #!iPXE\nkernel k\n"), Kind::Ipxe);
         assert_eq!(classify("/d/grub/grub.cfg", b"set timeout=5\n"), Kind::Grub);
-        assert_eq!(classify("/cfg", b"set a=1\nmenuentry 'A' {\n}\n"), Kind::Grub);
-        assert_eq!(classify("/pxelinux.cfg/default", b"default install\n"), Kind::Pxelinux);
+        assert_eq!(
+            classify("/cfg", b"set a=1\nmenuentry 'A' {\n}\n"),
+            Kind::Grub
+        );
+        assert_eq!(
+            classify("/pxelinux.cfg/default", b"default install\n"),
+            Kind::Pxelinux
+        );
     }
 }

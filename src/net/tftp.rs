@@ -241,8 +241,16 @@ pub fn negotiate(asked: &Options, oack: &[(&[u8], &[u8])]) -> Result<Negotiated,
     let mut n = Negotiated::plain(asked);
     for (k, v) in oack {
         let key = String::from_utf8_lossy(k).to_ascii_lowercase();
-        let val = std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok());
-        let bad = || format!("bad option {}={}", printable(&key, 32), printable(&String::from_utf8_lossy(v), 32));
+        let val = std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok());
+        let bad = || {
+            format!(
+                "bad option {}={}",
+                printable(&key, 32),
+                printable(&String::from_utf8_lossy(v), 32)
+            )
+        };
         match key.as_str() {
             "blksize" => match (val, asked.blksize) {
                 (Some(b), Some(max)) if (8..=u64::from(max)).contains(&b) => n.blksize = b as u16,
@@ -442,7 +450,11 @@ fn start(url: &Url, o: &Options, run: &mut Run<'_, '_>) -> Result<Started, NetEr
     let mut with_options = true;
     'again: loop {
         let mut sess = Session::open(url, run)?;
-        let opts = if with_options { opt_list(o) } else { Vec::new() };
+        let opts = if with_options {
+            opt_list(o)
+        } else {
+            Vec::new()
+        };
         let rrq = encode_rrq(&path, &opts);
         let asked = if with_options {
             *o
@@ -489,7 +501,10 @@ fn start(url: &Url, o: &Options, run: &mut Run<'_, '_>) -> Result<Started, NetEr
                         });
                     }
                     Packet::Error { code: 8, .. } if with_options => {
-                        log::info!("{}: the server refused the TFTP options; asking without", run.url);
+                        log::info!(
+                            "{}: the server refused the TFTP options; asking without",
+                            run.url
+                        );
                         with_options = false;
                         continue 'again;
                     }

@@ -25,9 +25,13 @@ that PEM file (the CA that signed the server's certificate) in the initramfs, or
 pub fn roots(files: &[String]) -> Result<rustls::RootCertStore, String> {
     let mut store = rustls::RootCertStore::empty();
     for f in files {
-        let len = std::fs::metadata(f).map_err(|e| format!("CA file {f}: {e}"))?.len();
+        let len = std::fs::metadata(f)
+            .map_err(|e| format!("CA file {f}: {e}"))?
+            .len();
         if len > MAX_CA_FILE {
-            return Err(format!("CA file {f}: {len} bytes is over the {MAX_CA_FILE}-byte limit"));
+            return Err(format!(
+                "CA file {f}: {len} bytes is over the {MAX_CA_FILE}-byte limit"
+            ));
         }
         let pem = std::fs::read(f).map_err(|e| format!("CA file {f}: {e}"))?;
         let mut n = 0;

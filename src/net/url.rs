@@ -212,8 +212,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<&str>), UrlError> 
         };
         let ok = !h.is_empty()
             && h.len() <= MAX_HOST_LEN
-            && h
-                .bytes()
+            && h.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
         if h.is_empty() {
             return Err(UrlError::NoHost);
@@ -294,7 +293,10 @@ mod tests {
             (Scheme::Tftp, "10.0.2.2", 69, "/pxelinux.cfg/default")
         );
         let h = u("HTTP://Boot.Example:8080");
-        assert_eq!((h.host.as_str(), h.port, h.path.as_str()), ("boot.example", 8080, "/"));
+        assert_eq!(
+            (h.host.as_str(), h.port, h.path.as_str()),
+            ("boot.example", 8080, "/")
+        );
         let s = u("https://[fd00::1]:8443/a/./b/../c?x=1#frag");
         assert_eq!(
             (s.scheme, s.host.as_str(), s.port, s.path.as_str()),

@@ -126,7 +126,10 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        bail!("nothing listens on port {port} after 10 s; see {}", self.dir.display())
+        bail!(
+            "nothing listens on port {port} after 10 s; see {}",
+            self.dir.display()
+        )
     }
 }
 
@@ -164,14 +167,33 @@ fn fake_kernel() -> Vec<u8> {
 }
 
 fn make_certs(dir: &Path) -> anyhow::Result<()> {
-    let ossl = |args: &[&str]| run_ok(Command::new("openssl").current_dir(dir).args(args), "openssl");
+    let ossl = |args: &[&str]| {
+        run_ok(
+            Command::new("openssl").current_dir(dir).args(args),
+            "openssl",
+        )
+    };
     for ca in ["ca", "wrong-ca"] {
         ossl(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.pem"), "-days", "2",
-            "-subj", &format!("/CN=leapboot test {ca}"),
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=leapboot test {ca}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ])?;
     }
     std::fs::write(
@@ -180,12 +202,35 @@ fn make_certs(dir: &Path) -> anyhow::Result<()> {
          keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
     )?;
     ossl(&[
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
     ])?;
     ossl(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
     ])
 }
 
@@ -205,9 +250,14 @@ pub fn run() -> anyhow::Result<()> {
     println!("xtask: building the host CLI with HTTPS: cargo build --release -p leapboot --features https");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run_ok(
-        Command::new(cargo)
-            .current_dir(paths::root())
-            .args(["build", "--release", "-p", "leapboot", "--features", "https"]),
+        Command::new(cargo).current_dir(paths::root()).args([
+            "build",
+            "--release",
+            "-p",
+            "leapboot",
+            "--features",
+            "https",
+        ]),
         "building leapboot",
     )?;
     let cli = paths::target().join("release/leapboot");
@@ -216,18 +266,27 @@ pub fn run() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let ns = format!("leapboot-net-{pid}");
-    run_ok(Command::new("ip").args(["netns", "add", &ns]), "ip netns add")?;
+    run_ok(
+        Command::new("ip").args(["netns", "add", &ns]),
+        "ip netns add",
+    )?;
     let mut lab = Lab {
         ns,
         dir: dir.clone(),
         children: Vec::new(),
     };
-    run_ok(&mut lab.exec(&["ip", "link", "set", "lo", "up"]), "ip link set lo up")?;
+    run_ok(
+        &mut lab.exec(&["ip", "link", "set", "lo", "up"]),
+        "ip link set lo up",
+    )?;
 
     // The server root: Debian's netboot configs, a fake kernel and initrd, iPXE scripts,
     // a 30 MiB file.
     let root = dir.join("root");
-    copy_tree(&paths::root().join("src/net/testdata/debian-12-netboot"), &root)?;
+    copy_tree(
+        &paths::root().join("src/net/testdata/debian-12-netboot"),
+        &root,
+    )?;
     let kernel = fake_kernel();
     std::fs::write(root.join("debian-installer/amd64/linux"), &kernel)?;
     std::fs::write(root.join("debian-installer/amd64/initrd.gz"), noise(4096))?;
@@ -245,7 +304,11 @@ pub fn run() -> anyhow::Result<()> {
     let big = noise(30 << 20);
     std::fs::write(root.join("big"), &big)?;
     make_certs(&dir)?;
-    for (name, body) in [("https.py", HTTPS_PY), ("trickle.py", TRICKLE_PY), ("tftpcut.py", TFTP_CUT_PY)] {
+    for (name, body) in [
+        ("https.py", HTTPS_PY),
+        ("trickle.py", TRICKLE_PY),
+        ("tftpcut.py", TFTP_CUT_PY),
+    ] {
         std::fs::write(dir.join(name), body)?;
     }
     let d = |p: &str| dir.join(p).display().to_string();
@@ -253,29 +316,64 @@ pub fn run() -> anyhow::Result<()> {
     lab.spawn(
         "dnsmasq",
         &[
-            "dnsmasq", "--no-daemon", "--port=0", "--interface=lo", "--bind-interfaces",
-            "--enable-tftp", &format!("--tftp-root={root_s}"), "--user=root",
-            "--log-facility=-", "--conf-file=/dev/null",
+            "dnsmasq",
+            "--no-daemon",
+            "--port=0",
+            "--interface=lo",
+            "--bind-interfaces",
+            "--enable-tftp",
+            &format!("--tftp-root={root_s}"),
+            "--user=root",
+            "--log-facility=-",
+            "--conf-file=/dev/null",
         ],
     )?;
     lab.spawn(
         "http",
-        &["python3", "-m", "http.server", &HTTP.to_string(), "--bind", "127.0.0.1", "--directory", &root_s],
+        &[
+            "python3",
+            "-m",
+            "http.server",
+            &HTTP.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            &root_s,
+        ],
     )?;
     lab.spawn(
         "https",
-        &["python3", &d("https.py"), &HTTPS.to_string(), &root_s, &d("server.pem"), &d("server.key")],
+        &[
+            "python3",
+            &d("https.py"),
+            &HTTPS.to_string(),
+            &root_s,
+            &d("server.pem"),
+            &d("server.key"),
+        ],
     )?;
-    lab.spawn("trickle", &["python3", &d("trickle.py"), &TRICKLE.to_string()])?;
-    lab.spawn("tftpcut", &["python3", &d("tftpcut.py"), &TFTP_CUT.to_string()])?;
+    lab.spawn(
+        "trickle",
+        &["python3", &d("trickle.py"), &TRICKLE.to_string()],
+    )?;
+    lab.spawn(
+        "tftpcut",
+        &["python3", &d("tftpcut.py"), &TFTP_CUT.to_string()],
+    )?;
     for p in [HTTP, HTTPS, TRICKLE] {
         lab.wait_tcp(p)?;
     }
     // dnsmasq's TFTP is up once its log says so.
     let t = Instant::now();
-    while !std::fs::read_to_string(dir.join("dnsmasq.log")).unwrap_or_default().contains("TFTP root") {
+    while !std::fs::read_to_string(dir.join("dnsmasq.log"))
+        .unwrap_or_default()
+        .contains("TFTP root")
+    {
         if t.elapsed() > Duration::from_secs(10) {
-            bail!("dnsmasq did not start; see {}", dir.join("dnsmasq.log").display());
+            bail!(
+                "dnsmasq did not start; see {}",
+                dir.join("dnsmasq.log").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -293,7 +391,10 @@ pub fn run() -> anyhow::Result<()> {
         a.extend_from_slice(extra);
         let (o, _) = leapboot(&a)?;
         if !o.status.success() {
-            bail!("leapboot list --url {url} failed: {}", String::from_utf8_lossy(&o.stderr));
+            bail!(
+                "leapboot list --url {url} failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
         Ok(serde_json::from_slice(&o.stdout)?)
     };
@@ -312,113 +413,200 @@ pub fn run() -> anyhow::Result<()> {
     };
     let mut checks = Vec::new();
     let mut check = |name: &'static str, result: anyhow::Result<String>| {
-        println!("{} {name}: {}", if result.is_ok() { "PASS" } else { "FAIL" }, match &result {
-            Ok(m) => m.clone(),
-            Err(e) => format!("{e:#}"),
-        });
+        println!(
+            "{} {name}: {}",
+            if result.is_ok() { "PASS" } else { "FAIL" },
+            match &result {
+                Ok(m) => m.clone(),
+                Err(e) => format!("{e:#}"),
+            }
+        );
         checks.push(Check { name, result });
     };
 
     let kernel_url = "tftp://127.0.0.1/debian-installer/amd64/linux";
-    check("tftp-pxelinux-debian", (|| {
-        let v = list("tftp://127.0.0.1/pxelinux.cfg/default", &[])?;
-        let e = entries(&v);
-        let titles: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
-        for want in ["Install", "Advanced options > Expert install", "Advanced options > Rescue mode",
-                     "Accessible dark contrast installer menu > Install"] {
-            if !titles.contains(&want) {
-                bail!("no entry '{want}' in {titles:?}");
+    check(
+        "tftp-pxelinux-debian",
+        (|| {
+            let v = list("tftp://127.0.0.1/pxelinux.cfg/default", &[])?;
+            let e = entries(&v);
+            let titles: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
+            for want in [
+                "Install",
+                "Advanced options > Expert install",
+                "Advanced options > Rescue mode",
+                "Accessible dark contrast installer menu > Install",
+            ] {
+                if !titles.contains(&want) {
+                    bail!("no entry '{want}' in {titles:?}");
+                }
             }
-        }
-        if e[0].1 != kernel_url || e[0].2 != "vga=788 initrd=debian-installer/amd64/initrd.gz --- quiet" {
-            bail!("first entry {:?}", e[0]);
-        }
-        if v["default"] != "install" {
-            bail!("default {}", v["default"]);
-        }
-        Ok(format!("{} entries, default 'install'", e.len()))
-    })());
-    check("tftp-grub-debian", (|| {
-        let v = list("tftp://127.0.0.1/debian-installer/amd64/grub/grub.cfg", &[])?;
-        let e = entries(&v);
-        let first = e.first().context("no entries")?;
-        if first.0 != "Install" || first.1 != kernel_url
-            || first.2 != "BOOT_IMAGE=/debian-installer/amd64/linux vga=788 --- quiet" {
-            bail!("first entry {first:?}");
-        }
-        if !e.iter().any(|x| x.0 == "Advanced options ...>... Expert install") {
-            bail!("no submenu entry in {e:?}");
-        }
-        Ok(format!("{} entries", e.len()))
-    })());
-    check("http-ipxe-chain", (|| {
-        let v = list(&format!("http://127.0.0.1:{HTTP}/boot.ipxe"), &[])?;
-        let e = entries(&v);
-        let want = (
-            "iPXE: /debian-installer/amd64/linux".to_string(),
-            format!("http://127.0.0.1:{HTTP}/debian-installer/amd64/linux"),
-            "console=ttyS0 from=second".to_string(),
-        );
-        if e != [want.clone()] {
-            bail!("entries {e:?}, want [{want:?}]");
-        }
-        Ok("boot.ipxe chained to menus/second.ipxe".into())
-    })());
-    check("http-bare-kernel", (|| {
-        let v = list(&format!("http://127.0.0.1:{HTTP}/debian-installer/amd64/linux"), &[])?;
-        let e = entries(&v);
-        if e.len() != 1 || e[0].1 != format!("http://127.0.0.1:{HTTP}/debian-installer/amd64/linux") {
-            bail!("entries {e:?}");
-        }
-        Ok("one entry".into())
-    })());
+            if e[0].1 != kernel_url
+                || e[0].2 != "vga=788 initrd=debian-installer/amd64/initrd.gz --- quiet"
+            {
+                bail!("first entry {:?}", e[0]);
+            }
+            if v["default"] != "install" {
+                bail!("default {}", v["default"]);
+            }
+            Ok(format!("{} entries, default 'install'", e.len()))
+        })(),
+    );
+    check(
+        "tftp-grub-debian",
+        (|| {
+            let v = list("tftp://127.0.0.1/debian-installer/amd64/grub/grub.cfg", &[])?;
+            let e = entries(&v);
+            let first = e.first().context("no entries")?;
+            if first.0 != "Install"
+                || first.1 != kernel_url
+                || first.2 != "BOOT_IMAGE=/debian-installer/amd64/linux vga=788 --- quiet"
+            {
+                bail!("first entry {first:?}");
+            }
+            if !e
+                .iter()
+                .any(|x| x.0 == "Advanced options ...>... Expert install")
+            {
+                bail!("no submenu entry in {e:?}");
+            }
+            Ok(format!("{} entries", e.len()))
+        })(),
+    );
+    check(
+        "http-ipxe-chain",
+        (|| {
+            let v = list(&format!("http://127.0.0.1:{HTTP}/boot.ipxe"), &[])?;
+            let e = entries(&v);
+            let want = (
+                "iPXE: /debian-installer/amd64/linux".to_string(),
+                format!("http://127.0.0.1:{HTTP}/debian-installer/amd64/linux"),
+                "console=ttyS0 from=second".to_string(),
+            );
+            if e != [want.clone()] {
+                bail!("entries {e:?}, want [{want:?}]");
+            }
+            Ok("boot.ipxe chained to menus/second.ipxe".into())
+        })(),
+    );
+    check(
+        "http-bare-kernel",
+        (|| {
+            let v = list(
+                &format!("http://127.0.0.1:{HTTP}/debian-installer/amd64/linux"),
+                &[],
+            )?;
+            let e = entries(&v);
+            if e.len() != 1
+                || e[0].1 != format!("http://127.0.0.1:{HTTP}/debian-installer/amd64/linux")
+            {
+                bail!("entries {e:?}");
+            }
+            Ok("one entry".into())
+        })(),
+    );
     let https_url = format!("https://127.0.0.1:{HTTPS}/pxelinux.cfg/default");
-    check("https-right-ca", (|| {
-        let v = list(&https_url, &["--ca", &d("ca.pem")])?;
-        let e = entries(&v);
-        if e.first().map(|x| x.1.as_str()) != Some(&format!("https://127.0.0.1:{HTTPS}/debian-installer/amd64/linux")) {
-            bail!("entries {e:?}");
-        }
-        Ok(format!("{} entries", e.len()))
-    })());
-    check("https-wrong-ca", (|| {
-        let (o, _) = leapboot(&["list", "--url", &https_url, "--ca", &d("wrong-ca.pem")])?;
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
-        if o.status.success() || !err.contains("HTTPS refused") || !err.contains("certificate") {
-            bail!("exit {}, stderr: {err}", o.status);
-        }
-        Ok(err.lines().find(|l| l.contains("HTTPS refused")).unwrap_or("").trim().to_string())
-    })());
-    check("https-no-ca", (|| {
-        let (o, _) = leapboot(&["list", "--url", &https_url])?;
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
-        if o.status.success() || !err.contains("ca_certificates = [\"/etc/leapboot/ca.pem\"]") {
-            bail!("exit {}, stderr: {err}", o.status);
-        }
-        Ok("refused, saying how to add a CA".into())
-    })());
-    check("tftp-cut-off", (|| {
-        let (o, took) = leapboot(&["fetch", &format!("tftp://127.0.0.1:{TFTP_CUT}/big")])?;
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
-        // 5 retransmissions of 1 s after the last block: about 6 s.
-        if o.status.success() || !err.contains("stopped sending") || took > Duration::from_secs(12) {
-            bail!("exit {}, {:.1} s, stderr: {err}", o.status, took.as_secs_f64());
-        }
-        Ok(format!("error after {:.1} s: {}", took.as_secs_f64(), last_error(&err)))
-    })());
-    check("http-trickle", (|| {
-        let (o, took) = leapboot(&["fetch", "--timeout", "5", &format!("http://127.0.0.1:{TRICKLE}/slow")])?;
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
-        if o.status.success() || !err.contains("5 s bound") || took > Duration::from_secs(8) {
-            bail!("exit {}, {:.1} s, stderr: {err}", o.status, took.as_secs_f64());
-        }
-        Ok(format!("error after {:.1} s: {}", took.as_secs_f64(), last_error(&err)))
-    })());
+    check(
+        "https-right-ca",
+        (|| {
+            let v = list(&https_url, &["--ca", &d("ca.pem")])?;
+            let e = entries(&v);
+            if e.first().map(|x| x.1.as_str())
+                != Some(&format!(
+                    "https://127.0.0.1:{HTTPS}/debian-installer/amd64/linux"
+                ))
+            {
+                bail!("entries {e:?}");
+            }
+            Ok(format!("{} entries", e.len()))
+        })(),
+    );
+    check(
+        "https-wrong-ca",
+        (|| {
+            let (o, _) = leapboot(&["list", "--url", &https_url, "--ca", &d("wrong-ca.pem")])?;
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            if o.status.success() || !err.contains("HTTPS refused") || !err.contains("certificate")
+            {
+                bail!("exit {}, stderr: {err}", o.status);
+            }
+            Ok(err
+                .lines()
+                .find(|l| l.contains("HTTPS refused"))
+                .unwrap_or("")
+                .trim()
+                .to_string())
+        })(),
+    );
+    check(
+        "https-no-ca",
+        (|| {
+            let (o, _) = leapboot(&["list", "--url", &https_url])?;
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            if o.status.success() || !err.contains("ca_certificates = [\"/etc/leapboot/ca.pem\"]") {
+                bail!("exit {}, stderr: {err}", o.status);
+            }
+            Ok("refused, saying how to add a CA".into())
+        })(),
+    );
+    check(
+        "tftp-cut-off",
+        (|| {
+            let (o, took) = leapboot(&["fetch", &format!("tftp://127.0.0.1:{TFTP_CUT}/big")])?;
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            // 5 retransmissions of 1 s after the last block: about 6 s.
+            if o.status.success()
+                || !err.contains("stopped sending")
+                || took > Duration::from_secs(12)
+            {
+                bail!(
+                    "exit {}, {:.1} s, stderr: {err}",
+                    o.status,
+                    took.as_secs_f64()
+                );
+            }
+            Ok(format!(
+                "error after {:.1} s: {}",
+                took.as_secs_f64(),
+                last_error(&err)
+            ))
+        })(),
+    );
+    check(
+        "http-trickle",
+        (|| {
+            let (o, took) = leapboot(&[
+                "fetch",
+                "--timeout",
+                "5",
+                &format!("http://127.0.0.1:{TRICKLE}/slow"),
+            ])?;
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            if o.status.success() || !err.contains("5 s bound") || took > Duration::from_secs(8) {
+                bail!(
+                    "exit {}, {:.1} s, stderr: {err}",
+                    o.status,
+                    took.as_secs_f64()
+                );
+            }
+            Ok(format!(
+                "error after {:.1} s: {}",
+                took.as_secs_f64(),
+                last_error(&err)
+            ))
+        })(),
+    );
     let want = hex(&big);
     for (name, url) in [
         ("tftp-throughput-30mib", "tftp://127.0.0.1/big".to_string()),
-        ("http-throughput-30mib", format!("http://127.0.0.1:{HTTP}/big")),
-        ("https-throughput-30mib", format!("https://127.0.0.1:{HTTPS}/big")),
+        (
+            "http-throughput-30mib",
+            format!("http://127.0.0.1:{HTTP}/big"),
+        ),
+        (
+            "https-throughput-30mib",
+            format!("https://127.0.0.1:{HTTPS}/big"),
+        ),
     ] {
         let out = dir.join(format!("{name}.out"));
         let out_s = out.display().to_string();
@@ -431,21 +619,37 @@ pub fn run() -> anyhow::Result<()> {
                 bail!("the file arrived different");
             }
             let _ = std::fs::remove_file(&out);
-            Ok(format!("{:.1} MiB/s (30 MiB in {:.2} s, identical)", 30.0 / took.as_secs_f64(), took.as_secs_f64()))
+            Ok(format!(
+                "{:.1} MiB/s (30 MiB in {:.2} s, identical)",
+                30.0 / took.as_secs_f64(),
+                took.as_secs_f64()
+            ))
         })();
         check(name, r);
     }
-    let failed: Vec<&str> = checks.iter().filter(|c| c.result.is_err()).map(|c| c.name).collect();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.result.is_err())
+        .map(|c| c.name)
+        .collect();
     drop(lab);
     if !failed.is_empty() {
-        bail!("{} of {} network checks failed: {}", failed.len(), checks.len(), failed.join(", "));
+        bail!(
+            "{} of {} network checks failed: {}",
+            failed.len(),
+            checks.len(),
+            failed.join(", ")
+        );
     }
     println!("xtask: all {} network checks passed", checks.len());
     Ok(())
 }
 
 fn hex(b: &[u8]) -> String {
-    sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 fn last_error(stderr: &str) -> String {

@@ -27,7 +27,10 @@ fn summary(f: &Found) -> Vec<(String, String, Vec<String>, String)> {
             (
                 e.title.clone(),
                 format!("{}{}", e.kernel.volume, e.kernel.path),
-                e.initrds.iter().map(|i| format!("{}{}", i.volume, i.path)).collect(),
+                e.initrds
+                    .iter()
+                    .map(|i| format!("{}{}", i.volume, i.path))
+                    .collect(),
                 e.cmdline.clone(),
             )
         })
@@ -63,7 +66,10 @@ fn relative_urls_imgargs_and_names() {
     );
     let s = summary(&f);
     assert_eq!(s[0].1, "http://10.0.2.2/linux");
-    assert_eq!(s[0].2, ["http://10.0.2.2/boot/a.img", "http://10.0.2.2/boot/b.img"]);
+    assert_eq!(
+        s[0].2,
+        ["http://10.0.2.2/boot/a.img", "http://10.0.2.2/boot/b.img"]
+    );
     assert_eq!(s[0].3, "quiet x=1");
 }
 
@@ -126,7 +132,9 @@ fn menu_items_become_entries_with_the_default() {
     );
     let s = summary(&f);
     assert_eq!(
-        s.iter().map(|e| (e.0.as_str(), e.3.as_str())).collect::<Vec<_>>(),
+        s.iter()
+            .map(|e| (e.0.as_str(), e.3.as_str()))
+            .collect::<Vec<_>>(),
         [("Debian 12", ""), ("Rescue", "rescue")]
     );
     assert_eq!(f.default, Some(DefaultRule::Index(1)));
@@ -139,14 +147,24 @@ fn loops_and_deep_chains_are_bounded() {
     assert!(f.errors[0].message.contains("commands"), "{:?}", f.errors);
     let f = run(
         "#!ipxe\nchain self.ipxe\n",
-        &[("http://10.0.2.2/boot/self.ipxe", "#!ipxe\nchain self.ipxe\n")],
+        &[(
+            "http://10.0.2.2/boot/self.ipxe",
+            "#!ipxe\nchain self.ipxe\n",
+        )],
     );
-    assert!(f.errors.iter().any(|e| e.message.contains("deep")), "{:?}", f.errors);
+    assert!(
+        f.errors.iter().any(|e| e.message.contains("deep")),
+        "{:?}",
+        f.errors
+    );
 }
 
 #[test]
 fn unknown_and_unsupported_commands_fail_without_stopping() {
-    let f = run("#!ipxe\nsanboot iscsi:x || echo no\nfrobnicate\nkernel k\nboot\n", &[]);
+    let f = run(
+        "#!ipxe\nsanboot iscsi:x || echo no\nfrobnicate\nkernel k\nboot\n",
+        &[],
+    );
     assert_eq!(f.entries.len(), 1);
     assert_eq!(f.errors.len(), 2);
     let f = run("#!ipxe\nboot\n", &[]);

@@ -12,11 +12,18 @@ fn parses_heads_servers_send() {
           Last-Modified: Thu, 03 Dec 2026 06:59:00 GMT\r\n\r\n",
     )
     .unwrap();
-    assert_eq!((h.status, h.content_length, h.chunked), (200, Some(31457280), false));
+    assert_eq!(
+        (h.status, h.content_length, h.chunked),
+        (200, Some(31457280), false)
+    );
     let r = parse_head(b"HTTP/1.1 302 Found\nLocation: /next.ipxe\n\n").unwrap();
-    assert_eq!((r.status, r.reason.as_str(), r.location.as_deref()), (302, "Found", Some("/next.ipxe")));
-    let c = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
-        .unwrap();
+    assert_eq!(
+        (r.status, r.reason.as_str(), r.location.as_deref()),
+        (302, "Found", Some("/next.ipxe"))
+    );
+    let c =
+        parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
     assert_eq!((c.chunked, c.content_length), (true, None));
     for bad in [
         &b"SSH-2.0-OpenSSH\r\n\r\n"[..],
@@ -29,7 +36,10 @@ fn parses_heads_servers_send() {
     ] {
         assert!(parse_head(bad).is_err(), "{}", String::from_utf8_lossy(bad));
     }
-    let many = format!("HTTP/1.1 200 OK\r\n{}\r\n", "X: y\r\n".repeat(MAX_HEADERS + 1));
+    let many = format!(
+        "HTTP/1.1 200 OK\r\n{}\r\n",
+        "X: y\r\n".repeat(MAX_HEADERS + 1)
+    );
     assert!(parse_head(many.as_bytes()).is_err());
 }
 
@@ -47,7 +57,10 @@ fn head_end_is_found_across_reads() {
 fn chunked_bodies_decode_per_rfc_9112() {
     // RFC 9112 style, with an extension and a trailer.
     let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: y\r\n\r\n";
-    assert_eq!(decode_chunked(body, 100).unwrap(), b"Wikipedia in\r\n\r\nchunks.");
+    assert_eq!(
+        decode_chunked(body, 100).unwrap(),
+        b"Wikipedia in\r\n\r\nchunks."
+    );
     // Byte by byte gives the same.
     let mut d = Chunked::default();
     let mut out = Vec::new();
@@ -64,7 +77,11 @@ fn chunked_bodies_decode_per_rfc_9112() {
         b"4\r\nWiki\r\n",
         b"11111111111111111\r\n",
     ] {
-        assert!(decode_chunked(bad, 100).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert!(
+            decode_chunked(bad, 100).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
     assert!(decode_chunked(b"5\r\nhello\r\n0\r\n\r\n", 4).is_err());
     let long = [&b"1"[..], &b" ".repeat(2000), b"\r\n"].concat();
@@ -94,8 +111,14 @@ fn serve(replies: Vec<Vec<Vec<u8>>>, pause: Duration) -> (u16, std::thread::Join
 
 fn get_url(url: &str, limits: Limits) -> Result<Vec<u8>, NetError> {
     let mut out = Vec::new();
-    fetch(&Url::parse(url).unwrap(), &mut out, &FetchConfig::default(), limits, &mut Control::default())
-        .map(|_| out)
+    fetch(
+        &Url::parse(url).unwrap(),
+        &mut out,
+        &FetchConfig::default(),
+        limits,
+        &mut Control::default(),
+    )
+    .map(|_| out)
 }
 
 #[test]
@@ -113,8 +136,14 @@ fn follows_a_redirect_and_reads_chunked_and_sized_bodies() {
         Duration::from_millis(10),
     );
     let base = format!("http://127.0.0.1:{port}");
-    assert_eq!(get_url(&format!("{base}/a"), Limits::default()).unwrap(), b"abc");
-    assert_eq!(get_url(&format!("{base}/c"), Limits::default()).unwrap(), b"wxyz");
+    assert_eq!(
+        get_url(&format!("{base}/a"), Limits::default()).unwrap(),
+        b"abc"
+    );
+    assert_eq!(
+        get_url(&format!("{base}/c"), Limits::default()).unwrap(),
+        b"wxyz"
+    );
     let e = get_url(&format!("{base}/d"), Limits::default()).unwrap_err();
     assert!(e.is_not_found(), "{e}");
     h.join().unwrap();
@@ -132,13 +161,19 @@ fn a_trickling_server_ends_within_the_overall_bound() {
     let t = Instant::now();
     let e = get_url(&format!("http://127.0.0.1:{port}/slow"), limits).unwrap_err();
     assert!(matches!(e, NetError::Timeout { .. }), "{e}");
-    assert!(t.elapsed() < Duration::from_millis(2300), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(2300),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
 fn sizes_over_the_limit_are_refused_before_the_body() {
     let (port, _h) = serve(
-        vec![vec![b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n".to_vec()]],
+        vec![vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n".to_vec(),
+        ]],
         Duration::from_secs(5),
     );
     let limits = Limits {
@@ -147,7 +182,10 @@ fn sizes_over_the_limit_are_refused_before_the_body() {
     };
     let t = Instant::now();
     let e = get_url(&format!("http://127.0.0.1:{port}/big"), limits).unwrap_err();
-    assert!(matches!(e, NetError::TooLarge { len: 999999999, .. }), "{e}");
+    assert!(
+        matches!(e, NetError::TooLarge { len: 999999999, .. }),
+        "{e}"
+    );
     assert!(t.elapsed() < Duration::from_secs(1));
 }
 
@@ -163,7 +201,11 @@ fn https_without_the_feature_is_refused_with_a_reason() {
 fn https_without_a_ca_is_refused_saying_how_to_add_one() {
     let e = get_url("https://127.0.0.1:1/x", Limits::default()).unwrap_err();
     assert!(matches!(e, NetError::Tls { .. }), "{e}");
-    assert!(e.to_string().contains("ca_certificates = [\"/etc/leapboot/ca.pem\"]"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("ca_certificates = [\"/etc/leapboot/ca.pem\"]"),
+        "{e}"
+    );
 }
 
 proptest! {

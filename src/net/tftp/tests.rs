@@ -14,15 +14,27 @@ fn decodes_rfc_packets() {
             options: vec![(&b"blksize"[..], &b"1428"[..]), (b"tsize", b"0")],
         })
     );
-    assert_eq!(encode_rrq("foobar", &[("blksize", "1428".into()), ("tsize", "0".into())]), rrq);
+    assert_eq!(
+        encode_rrq(
+            "foobar",
+            &[("blksize", "1428".into()), ("tsize", "0".into())]
+        ),
+        rrq
+    );
     assert_eq!(
         decode(b"\x00\x03\x00\x07abc"),
-        Ok(Packet::Data { block: 7, data: b"abc" })
+        Ok(Packet::Data {
+            block: 7,
+            data: b"abc"
+        })
     );
     assert_eq!(decode(&encode_ack(65535)), Ok(Packet::Ack { block: 65535 }));
     assert_eq!(
         decode(&encode_error(1, "File not found")),
-        Ok(Packet::Error { code: 1, message: b"File not found" })
+        Ok(Packet::Error {
+            code: 1,
+            message: b"File not found"
+        })
     );
     // dnsmasq's OACK for blksize 1468 and tsize.
     assert_eq!(
@@ -50,7 +62,12 @@ fn options_may_shrink_never_grow() {
     let asked = Options::default();
     let n = negotiate(
         &asked,
-        &[(b"blksize", b"1024"), (b"tsize", b"100"), (b"windowsize", b"4"), (b"timeout", b"2")],
+        &[
+            (b"blksize", b"1024"),
+            (b"tsize", b"100"),
+            (b"windowsize", b"4"),
+            (b"timeout", b"2"),
+        ],
     )
     .unwrap();
     assert_eq!(
@@ -63,7 +80,12 @@ fn options_may_shrink_never_grow() {
         }
     );
     // Without windowsize in the OACK the server does lock-step.
-    assert_eq!(negotiate(&asked, &[(b"BLKSIZE", b"1468")]).unwrap().windowsize, 1);
+    assert_eq!(
+        negotiate(&asked, &[(b"BLKSIZE", b"1468")])
+            .unwrap()
+            .windowsize,
+        1
+    );
     for bad in [
         &[(&b"blksize"[..], &b"9000"[..])][..],
         &[(b"windowsize", b"17")],
@@ -92,13 +114,31 @@ fn windows_ack_every_nth_block_and_the_last() {
     assert_eq!(
         acks,
         [
-            Verdict::Accept { ack: None, last: false },
-            Verdict::Accept { ack: None, last: false },
-            Verdict::Accept { ack: Some(3), last: false },
-            Verdict::Accept { ack: None, last: false },
+            Verdict::Accept {
+                ack: None,
+                last: false
+            },
+            Verdict::Accept {
+                ack: None,
+                last: false
+            },
+            Verdict::Accept {
+                ack: Some(3),
+                last: false
+            },
+            Verdict::Accept {
+                ack: None,
+                last: false
+            },
         ]
     );
-    assert_eq!(w.on_data(5, 10), Verdict::Accept { ack: Some(5), last: true });
+    assert_eq!(
+        w.on_data(5, 10),
+        Verdict::Accept {
+            ack: Some(5),
+            last: true
+        }
+    );
 }
 
 #[test]
@@ -119,7 +159,14 @@ fn block_numbers_roll_over_past_65535() {
     let mut w = Window::new(&agreed(8, 1));
     for i in 1..=70_000u64 {
         let v = w.on_data(i as u16, 8);
-        assert_eq!(v, Verdict::Accept { ack: Some(i as u16), last: false }, "{i}");
+        assert_eq!(
+            v,
+            Verdict::Accept {
+                ack: Some(i as u16),
+                last: false
+            },
+            "{i}"
+        );
     }
     assert_eq!(w.count, 70_000);
     assert_eq!(w.on_data(70_000u64 as u16, 8), Verdict::Old);
@@ -137,12 +184,24 @@ fn no_server_and_a_silent_server_end_within_their_bound() {
         ..Limits::default()
     };
     let t = Instant::now();
-    let err = fetch(&url, &mut Vec::new(), &FetchConfig::default(), limits, &mut Control::default())
-        .unwrap_err();
+    let err = fetch(
+        &url,
+        &mut Vec::new(),
+        &FetchConfig::default(),
+        limits,
+        &mut Control::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, NetError::Timeout { .. }), "{err}");
-    assert!(err.to_string().contains("no answer from the TFTP server"), "{err}");
+    assert!(
+        err.to_string().contains("no answer from the TFTP server"),
+        "{err}"
+    );
     let took = t.elapsed();
-    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
     drop(silent);
 }
 
@@ -164,11 +223,21 @@ fn cancel_is_seen_within_a_tick() {
             cancel: Some(&cancel),
             progress: None,
         };
-        let err = fetch(&url, &mut Vec::new(), &FetchConfig::default(), Limits::default(), &mut ctl)
-            .unwrap_err();
+        let err = fetch(
+            &url,
+            &mut Vec::new(),
+            &FetchConfig::default(),
+            Limits::default(),
+            &mut ctl,
+        )
+        .unwrap_err();
         assert!(matches!(err, NetError::Cancelled { .. }), "{err}");
     });
-    assert!(t.elapsed() < Duration::from_millis(300 + 250), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(300 + 250),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 proptest! {

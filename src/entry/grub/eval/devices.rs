@@ -66,7 +66,10 @@ impl Interp<'_, '_> {
         // server the config itself came from (leapboot reads one server per config).
         let scheme = dev.split(',').next().unwrap_or("");
         if matches!(scheme, "tftp" | "http" | "https" | "pxe")
-            && self.vols.get(self.loc.vol).is_some_and(|v| v.name.contains("://"))
+            && self
+                .vols
+                .get(self.loc.vol)
+                .is_some_and(|v| v.name.contains("://"))
         {
             return Some(self.loc.vol);
         }
