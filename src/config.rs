@@ -70,6 +70,9 @@ pub struct Config {
     /// The RFC 4578 client architecture sent in DHCP option 93/61 (default: this build's,
     /// 7 = x64 UEFI on x86_64).
     pub pxe_arch: Option<u16>,
+    /// PEM files of the CA certificates HTTPS servers are verified against; none: no HTTPS.
+    #[serde(default)]
+    pub ca_certificates: Vec<String>,
 }
 
 impl Config {

@@ -47,6 +47,11 @@ pub enum KexecError {
     CmdlineTooLong { len: usize, max: usize },
     #[error("the command line contains a NUL byte")]
     CmdlineNul,
+    #[error("{file}: {source}")]
+    Net {
+        file: FileRef,
+        source: crate::net::fetch::NetError,
+    },
     #[error("cannot create a memory file: {0}")]
     Memfd(std::io::Error),
     #[error("kexec_file_load refused {kernel}: {}", explain(*.errno))]
@@ -144,6 +149,11 @@ fn copy_into(
     max: u64,
     progress: OnProgress<'_>,
 ) -> Result<u64, KexecError> {
+    if vols.fs(&f.volume).is_none() {
+        if let Some(url) = crate::net::netfs::url_of(f) {
+            return copy_url(&url, f, out, max, progress);
+        }
+    }
     let fs = vols
         .fs(&f.volume)
         .ok_or_else(|| KexecError::NoVolume { file: f.clone() })?;
@@ -164,6 +174,45 @@ fn copy_into(
             source,
         })?;
     (w.progress)(f, n, total.max(n));
+    Ok(n)
+}
+
+/// Streams a network file (its volume is a server URL) into `out`, with progress every
+/// [`PROGRESS_STEP`] bytes, bounded by `max`, the transfer limits and the loader's cancel
+/// flag ([`crate::net::fetch::LOADER_CANCEL`]).
+fn copy_url(
+    url: &crate::net::url::Url,
+    f: &FileRef,
+    out: &mut File,
+    max: u64,
+    progress: OnProgress<'_>,
+) -> Result<u64, KexecError> {
+    use crate::net::fetch::{fetch, global, Control, Limits, Progress, LOADER_CANCEL};
+    progress(f, 0, 0);
+    let mut next = PROGRESS_STEP;
+    let mut last = None;
+    let mut report = |p: &Progress| {
+        if p.bytes >= next || p.done {
+            next = p.bytes + PROGRESS_STEP;
+            progress(f, p.bytes, p.total.unwrap_or(0));
+        }
+        last = Some(*p);
+    };
+    let mut ctl = Control {
+        cancel: Some(&LOADER_CANCEL),
+        progress: Some(&mut report),
+    };
+    let limits = Limits {
+        max_bytes: max,
+        ..Limits::default()
+    };
+    let n = fetch(url, out, &global(), limits, &mut ctl).map_err(|source| KexecError::Net {
+        file: f.clone(),
+        source,
+    })?;
+    if let Some(p) = last {
+        log::info!("fetched {url}: {}", p.line());
+    }
     Ok(n)
 }
 

@@ -33,6 +33,14 @@ struct Sources {
     /// A directory to treat as the root of one boot volume (repeatable).
     #[arg(long, value_name = "DIR")]
     root: Vec<PathBuf>,
+    /// A network boot source instead of disks: a pxelinux or GRUB config, an iPXE script or a
+    /// kernel, by tftp://, http:// or https:// URL. Its files are fetched when loading.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["disk", "root"])]
+    url: Option<String>,
+    /// A CA certificate (PEM) HTTPS servers are verified against (repeatable); default: the
+    /// `ca_certificates` of /etc/leapboot.toml. Without any, HTTPS is refused.
+    #[arg(long, value_name = "FILE")]
+    ca: Vec<PathBuf>,
 }
 
 /// Which entry and with what command line.
@@ -77,6 +85,21 @@ enum Command {
     Load {
         #[command(flatten)]
         choice: Choice,
+    },
+    /// Fetch one file by URL as the loader would (bounded, with retries), printing progress
+    /// and the rate to stderr: checks a TFTP/HTTP(S) server.
+    Fetch {
+        /// tftp://, http:// or https:// URL.
+        url: String,
+        /// Write the file here (default: discard it).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// A CA certificate (PEM) HTTPS servers are verified against (repeatable).
+        #[arg(long, value_name = "FILE")]
+        ca: Vec<PathBuf>,
+        /// Give up after this many seconds in all.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        timeout: u64,
     },
     /// Reboot into an entry now, skipping the firmware: load it, then kexec.
     ///
@@ -141,6 +164,12 @@ fn main() -> ExitCode {
             timeout,
             apply,
         } => net_lease(&iface, &ip, timeout, apply),
+        Command::Fetch {
+            url,
+            output,
+            ca,
+            timeout,
+        } => fetch(&url, output.as_deref(), &ca, timeout),
     }
 }
 
@@ -184,14 +213,75 @@ fn net_lease(ifaces: &[String], ip: &str, timeout: u64, apply: bool) -> ExitCode
     }
 }
 
+fn fetch(url: &str, output: Option<&std::path::Path>, ca: &[PathBuf], timeout: u64) -> ExitCode {
+    use leapboot::net::fetch::{Control, FetchConfig, Limits, Progress};
+    let url = match leapboot::net::url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            log::error!("{url}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out: Box<dyn std::io::Write> = match output {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                log::error!("{}: {e}", p.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Box::new(std::io::sink()),
+    };
+    let cfg = FetchConfig::with_ca(ca.iter().map(|p| p.display().to_string()).collect());
+    let limits = Limits {
+        overall: std::time::Duration::from_secs(timeout),
+        ..Limits::default()
+    };
+    let mut last_line = std::time::Instant::now();
+    let mut report = |p: &Progress| {
+        if p.done || last_line.elapsed().as_secs() >= 1 {
+            last_line = std::time::Instant::now();
+            eprintln!("{url}: {}", p.line());
+        }
+    };
+    let mut ctl = Control {
+        cancel: None,
+        progress: Some(&mut report),
+    };
+    let t = std::time::Instant::now();
+    match leapboot::net::fetch::fetch(&url, &mut out, &cfg, limits, &mut ctl) {
+        Ok(n) if out.flush().is_ok() => {
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "fetched {n} bytes in {s:.3} s ({:.1} MiB/s)",
+                n as f64 / 1048576.0 / s.max(1e-9)
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            log::error!("writing the output failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            log::error!("{e} (after {:.1} s)", t.elapsed().as_secs_f64());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn list(sources: &Sources, json: bool) -> ExitCode {
-    let Ok(volumes) = open(sources) else {
+    let Ok((volumes, list)) = scan(sources) else {
         return ExitCode::FAILURE;
     };
-    let (mut list, errors) = volumes.boot_list();
-    host_policy().resolve(&mut list);
-    for e in &errors {
-        log::warn!("{e}");
+    if sources.url.is_some() && list.entries.is_empty() {
+        if json {
+            println!("{}", to_json(&list, &volumes));
+        }
+        log::error!(
+            "no boot entries at {}",
+            sources.url.as_deref().unwrap_or("")
+        );
+        return ExitCode::FAILURE;
     }
     if json {
         println!("{}", to_json(&list, &volumes));
@@ -203,12 +293,7 @@ fn list(sources: &Sources, json: bool) -> ExitCode {
 
 /// Finds the chosen entry and loads it; errors are logged.
 fn load(choice: &Choice) -> Result<(), ()> {
-    let volumes = open(&choice.sources)?;
-    let (mut list, errors) = volumes.boot_list();
-    host_policy().resolve(&mut list);
-    for e in &errors {
-        log::warn!("{e}");
-    }
+    let (volumes, list) = scan(&choice.sources)?;
     let i =
         leapboot::host::choose(&list, choice.entry.as_deref()).map_err(|e| log::error!("{e}"))?;
     let e = &list.entries[i];
@@ -279,6 +364,38 @@ fn reboot(choice: &Choice, force: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The entries of `sources` (disks, directories or a URL), problems logged as warnings.
+fn scan(sources: &Sources) -> Result<(Volumes, BootList), ()> {
+    let Some(url) = &sources.url else {
+        let volumes = open(sources)?;
+        let (mut list, errors) = volumes.boot_list();
+        host_policy().resolve(&mut list);
+        for e in &errors {
+            log::warn!("{e}");
+        }
+        return Ok((volumes, list));
+    };
+    let url = leapboot::net::url::Url::parse(url).map_err(|e| log::error!("--url {url}: {e}"))?;
+    let ca: Vec<String> = if sources.ca.is_empty() {
+        std::fs::read_to_string(leapboot::config::PATH)
+            .map(|t| leapboot::config::Config::parse(&t).0.ca_certificates)
+            .unwrap_or_default()
+    } else {
+        sources.ca.iter().map(|p| p.display().to_string()).collect()
+    };
+    let cfg = leapboot::net::fetch::FetchConfig::with_ca(ca);
+    leapboot::net::fetch::set_global(cfg.clone());
+    let (found, fs) = leapboot::net::source::discover_url(&url, &cfg, "");
+    log::debug!("{}: {} transfers", fs.name(), fs.fetches());
+    for e in &found.errors {
+        log::warn!("{e}");
+    }
+    let mut list = BootList::default();
+    list.merge(found);
+    host_policy().resolve(&mut list);
+    Ok((Volumes::default(), list))
 }
 
 /// Opens the volumes `sources` names, or this machine's disks if it names none. Errors are
@@ -370,7 +487,10 @@ fn to_json(list: &BootList, volumes: &Volumes) -> String {
         .entries
         .iter()
         .map(|e| {
-            serde_json::json!({
+            let url = |f: &leapboot::entry::FileRef| {
+                leapboot::net::netfs::url_of(f).map(|u| u.to_string())
+            };
+            let mut v = serde_json::json!({
                 "id": e.id,
                 "title": e.title,
                 "version": e.version,
@@ -380,7 +500,14 @@ fn to_json(list: &BootList, volumes: &Volumes) -> String {
                 "devicetree": e.devicetree.as_ref().map(|f| &f.path),
                 "format": e.format,
                 "source": e.source,
-            })
+            });
+            // Network entries: where the loader fetches each file.
+            if let (Some(k), Some(obj)) = (url(&e.kernel), v.as_object_mut()) {
+                obj.insert("kernel_url".into(), k.into());
+                let i: Vec<Option<String>> = e.initrds.iter().map(url).collect();
+                obj.insert("initrd_url".into(), serde_json::json!(i));
+            }
+            v
         })
         .collect();
     // The volumes opened, as blkid would describe them.
@@ -423,9 +550,13 @@ fn print_table(list: &BootList) {
     for (i, e) in list.entries.iter().enumerate() {
         let mark = if Some(i) == default { '*' } else { ' ' };
         println!("{mark} {}  [{}]", e.title, e.id);
-        println!("    kernel  {}", e.kernel);
+        // A network file is shown as its URL.
+        let name = |f: &leapboot::entry::FileRef| {
+            leapboot::net::netfs::url_of(f).map_or_else(|| f.to_string(), |u| u.to_string())
+        };
+        println!("    kernel  {}", name(&e.kernel));
         for f in &e.initrds {
-            println!("    initrd  {f}");
+            println!("    initrd  {}", name(f));
         }
         println!("    cmdline {}", e.cmdline);
         let line = e.source.line.map(|l| format!(":{l}")).unwrap_or_default();

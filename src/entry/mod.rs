@@ -8,6 +8,7 @@ pub mod bls;
 pub mod bootdir;
 pub mod grub;
 pub mod grubenv;
+pub mod ipxe;
 pub mod syslinux;
 pub mod uki;
 
@@ -85,8 +86,11 @@ pub enum Format {
     Syslinux,
     /// Unified kernel image (Boot Loader Specification Type #2, `/EFI/Linux/*.efi`).
     Uki,
-    /// Kernels found by name in `/boot` or the volume root, without any configuration.
+    /// Kernels found by name in `/boot` or the volume root, without any configuration (or a
+    /// network boot file that is itself a kernel).
     Bootdir,
+    /// An iPXE script (`#!ipxe`).
+    Ipxe,
 }
 
 /// How an entry's kernel is started.

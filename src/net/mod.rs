@@ -5,6 +5,11 @@
 //! target. Nothing here decides what to boot: a [`Lease`] is plain data that the fetchers
 //! and the PXE/iPXE logic read.
 //!
+//! Fetching: `url` parses locations, `fetch` holds what every transfer shares (limits,
+//! progress, cancel, errors) and dispatches to `tftp` and `http`; `netfs` is a read-only
+//! [`BootFs`](crate::fs::BootFs) over a server so the existing parsers read configs from it;
+//! `pxe` is pxelinux's config-file search order; `source` turns a URL or a lease into entries.
+//!
 //! Strings in a [`Lease`] come from the network: control characters are replaced with `?`
 //! when decoded, so they are safe to log and show.
 
@@ -15,8 +20,17 @@ use serde::Serialize;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod dns;
+pub mod fetch;
+pub mod http;
 pub mod iface;
 pub mod ipcfg;
+pub mod netfs;
+pub mod pxe;
+pub mod source;
+pub mod tftp;
+#[cfg(feature = "https")]
+pub mod tls;
+pub mod url;
 
 /// What one interface was given: by a DHCPv4 ACK, a DHCPv6 REPLY or a static `ip=`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -9,6 +9,7 @@ mod initramfs;
 mod kernel;
 mod modinfo;
 mod netlab;
+mod nettest;
 mod prereq;
 mod qemu;
 mod run;
@@ -63,6 +64,9 @@ enum Command {
         #[arg(long)]
         qemu_only: bool,
     },
+    /// Network fetching for real, as root: `leapboot list --url`/`fetch` against dnsmasq
+    /// (TFTP) and Python HTTP(S) servers in a network namespace of its own (also run by `test`).
+    TestNet,
     /// Measure sizes, discovery cost (1 vs 16 disks) and boot time; write BENCHMARKS.md.
     ///
     /// Takes a few minutes: it builds the bench disks and boots the demo in QEMU three times.
@@ -100,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run { disk, append, kvm } => run::run(&disk, &append, kvm),
         Command::Test { only, qemu_only } => test::run(only.as_deref(), qemu_only),
+        Command::TestNet => nettest::run(),
         Command::Bench => bench::run(),
     }
 }

@@ -45,6 +45,19 @@ impl Need {
         n
     }
 
+    /// `cargo xtask test-net`: TFTP and HTTP(S) servers in a network namespace.
+    pub fn net() -> Need {
+        Need {
+            musl: false,
+            tools: vec![
+                ("dnsmasq", "dnsmasq-base"),
+                ("python3", "python3"),
+                ("openssl", "openssl"),
+                ("ip", "iproute2"),
+            ],
+        }
+    }
+
     pub fn qemu() -> Need {
         let mut n = Need::images();
         n.tools.push(("qemu-system-x86_64", "qemu-system-x86"));

@@ -23,6 +23,9 @@ pub fn run(only: Option<&str>, qemu_only: bool) -> anyhow::Result<()> {
         if !status.success() {
             bail!("cargo test failed");
         }
+        if only.is_none_or(|o| "test-net".contains(o)) {
+            crate::nettest::run()?;
+        }
     }
     let k = kernel::get()?;
     let bins = build::all()?;

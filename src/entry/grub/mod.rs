@@ -142,9 +142,26 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
     let Some(path) = find_config(vol.fs) else {
         return Found::default();
     };
+    discover_file(vol, all, &path, &[])
+}
+
+/// GRUB's entries from the config at `path` on `vol`, with variables `preset` set first (a
+/// network boot's `prefix`, `net_default_server`, ...).
+pub fn discover_file(
+    vol: &VolumeView<'_>,
+    all: &[VolumeView<'_>],
+    path: &str,
+    preset: &[(&str, &str)],
+) -> Found {
     let (vols, home) = volumes(vol, all);
-    let loc = Loc { vol: home, path };
+    let loc = Loc {
+        vol: home,
+        path: path.to_string(),
+    };
     let mut it = Interp::new(&vols, loc.clone());
+    for (k, v) in preset {
+        it.env.set(k, v);
+    }
     it.run_file(loc);
     let env = it.env.clone();
     let items = std::mem::take(&mut it.menu);

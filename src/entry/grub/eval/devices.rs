@@ -62,6 +62,17 @@ impl Interp<'_, '_> {
                 return Some(i);
             }
         }
+        // GRUB's network devices, `(tftp)`, `(http)`, `(tftp,HOST)`, `(http,HOST)`: the
+        // server the config itself came from (leapboot reads one server per config).
+        let scheme = dev.split(',').next().unwrap_or("");
+        if matches!(scheme, "tftp" | "http" | "https" | "pxe")
+            && self
+                .vols
+                .get(self.loc.vol)
+                .is_some_and(|v| v.name.contains("://"))
+        {
+            return Some(self.loc.vol);
+        }
         self.vols.iter().position(|v| v.name == dev).or_else(|| {
             self.vols
                 .iter()

@@ -1,0 +1,28 @@
+//! iPXE scripts: parse and interpret (with a chained second script from the same input)
+//! within the step and chain bounds, never panicking.
+#![no_main]
+
+use leapboot::entry::ipxe::{interpret, Fetched, Vars};
+use leapboot::net::url::Url;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let (first, second) = text
+        .split_once('\0')
+        .unwrap_or((&text, "#!ipxe\nchain x.ipxe\n"));
+    let Ok(base) = Url::parse("http://10.0.2.2/boot/start.ipxe") else {
+        return;
+    };
+    let second = second.to_string();
+    let mut fetch = |u: &Url| -> Result<Fetched, String> {
+        if u.path.ends_with(".ipxe") {
+            Ok(Fetched::Script(second.clone()))
+        } else if u.path.ends_with("missing") {
+            Err("not found".into())
+        } else {
+            Ok(Fetched::Kernel)
+        }
+    };
+    let _ = interpret(&base, first, &Vars::default(), &mut fetch);
+});
