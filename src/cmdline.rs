@@ -7,6 +7,34 @@ use std::time::Duration;
 
 use crate::entry::Timeout;
 
+/// Whether network entries are looked for and what they may become.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetMode {
+    /// No network at all.
+    Off,
+    /// The network is brought up beside the disks; its entries join the menu after the
+    /// disks' and become the default only when no disk has an entry. A disk default boots
+    /// without waiting for the network.
+    #[default]
+    On,
+    /// Network entries first: the network's default is the default, and the boot waits for
+    /// the network (within its timeout) before it decides.
+    First,
+}
+
+impl NetMode {
+    /// Parses `off`, `on` or `first`.
+    pub fn parse(s: &str) -> Option<NetMode> {
+        match s {
+            "off" | "0" | "false" => Some(NetMode::Off),
+            "on" | "1" | "true" => Some(NetMode::On),
+            "first" => Some(NetMode::First),
+            _ => None,
+        }
+    }
+}
+
 /// `leapboot.*` settings from the kernel command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Params {
@@ -30,6 +58,8 @@ pub struct Params {
     pub debug: bool,
     /// `leapboot.settle_always`: wait for the settle rule even when the default is known.
     pub settle_always: bool,
+    /// `leapboot.network=off|on|first`.
+    pub network: Option<NetMode>,
     /// Whether `loglevel=` was given (then leapboot leaves the console log level alone).
     pub has_loglevel: bool,
     /// Problems to report once logging is up.
@@ -105,6 +135,12 @@ pub fn parse(cmdline: &str) -> Params {
             },
             "bootdir_args" => p.bootdir_args = Some(value.unwrap_or_default().to_string()),
             "debug" => p.debug = !matches!(value, Some("0") | Some("false") | Some("off")),
+            "network" => match value.and_then(NetMode::parse) {
+                Some(m) => p.network = Some(m),
+                None => p.problems.push(format!(
+                    "{word}: expected leapboot.network=off, on or first"
+                )),
+            },
             "settle_always" => {
                 p.settle_always = !matches!(value, Some("0") | Some("false") | Some("off"))
             }

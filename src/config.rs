@@ -26,6 +26,9 @@ pub struct Config {
     pub settle_ms: Option<u64>,
     /// Discovery never waits longer than this for block devices (default 10000).
     pub device_wait_ms: Option<u64>,
+    /// Network boot: `"off"`, `"on"` (default: network entries join the menu, a disk default
+    /// never waits for them) or `"first"` (the network's default wins; the boot waits for it).
+    pub network: Option<crate::cmdline::NetMode>,
     /// Wait for the settle rule even when the default entry is already known (off: boot
     /// the default as soon as every disk seen so far has been read).
     #[serde(default)]

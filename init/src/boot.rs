@@ -23,6 +23,7 @@ use leapboot::pipeline::Volumes;
 use leapboot::session::{self, Discovery, Next, Policy, Preload, PromptKey};
 
 use crate::menu_loop::{self, Exit, Host};
+use crate::network::Network;
 use crate::volumes::{add_disks, new_volumes};
 use crate::watch::{Wake, Watch};
 
@@ -97,9 +98,15 @@ pub fn run(start: Instant) -> ! {
     if watch.loader.loaded > 0 {
         log::info!("loaded {} kernel module(s)", watch.loader.loaded);
     }
+    // The network comes up beside the disks (its NIC drivers were loaded by the coldplug).
+    let mut net = match policy.network {
+        leapboot::cmdline::NetMode::Off => None,
+        _ => Network::start(&cmdline, &config),
+    };
+    let mut net_found: Vec<leapboot::entry::Found> = Vec::new();
     loop {
         let (cpu_before, _) = cpu_and_peak_rss();
-        let mut found = discover_entries(&policy, &mut watch, &mut clock);
+        let mut found = discover_entries(&policy, &mut watch, &mut clock, &mut net, &mut net_found);
         crate::milestone("devices-ready");
         let (cpu, rss) = cpu_and_peak_rss();
         log::info!(
@@ -142,6 +149,8 @@ pub fn run(start: Instant) -> ! {
             found: &mut found,
             policy: &policy,
             preload: Preload::default(),
+            net: &mut net,
+            net_found: &mut net_found,
         };
         let exit = menu_loop::show(&mut menu, policy.colour, &mut session);
         let mut preload = std::mem::take(&mut session.preload);
@@ -162,10 +171,12 @@ pub fn run(start: Instant) -> ! {
     }
 }
 
-/// What discovery found: the disks read, their volumes and the merged entry list.
+/// What discovery found: the disks read, their volumes, what the network found, and the
+/// merged entry list.
 struct Found {
     known: Vec<String>,
     volumes: Volumes,
+    net: Vec<leapboot::entry::Found>,
     list: BootList,
     /// Entry errors already logged (a list is rebuilt as disks join; each error is told once).
     logged: Vec<String>,
@@ -174,7 +185,9 @@ struct Found {
 impl Found {
     /// Rebuilds the list from every volume, the policy's arguments applied; new errors logged.
     fn rebuild(&mut self, policy: &Policy) {
-        let (mut list, errors) = self.volumes.boot_list();
+        let (disks, mut errors) = self.volumes.boot_list();
+        errors.extend(self.net.iter().flat_map(|f| f.errors.iter().cloned()));
+        let mut list = session::with_network(disks, &self.net, policy.network);
         policy.apply(&mut list);
         for e in errors {
             let e = e.to_string();
@@ -216,15 +229,37 @@ impl Found {
 
 /// The initial discovery: every disk is read as soon as it is seen, and waiting ends when
 /// [`Discovery`] says so (the default is known, or the settle rule).
-fn discover_entries(policy: &Policy, watch: &mut Watch, clock: &mut Clock) -> Found {
+fn discover_entries(
+    policy: &Policy,
+    watch: &mut Watch,
+    clock: &mut Clock,
+    net: &mut Option<Network>,
+    net_found: &mut Vec<leapboot::entry::Found>,
+) -> Found {
     let t0 = Instant::now();
     let mut reading = Duration::ZERO;
     let mut d = Discovery::new(t0, policy);
     let mut found = Found {
         known: Vec::new(),
         volumes: new_volumes(),
+        net: net_found.clone(),
         list: BootList::default(),
         logged: Vec::new(),
+    };
+    if !found.net.is_empty() {
+        found.rebuild(policy);
+    }
+    let first = policy.network == leapboot::cmdline::NetMode::First;
+    // Takes the network's new findings; whether the list changed.
+    let mut from_network = |found: &mut Found, net: &mut Option<Network>| {
+        let got = net.as_mut().map(Network::take).unwrap_or_default();
+        if got.is_empty() {
+            return false;
+        }
+        net_found.extend(got.iter().cloned());
+        found.net.extend(got);
+        found.rebuild(policy);
+        true
     };
     let scan = |d: &mut Discovery| {
         let now = Instant::now();
@@ -252,6 +287,13 @@ fn discover_entries(policy: &Policy, watch: &mut Watch, clock: &mut Clock) -> Fo
         if h.lost || !watch.listening() {
             scan(&mut d);
         }
+        let net_pending = net.as_ref().is_some_and(Network::pending);
+        if from_network(&mut found, net) || first {
+            // In `first` mode the network may still name the default: not known yet.
+            d.default_named(
+                policy.default_entry(&found.list).is_named() && !(first && net_pending),
+            );
+        }
         match d.next(Instant::now()) {
             Next::Read(names) => {
                 let t = Instant::now();
@@ -261,13 +303,36 @@ fn discover_entries(policy: &Policy, watch: &mut Watch, clock: &mut Clock) -> Fo
                 for n in &names {
                     d.read(n);
                 }
-                d.default_named(policy.default_entry(&found.list).is_named());
+                d.default_named(
+                    policy.default_entry(&found.list).is_named() && !(first && net_pending),
+                );
                 reading += t.elapsed();
             }
+            // While the network may still report, look at least every 100 ms.
+            Next::Wait(limit) if net_pending => watch.sleep(limit.min(Duration::from_millis(100))),
             Next::Wait(limit) => watch.sleep(limit),
             Next::Done(why) => break why,
         }
     };
+    // The network's answer is awaited only where the policy says (no disk entry, or
+    // `network = "first"`), and only within its own bounds.
+    let mut told = false;
+    while session::wait_for_network(
+        policy.network,
+        net.as_ref().is_some_and(Network::pending),
+        !found.list.entries.is_empty(),
+    ) {
+        if !told {
+            let left = net.as_ref().map_or(Duration::ZERO, |n| {
+                n.deadline.saturating_duration_since(Instant::now())
+            });
+            log::info!("waiting for the network (at most {} s)", left.as_secs());
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        from_network(&mut found, net);
+    }
+    from_network(&mut found, net);
     let waited = t0.elapsed().saturating_sub(reading);
     clock.waited_devices += waited;
     log::info!(
@@ -318,6 +383,37 @@ struct Session<'a> {
     found: &'a mut Found,
     policy: &'a Policy,
     preload: Preload,
+    net: &'a mut Option<Network>,
+    net_found: &'a mut Vec<leapboot::entry::Found>,
+}
+
+impl Session<'_> {
+    /// The entries changed while the menu is shown: the menu takes the new list (its
+    /// countdown starts again only if the default entry changed).
+    fn show_new_list(&mut self, menu: &mut Menu, old: &BootList, what: &str) {
+        let added = session::new_entries(old, &self.found.list);
+        if added.is_empty() {
+            log::info!("{what}: no new boot entries");
+            return;
+        }
+        log::info!(
+            "{what}: {} new boot entr{}",
+            added.len(),
+            if added.len() == 1 { "y" } else { "ies" }
+        );
+        log_entries(&self.found.list, |e| {
+            !old.entries.iter().any(|o| o.id == e.id)
+        });
+        let before = menu.default().map(|i| menu.entries()[i].id.clone());
+        let default = choose_default(&self.found.list, self.policy, false);
+        menu.replace_entries(self.found.list.entries.clone(), default);
+        menu.set_volumes(volume_infos(&self.found.volumes));
+        let after = menu.default().map(|i| menu.entries()[i].id.clone());
+        if after != before {
+            log::info!("the default entry changed; the countdown starts again");
+            announce(menu, self.timeout);
+        }
+    }
 }
 
 impl Host for Session<'_> {
@@ -327,7 +423,15 @@ impl Host for Session<'_> {
         boot_one(entry, cmdline, &self.found.volumes, &c, &mut self.preload)
     }
 
-    fn idle(&mut self, menu: &Menu) {
+    fn idle(&mut self, menu: &mut Menu) {
+        let got = self.net.as_mut().map(Network::take).unwrap_or_default();
+        if !got.is_empty() {
+            let old = self.found.list.clone();
+            self.net_found.extend(got.iter().cloned());
+            self.found.net.extend(got);
+            self.found.rebuild(self.policy);
+            self.show_new_list(menu, &old, "network");
+        }
         let Some(i) = self.preload.wanted(menu) else {
             return;
         };
@@ -377,28 +481,7 @@ impl Host for Session<'_> {
         );
         let old = self.found.list.clone();
         self.found.read_disks(&names, self.policy, false);
-        let added = session::new_entries(&old, &self.found.list);
-        if added.is_empty() {
-            log::info!("disk(s) {}: no new boot entries", names.join(" "));
-            return;
-        }
-        log::info!(
-            "{} new boot entr{}",
-            added.len(),
-            if added.len() == 1 { "y" } else { "ies" }
-        );
-        log_entries(&self.found.list, |e| {
-            !old.entries.iter().any(|o| o.id == e.id)
-        });
-        let before = menu.default().map(|i| menu.entries()[i].id.clone());
-        let default = choose_default(&self.found.list, self.policy, false);
-        menu.replace_entries(self.found.list.entries.clone(), default);
-        menu.set_volumes(volume_infos(&self.found.volumes));
-        let after = menu.default().map(|i| menu.entries()[i].id.clone());
-        if after != before {
-            log::info!("the default entry changed; the countdown starts again");
-            announce(menu, self.timeout);
-        }
+        self.show_new_list(menu, &old, &format!("disk(s) {}", names.join(" ")));
     }
 }
 

@@ -9,6 +9,7 @@
 mod boot;
 mod early;
 mod menu_loop;
+mod network;
 mod volumes;
 mod watch;
 

@@ -21,7 +21,7 @@ pub trait Host {
     fn boot(&mut self, entry: &BootEntry, cmdline: &str) -> String;
     /// Called after each frame is drawn: time for work the menu need not wait for (loading
     /// the default entry ahead while the countdown runs).
-    fn idle(&mut self, menu: &Menu);
+    fn idle(&mut self, menu: &mut Menu);
     /// An fd to poll with the consoles (the uevent socket), if any.
     fn events_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>>;
     /// `events_fd` is readable: handle it and update `menu` (new entries go in with

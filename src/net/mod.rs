@@ -17,6 +17,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+pub mod boot;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod dns;

@@ -25,13 +25,60 @@ use std::time::Duration;
 pub use discovery::{Discovery, Done, Next};
 pub use policy::{DefaultChoice, DefaultSource, Policy, DEFAULT_TIMEOUT};
 
-use crate::entry::{BootEntry, BootList};
+use crate::cmdline::NetMode;
+use crate::entry::{BootEntry, BootList, DefaultRule, Found};
 use crate::menu::state::Menu;
 
 /// Logs a named point of the boot for the benchmark (`cargo xtask bench` reads these):
 /// `leapboot milestone <name> <ms>`, `at` counted from PID 1's start.
 pub fn milestone(name: &str, at: Duration) {
     log::info!("leapboot milestone {name} {}", at.as_millis());
+}
+
+/// The disks' list with what the network found, as `mode` says: `On` puts network entries
+/// after the disks' and lets them name the default (and timeout) only when no disk has an
+/// entry; `First` puts them first, their default winning; `Off` ignores them.
+pub fn with_network(disks: BootList, net: &[Found], mode: NetMode) -> BootList {
+    match mode {
+        NetMode::Off => disks,
+        NetMode::On => {
+            let mut list = disks;
+            let disks_have_entries = !list.entries.is_empty();
+            for f in net {
+                let mut f = f.clone();
+                if disks_have_entries {
+                    f.default = None;
+                    f.timeout = None;
+                }
+                list.merge(f);
+            }
+            list
+        }
+        NetMode::First => {
+            let mut list = BootList::default();
+            for f in net {
+                list.merge(f.clone());
+            }
+            list.merge(Found {
+                entries: disks.entries,
+                default: disks.default.map(DefaultRule::Index),
+                timeout: disks.timeout,
+                ..Found::default()
+            });
+            list
+        }
+    }
+}
+
+/// Whether the boot must wait for the network (still `pending`) before it decides: always
+/// in `First` mode, and in `On` mode when the disks gave no entry at all.
+pub fn wait_for_network(mode: NetMode, pending: bool, disks_have_entries: bool) -> bool {
+    pending
+        && match mode {
+            NetMode::Off => false,
+            NetMode::On => !disks_have_entries,
+            NetMode::First => true,
+        }
 }
 
 /// The entries of `new` whose ids `old` does not have: what a late disk added.

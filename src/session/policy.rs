@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::cmdline::Params;
+use crate::cmdline::{NetMode, Params};
 use crate::config::Config;
 use crate::entry::{BootList, Format, Timeout};
 use crate::menu::state::Lock;
@@ -40,6 +40,8 @@ pub struct Policy {
     pub virtual_disks: bool,
     /// Colour in the menu.
     pub colour: bool,
+    /// Network boot.
+    pub network: NetMode,
     /// Globs over disk and volume names: when not empty, only these are read.
     pub allow_devices: Vec<String>,
     /// Globs over disk and volume names never read.
@@ -98,6 +100,7 @@ impl Policy {
             settle_always: params.settle_always || config.settle_always,
             virtual_disks: config.virtual_disks,
             colour: params.colour.or(config.colour).unwrap_or(true),
+            network: params.network.or(config.network).unwrap_or_default(),
             allow_devices: config.allow_devices.clone(),
             deny_devices: config.deny_devices.clone(),
         }

@@ -454,3 +454,85 @@ fn the_host_resolves_the_list_as_init_boots_it() {
     Policy::for_host(Some("timeout = = 1")).resolve(&mut l);
     assert_eq!(l.timeout, Some(DEFAULT_TIMEOUT));
 }
+
+#[test]
+fn network_entries_join_as_the_mode_says() {
+    use crate::cmdline::NetMode;
+    use crate::entry::{DefaultRule, Found};
+    let net = || Found {
+        entries: vec![
+            entry("net-a", "tftp://10.0.2.2"),
+            entry("net-b", "tftp://10.0.2.2"),
+        ],
+        default: Some(DefaultRule::Index(1)),
+        timeout: Some(Timeout::Secs(9)),
+        ..Found::default()
+    };
+    // (mode, disk entries, expected ids, expected default id, expected timeout)
+    type Case = (
+        NetMode,
+        Vec<&'static str>,
+        Vec<&'static str>,
+        Option<&'static str>,
+        Option<Timeout>,
+    );
+    let cases: Vec<Case> = vec![
+        (NetMode::Off, vec!["disk"], vec!["disk"], None, None),
+        (
+            NetMode::On,
+            vec!["disk"],
+            vec!["disk", "net-a", "net-b"],
+            None,
+            None,
+        ),
+        (
+            NetMode::On,
+            vec![],
+            vec!["net-a", "net-b"],
+            Some("net-b"),
+            Some(Timeout::Secs(9)),
+        ),
+        (
+            NetMode::First,
+            vec!["disk"],
+            vec!["net-a", "net-b", "disk"],
+            Some("net-b"),
+            Some(Timeout::Secs(9)),
+        ),
+    ];
+    for (mode, disks, ids, default, timeout) in cases {
+        let l = with_network(list(&disks, None, None), &[net()], mode);
+        let got: Vec<&str> = l.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(got, ids, "{mode:?}");
+        assert_eq!(
+            l.default.map(|i| l.entries[i].id.as_str()),
+            default,
+            "{mode:?}"
+        );
+        assert_eq!(l.timeout, timeout, "{mode:?}");
+    }
+    // A disk's own default stays the default in On mode.
+    let l = with_network(list(&["d1", "d2"], Some(1), None), &[net()], NetMode::On);
+    assert_eq!(l.default, Some(1));
+}
+
+#[test]
+fn when_the_boot_waits_for_the_network() {
+    use crate::cmdline::NetMode::*;
+    // (mode, network pending, disks have entries, wait?)
+    let cases = [
+        (Off, true, false, false),
+        (On, true, true, false),
+        (On, true, false, true),
+        (On, false, false, false),
+        (First, true, true, true),
+        (First, false, true, false),
+    ];
+    for (mode, pending, have, want) in cases {
+        assert_eq!(
+            wait_for_network(mode, pending, have),
+            want,
+            "{mode:?} {pending} {have}"
+        );
+    }
+}
