@@ -475,10 +475,10 @@ impl Host for Session<'_> {
         if names.is_empty() {
             return;
         }
-        log::info!(
-            "disk(s) {} appeared; reading their entries",
-            names.join(" ")
-        );
+        match names.as_slice() {
+            [one] => log::info!("disk {one} appeared; reading its entries"),
+            _ => log::info!("disks {} appeared; reading their entries", names.join(" ")),
+        }
         let old = self.found.list.clone();
         self.found.read_disks(&names, self.policy, false);
         self.show_new_list(menu, &old, &format!("disk(s) {}", names.join(" ")));
