@@ -754,6 +754,12 @@ mod tests {
         }
     }
 
+    /// `testdata/bls/*/root` (real `kernel-install` output) against `expected.json` beside.
+    #[test]
+    fn real_world_fixtures() {
+        crate::entry::syslinux::tests::check_fixtures("src/entry/testdata/bls", discover);
+    }
+
     proptest::proptest! {
         #[test]
         fn parsing_never_panics(stem in ".{0,20}", text in ".{0,400}") {
