@@ -79,8 +79,8 @@ impl<'a> Offered<'a> {
 pub fn root_volume<'v>(cmdline: &str, views: &'v [VolumeView<'v>]) -> Option<&'v str> {
     let spec = cmdline
         .split_ascii_whitespace()
-        .filter_map(|w| w.strip_prefix("root="))
-        .last()?;
+        .rev()
+        .find_map(|w| w.strip_prefix("root="))?;
     let (kind, value) = if let Some(rest) = spec.strip_prefix("/dev/disk/by-") {
         let (k, v) = rest.split_once('/')?;
         match k {
