@@ -11,6 +11,11 @@
 //! volumes in `Found::bls_shown` and the pipeline does not run this format on them. `uki` entries
 //! boot that unified kernel image; their `options`, if any, replace the image's own
 //! `.cmdline` (as systemd-stub does outside Secure Boot).
+//!
+//! Titles are those systemd-boot shows ([`unique_titles`]), made unique among one volume's
+//! entries (systemd-boot's menu spans the ESP and XBOOTLDR together; leapboot's menu shows
+//! each entry's volume beside its title). A `loader.conf` without `timeout` gives timeout 0
+//! (menu hidden); a volume without `loader.conf` gives none (the front end's default).
 
 use std::cmp::Ordering;
 
