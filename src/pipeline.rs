@@ -324,7 +324,8 @@ impl Volumes {
 
     /// Runs every format on every volume and merges the entries into one list, volume by
     /// volume, formats in [`entry::FORMATS`] order. A volume where no configuration yields
-    /// an entry is scanned for kernels by name.
+    /// an entry is scanned for kernels by name, less the kernels some configuration on any
+    /// volume already offers ([`entry::bootdir::offered`]).
     ///
     /// GRUB runs first on every volume, so the volumes whose BLS entries a `grub.cfg` shows
     /// through `blscfg` (on any volume, before or after them) are known before the BLS
@@ -353,13 +354,11 @@ impl Volumes {
             .flatten()
             .flat_map(|f| f.bls_shown.iter().cloned())
             .collect();
-        let mut list = BootList::default();
+        // Every configuration of every volume first: the plain scan of one volume must know
+        // what the configurations of all of them offer.
+        let mut per_volume: Vec<Vec<Found>> = Vec::with_capacity(views.len());
         for (v, grub) in views.iter().zip(&mut grub) {
-            let mut count = 0;
-            let mut merge = |found: Found, list: &mut BootList| {
-                errors.extend(found.errors.iter().cloned());
-                list.merge(found);
-            };
+            let mut founds = Vec::new();
             for (format, f) in entry::FORMATS {
                 let found = match format {
                     entry::Format::Grub => grub.take().unwrap_or_default(),
@@ -372,15 +371,48 @@ impl Volumes {
                     }
                     _ => run(*format, *f, v),
                 };
-                count += found.entries.len();
-                merge(found, &mut list);
+                founds.push(found);
             }
-            if count == 0 {
-                merge(
-                    run(entry::Format::Bootdir, entry::bootdir::discover, v),
-                    &mut list,
-                );
-            }
+            per_volume.push(founds);
+        }
+        let scanned: Vec<Option<Found>> = {
+            let configured = per_volume.iter().flatten().flat_map(|f| &f.entries);
+            let offered = entry::bootdir::offered::Offered::new(configured, &views);
+            views
+                .iter()
+                .zip(&per_volume)
+                .map(|(v, founds)| {
+                    if founds.iter().any(|f| !f.entries.is_empty()) {
+                        return None;
+                    }
+                    let mut found = run(entry::Format::Bootdir, entry::bootdir::discover, v);
+                    found.entries.retain(|e| match offered.offering(e) {
+                        Some(by) => {
+                            log::info!(
+                                "{}:{}: kernel {} is already offered by entry '{}' ({}:{}); the plain scan does not list it again",
+                                v.name,
+                                e.kernel.path,
+                                e.version.as_deref().unwrap_or(&e.id),
+                                by.id,
+                                by.source.volume,
+                                by.source.file
+                            );
+                            false
+                        }
+                        None => true,
+                    });
+                    Some(found)
+                })
+                .collect()
+        };
+        let mut list = BootList::default();
+        for found in per_volume
+            .into_iter()
+            .zip(scanned)
+            .flat_map(|(founds, scanned)| founds.into_iter().chain(scanned))
+        {
+            errors.extend(found.errors.iter().cloned());
+            list.merge(found);
         }
         (list, errors)
     }
@@ -615,6 +647,82 @@ mod tests {
         assert_eq!(got[0].0, entry::Format::Grub);
         assert_eq!(got[0].1, bls.path().display().to_string());
         assert!(got[0].2.ends_with("root=/dev/x"), "{got:?}");
+    }
+
+    /// A machine as directories (`testdata/machines/<name>/<dir>/`, identities in
+    /// `volumes.json`), listed as the pipeline lists it, against `expected.json` beside it.
+    /// `UPDATE_EXPECT=1` rewrites the files (review the diff).
+    #[test]
+    fn real_world_machines() {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/entry/testdata/machines");
+        let mut n = 0;
+        for d in std::fs::read_dir(&base).unwrap() {
+            let d = d.unwrap().path();
+            let Ok(spec) = std::fs::read(d.join("volumes.json")) else {
+                continue;
+            };
+            n += 1;
+            let spec: Vec<serde_json::Value> = serde_json::from_slice(&spec).unwrap();
+            let mut vols = Volumes::default();
+            for v in &spec {
+                let s = |k: &str| v[k].as_str().map(str::to_string);
+                let kind = match v["fs"].as_str() {
+                    Some("vfat") => probe::FsKind::Vfat,
+                    _ => probe::FsKind::Ext4,
+                };
+                vols.list.push(Volume {
+                    name: s("name").unwrap(),
+                    disk: d.clone(),
+                    partition: v["partition"].as_u64().map(|number| Partition {
+                        number: number as u32,
+                        start: 0,
+                        len: 0,
+                        part_uuid: s("partuuid"),
+                        type_guid: s("parttype"),
+                        mbr_type: None,
+                        label: None,
+                    }),
+                    info: Some(FsInfo {
+                        kind,
+                        uuid: s("uuid"),
+                        label: s("label"),
+                    }),
+                    disk_index: v["disk"].as_u64().map(|i| i as u32),
+                    fs: Box::new(fs::dir::DirFs::new(&d.join(v["dir"].as_str().unwrap()))),
+                });
+            }
+            let (list, errors) = vols.boot_list();
+            let got = serde_json::json!({
+                "default": list.default_entry().map(|i| &list.entries[i].id),
+                "timeout": list.timeout,
+                "entries": list.entries.iter().map(|e| serde_json::json!({
+                    "id": e.id,
+                    "title": e.title,
+                    "version": e.version,
+                    "kernel": e.kernel.to_string(),
+                    "initrds": e.initrds.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+                    "cmdline": e.cmdline,
+                    "format": e.format,
+                    "source": format!("{}:{}", e.source.volume, e.source.file),
+                })).collect::<Vec<_>>(),
+                "errors": errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            });
+            let file = d.join("expected.json");
+            if std::env::var_os("UPDATE_EXPECT").is_some() {
+                std::fs::write(&file, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+                continue;
+            }
+            let want: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+            assert_eq!(
+                got,
+                want,
+                "{}: got\n{}",
+                d.display(),
+                serde_json::to_string_pretty(&got).unwrap()
+            );
+        }
+        assert!(n > 0, "no machines in {}", base.display());
     }
 
     #[test]

@@ -11,6 +11,11 @@
 //! volumes in `Found::bls_shown` and the pipeline does not run this format on them. `uki` entries
 //! boot that unified kernel image; their `options`, if any, replace the image's own
 //! `.cmdline` (as systemd-stub does outside Secure Boot).
+//!
+//! Titles are those systemd-boot shows ([`unique_titles`]), made unique among one volume's
+//! entries (systemd-boot's menu spans the ESP and XBOOTLDR together; leapboot's menu shows
+//! each entry's volume beside its title). A `loader.conf` without `timeout` gives timeout 0
+//! (menu hidden); a volume without `loader.conf` gives none (the front end's default).
 
 use std::cmp::Ordering;
 
@@ -48,7 +53,10 @@ pub fn discover(vol: &VolumeView<'_>, _all: &[VolumeView<'_>]) -> Found {
         Ok(bytes) => {
             let conf = parse_loader_conf(&String::from_utf8_lossy(&bytes));
             found.default = conf.default.map(DefaultRule::IdGlob);
-            found.timeout = conf.timeout;
+            // loader.conf(5): "If the timeout is 0 (the default), the menu is hidden and the
+            // default entry is booted immediately". A loader.conf without `timeout` (bootctl
+            // writes `#timeout 3`, commented out) means exactly that.
+            found.timeout = Some(conf.timeout.unwrap_or(Timeout::Secs(0)));
             for (line, msg) in conf.problems {
                 found.errors.push(err(LOADER_CONF, Some(line), msg));
             }
@@ -97,14 +105,54 @@ pub fn discover(vol: &VolumeView<'_>, _all: &[VolumeView<'_>]) -> Found {
         }
     }
     parsed.sort_by(|a, b| compare(&a.0, &b.0));
+    let titles = unique_titles(parsed.iter().map(|(e, _)| e));
     found.entries = parsed
         .into_iter()
-        .map(|(mut e, path)| {
+        .zip(titles)
+        .map(|((mut e, path), title)| {
             e.options = expand_grub_vars(&e.options, &grubenv);
-            e.into_boot_entry(volume, path)
+            let mut b = e.into_boot_entry(volume, path);
+            b.title = title;
+            b
         })
         .collect();
     found
+}
+
+/// The titles systemd-boot shows for `entries` (systemd `src/boot/boot.c`,
+/// `generate_boot_entry_titles`; `config_title_generate` before v255): each entry's `title`
+/// (else its id); where titles collide, those entries get ` (<version>)` appended; where they
+/// still collide, ` (<first 8 characters of machine-id>)`; then ` (<file name>)` (the
+/// lower-cased file name without the boot-counting suffix, as systemd-boot's entry id). An
+/// entry lacking the field a step adds keeps its title for that step. Linear: collisions are
+/// counted in a map, not by comparing every pair as systemd-boot does.
+pub fn unique_titles<'a>(entries: impl Iterator<Item = &'a Entry> + Clone) -> Vec<String> {
+    let mut shown: Vec<String> = entries
+        .clone()
+        .map(|e| e.title.clone().unwrap_or_else(|| e.id.clone()))
+        .collect();
+    type Step = fn(&Entry) -> Option<String>;
+    let steps: [Step; 3] = [
+        |e| e.version.clone(),
+        |e| e.machine_id.as_ref().map(|m| m.chars().take(8).collect()),
+        |e| Some(format!("{}.conf", e.id).to_lowercase()),
+    ];
+    for step in steps {
+        let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for t in &shown {
+            *count.entry(t.as_str()).or_default() += 1;
+        }
+        let collides: Vec<bool> = shown.iter().map(|t| count[t.as_str()] > 1).collect();
+        if !collides.contains(&true) {
+            break;
+        }
+        for ((t, e), c) in shown.iter_mut().zip(entries.clone()).zip(collides) {
+            if let (true, Some(extra)) = (c, step(e)) {
+                *t = format!("{t} ({extra})");
+            }
+        }
+    }
+    shown
 }
 
 /// `$var`/`${var}` in `options` expanded from a grubenv, as Fedora's blscfg does (unset
@@ -598,10 +646,123 @@ mod tests {
         let grub = super::super::grub::discover(&v, &[]);
         assert_eq!(grub.bls_shown, ["vol"], "GRUB says it showed them");
         assert_eq!(grub.entries.len(), 1);
-        assert_eq!(
-            grub.entries[0].cmdline,
-            "BOOT_IMAGE=(vol)/vmlinuz root=/dev/x"
+        assert_eq!(grub.entries[0].cmdline, "BOOT_IMAGE=/vmlinuz root=/dev/x");
+    }
+
+    /// systemd-boot's rule, one row per quirk: (stem, title, version, machine-id) → shown.
+    #[test]
+    fn colliding_titles_are_told_apart_as_systemd_boot_does() {
+        type Row<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
         );
+        let mid_a = Some("6a9857a393724b7a981ebb5b8495b9ea");
+        let mid_b = Some("3d1219c7c4c5404aaa1f6d2a48adfda4");
+        let cases: &[&[Row<'_>]] = &[
+            // Unique titles stay as they are.
+            &[
+                ("a", Some("A"), Some("1"), None, "A"),
+                ("b", Some("B"), Some("1"), None, "B"),
+            ],
+            // kernel-install: one title, three versions.
+            &[
+                (
+                    "m-6.1.0-25",
+                    Some("Debian"),
+                    Some("6.1.0-25-amd64"),
+                    mid_a,
+                    "Debian (6.1.0-25-amd64)",
+                ),
+                (
+                    "m-6.1.0-18",
+                    Some("Debian"),
+                    Some("6.1.0-18-amd64"),
+                    mid_a,
+                    "Debian (6.1.0-18-amd64)",
+                ),
+                (
+                    "other",
+                    Some("Other"),
+                    Some("6.1.0-18-amd64"),
+                    mid_a,
+                    "Other",
+                ),
+            ],
+            // Same title and version, two installations: the machine id's first 8 characters.
+            &[
+                ("x", Some("D"), Some("6.1"), mid_a, "D (6.1) (6a9857a3)"),
+                ("y", Some("D"), Some("6.1"), mid_b, "D (6.1) (3d1219c7)"),
+            ],
+            // Nothing else tells them apart: the file name (lower case, boot counter dropped).
+            &[
+                ("One+3-1", Some("T"), None, None, "T (one.conf)"),
+                ("two", Some("T"), None, None, "T (two.conf)"),
+            ],
+            // A step an entry has no field for leaves it for the next step.
+            &[
+                ("p", Some("T"), Some("1"), None, "T (1) (p.conf)"),
+                ("q", Some("T"), None, None, "T"),
+                ("r", Some("T"), Some("1"), None, "T (1) (r.conf)"),
+            ],
+            // No title: the id is the title.
+            &[
+                ("same", None, None, None, "same (same.conf)"),
+                ("z", Some("same"), None, None, "same (z.conf)"),
+            ],
+        ];
+        for rows in cases {
+            let entries: Vec<Entry> = rows
+                .iter()
+                .map(|(stem, title, version, mid, _)| {
+                    let mut text = String::from("linux /k\n");
+                    for (k, v) in [("title", title), ("version", version), ("machine-id", mid)] {
+                        if let Some(v) = v {
+                            text.push_str(&format!("{k} {v}\n"));
+                        }
+                    }
+                    parse(stem, &text)
+                })
+                .collect();
+            let want: Vec<&str> = rows.iter().map(|r| r.4).collect();
+            assert_eq!(unique_titles(entries.iter()), want, "{rows:?}");
+        }
+    }
+
+    #[test]
+    fn loader_conf_without_timeout_hides_the_menu() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("loader/entries")).unwrap();
+        std::fs::write(root.join("loader/entries/a.conf"), "title A\nlinux /k\n").unwrap();
+        let fs = DirFs::new(root);
+        let timeout = || discover(&crate::entry::tests::view("vol", &fs), &[]).timeout;
+        assert_eq!(
+            timeout(),
+            None,
+            "no loader.conf: no systemd-boot setting to follow"
+        );
+        for (conf, want) in [
+            (
+                "#timeout 3\n#console-mode keep\ndefault a\n",
+                Timeout::Secs(0),
+            ),
+            ("", Timeout::Secs(0)),
+            ("timeout 4\n", Timeout::Secs(4)),
+            ("timeout menu-force\n", Timeout::Forever),
+            ("timeout menu-hidden\n", Timeout::Secs(0)),
+        ] {
+            std::fs::write(root.join("loader/loader.conf"), conf).unwrap();
+            assert_eq!(timeout(), Some(want), "{conf:?}");
+        }
+    }
+
+    /// `testdata/bls/*/root` (real `kernel-install` output) against `expected.json` beside.
+    #[test]
+    fn real_world_fixtures() {
+        crate::entry::syslinux::tests::check_fixtures("src/entry/testdata/bls", discover);
     }
 
     proptest::proptest! {
@@ -609,6 +770,23 @@ mod tests {
         fn parsing_never_panics(stem in ".{0,20}", text in ".{0,400}") {
             let _ = parse_entry(&stem, &text);
             let _ = parse_loader_conf(&text);
+        }
+
+        #[test]
+        fn unique_titles_never_panic_and_keep_one_title_per_entry(
+            rows in proptest::collection::vec(("[ab]{1,2}", "[tT]?", "[12]?", "[m\u{e9}]{0,10}"), 0..12)
+        ) {
+            let entries: Vec<Entry> = rows.iter().map(|(stem, t, v, m)| {
+                let mut text = String::from("linux /k\n");
+                for (k, val) in [("title", t), ("version", v), ("machine-id", m)] {
+                    if !val.is_empty() {
+                        text.push_str(&format!("{k} {val}\n"));
+                    }
+                }
+                parse(stem, &text)
+            }).collect();
+            let titles = unique_titles(entries.iter());
+            proptest::prop_assert_eq!(titles.len(), entries.len());
         }
     }
 }

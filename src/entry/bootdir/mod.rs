@@ -1,6 +1,8 @@
 //! Kernels found by name, without any configuration: the plain `/boot` scan (what Gentoo's
 //! `kexec` service and `installkernel` users rely on). The pipeline runs it only on volumes
-//! where no configuration format found an entry.
+//! where no configuration format found an entry, and lists none of the kernels a boot
+//! configuration elsewhere on the machine already offers ([`offered`]: same version, same
+//! root filesystem).
 //!
 //! Looks in `/boot` and the volume root for kernels named `vmlinuz-<ver>`, `vmlinux-<ver>`,
 //! `kernel-<ver>`, `bzImage-<ver>`, `kernel-genkernel-<arch>-<ver>`, or plain `vmlinuz` /
@@ -13,6 +15,9 @@
 //! because [`BootFs`](crate::fs::BootFs) has no `readlink`. Newest version first
 //! ([`crate::version::compare`]), unversioned kernels last.
 //!
+//! Titles: `<PRETTY_NAME> (<version>)` from the root filesystem's os-release, else `Linux
+//! <version>` ([`title`]); never a device name (the menu has a column for it).
+//!
 //! Command line: `root=PARTUUID=…` (else `root=UUID=…`) and `ro`, followed by the root
 //! filesystem's `/etc/kernel/cmdline` if it has one (the file `kernel-install`, dracut and
 //! `u-boot-update` use for a distribution's default options; when it names `root=` itself it
@@ -24,6 +29,8 @@
 //!
 //! Does not read kernel headers, does not look for microcode, and adds no leapboot-configured
 //! arguments (that is the front end's configuration).
+
+pub mod offered;
 
 use std::cmp::Ordering;
 
@@ -175,16 +182,18 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
         (None, None) => Ordering::Equal,
     });
     let other_root = root_volume(vol, all);
-    let here = (root_arg(vol), kernel_cmdline(vol));
-    let there = other_root.map_or((None, None), |o| (root_arg(o), kernel_cmdline(o)));
+    let here = (root_arg(vol), kernel_cmdline(vol), os_name(vol));
+    let there = other_root.map_or((None, None, None), |o| {
+        (root_arg(o), kernel_cmdline(o), os_name(o))
+    });
     for k in kernels {
-        let (root, args) = if k.dir == "/boot" { &here } else { &there };
+        let (root, args, os) = if k.dir == "/boot" { &here } else { &there };
         let cmdline = command_line(root.as_deref(), args.as_deref());
         let path = join(k.dir, &k.name);
-        let title = match &k.kernel.version {
-            Some(v) => format!("Linux {v} ({})", vol.name),
-            None => format!("Linux {} ({})", k.name, vol.name),
-        };
+        let title = title(
+            os.as_deref(),
+            k.kernel.version.as_deref().unwrap_or(&k.name),
+        );
         let file = |p: String| FileRef {
             volume: vol.name.to_string(),
             path: p,
@@ -208,6 +217,39 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
     }
     found
 }
+
+/// A scanned kernel's title: `<os> (<version>)` where the root filesystem's os-release names
+/// the OS (the form systemd-boot gives kernel-install's entries of one OS), else
+/// `Linux <version>`. Unversioned kernels show their file name instead. No device name: the
+/// menu shows the device in its own column, `details` in full.
+pub fn title(os: Option<&str>, version: &str) -> String {
+    match os {
+        Some(os) => format!("{os} ({version})"),
+        None => format!("Linux {version}"),
+    }
+}
+
+/// The name os-release gives the OS on root filesystem `vol` (`PRETTY_NAME`, else `NAME
+/// VERSION_ID`), control characters replaced: it is shown on consoles. `/etc/os-release`
+/// first, then `/usr/lib/os-release` (os-release(5)); at most 64 KiB read.
+fn os_name(vol: &VolumeView<'_>) -> Option<String> {
+    let bytes = ["/etc/os-release", "/usr/lib/os-release"]
+        .iter()
+        .find_map(|p| vol.fs.read(p, OS_RELEASE_BYTES).ok())?;
+    let os = super::uki::osrel::OsRelease::parse(&String::from_utf8_lossy(&bytes)).title()?;
+    let os: String = os
+        .chars()
+        .take(MAX_OS_NAME)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let os = os.trim();
+    (!os.is_empty()).then(|| os.to_string())
+}
+
+/// os-release is read up to this size.
+const OS_RELEASE_BYTES: u64 = 64 * 1024;
+/// An OS name is cut to this many characters in titles.
+const MAX_OS_NAME: usize = 80;
 
 /// `root=` naming `vol`, if it has an identity.
 fn root_arg(vol: &VolumeView<'_>) -> Option<String> {

@@ -32,7 +32,8 @@
 //! pipeline leaves them out of the BLS format.
 //! Not done: `regexp` (taken as not matching), menus drawn by themes, `--users` password
 //! checks (every entry is offered), GRUB's device names for volumes without a known disk
-//! position (their leapboot name stands in).
+//! position (their leapboot name stands in inside the interpreter, but never reaches a
+//! command line: [`boot_image`]).
 
 pub mod eval;
 pub mod lexer;
@@ -280,7 +281,7 @@ fn entry(
         );
         return None;
     };
-    let mut argv = vec![written];
+    let mut argv = vec![boot_image(&written, vols)];
     argv.extend(args);
     let cmdline = format!("BOOT_IMAGE={}", eval::loader_cmdline(&argv));
     let base = item.id.clone().unwrap_or_else(|| title.clone());
@@ -321,6 +322,25 @@ fn entry(
         },
     });
     Some(found.entries.len() - 1)
+}
+
+/// The kernel path as `BOOT_IMAGE=` carries it: as written, except that a `(device)` that is
+/// a leapboot volume name (`$root` of a volume without a GRUB disk position: `--root` paths,
+/// blscfg's `($root)` on such a volume) is never passed on. It becomes the volume's
+/// `(hdN,gptM)` name if it has one, else it is left out, as GRUB itself writes either
+/// `(hdN,gptM)/path` or the bare path.
+pub fn boot_image(written: &str, vols: &[VolumeView<'_>]) -> String {
+    let Some((dev, path)) = written
+        .strip_prefix('(')
+        .and_then(|rest| rest.split_once(')'))
+    else {
+        return written.to_string();
+    };
+    match vols.iter().find(|v| v.name == dev) {
+        Some(v) if v.grub_position.is_some() => format!("({}){path}", eval::device_name(v)),
+        Some(_) => path.to_string(),
+        None => written.to_string(),
+    }
 }
 
 /// GRUB's default lookup (normal/menu.c `get_entry_number`, then the part after `>` inside a

@@ -344,6 +344,38 @@ fn search_and_device_names_resolve_across_volumes() {
     assert_eq!(f.entries[2].kernel.volume, "disk");
 }
 
+/// `BOOT_IMAGE=` as GRUB writes it: `(hdN,gptM)/path` or `/path`, never a leapboot volume
+/// name (a `--root` host path, `disk.img:1`, `vda2`).
+#[test]
+fn boot_image_never_carries_a_leapboot_volume_name() {
+    let fs = MemFs::new(&[]);
+    let mut placed = view("disk.img:2", &fs);
+    placed.grub_position = Some((0, 2));
+    placed.part_type = Some("x");
+    let host = view("/srv/boot", &fs);
+    let vols = [placed, host];
+    for (written, want) in [
+        ("/vmlinuz", "/vmlinuz"),
+        ("(/srv/boot)/vmlinuz-6.1", "/vmlinuz-6.1"),
+        ("(disk.img:2)/vmlinuz", "(hd0,gpt2)/vmlinuz"),
+        ("(hd0,gpt2)/vmlinuz", "(hd0,gpt2)/vmlinuz"),
+        ("(lvm/vg-root)/boot/vmlinuz", "(lvm/vg-root)/boot/vmlinuz"),
+        ("(/srv/boot", "(/srv/boot"),
+    ] {
+        assert_eq!(super::boot_image(written, &vols), want, "{written}");
+    }
+    // blscfg on a volume without a disk position: `linux ($root)/vmlinuz`.
+    let fs = MemFs::new(&[
+        (CFG, "blscfg\n"),
+        (
+            "/loader/entries/a.conf",
+            "title A\nlinux /vmlinuz-6.1\noptions ro\n",
+        ),
+    ]);
+    let f = discover(&view("/srv/boot", &fs), &[]);
+    assert_eq!(f.entries[0].cmdline, "BOOT_IMAGE=/vmlinuz-6.1 ro");
+}
+
 #[test]
 fn probe_sets_the_uuid() {
     let fs = MemFs::new(&[(CFG, "probe --set u --fs-uuid $root\nprobe -u (hd0,gpt1) --set=v\nmenuentry \"$u $v\" { linux /k }\n")]);
@@ -476,7 +508,7 @@ fn blscfg_entries_appear_where_blscfg_runs() {
     assert_eq!(titles(&f), ["first", "F 6.2", "F 6.1", "last"]);
     assert_eq!(f.entries[1].id, "m-6.2");
     assert_eq!(
-        f.entries[1].cmdline, "BOOT_IMAGE=(v)/vmlinuz-6.2 root=/dev/cfg ro quiet",
+        f.entries[1].cmdline, "BOOT_IMAGE=/vmlinuz-6.2 root=/dev/cfg ro quiet",
         "grub.cfg's set wins over grubenv (it ran later)"
     );
     assert_eq!(f.entries[1].source.file, "/loader/entries/m-6.2.conf");
