@@ -1,0 +1,243 @@
+//! The end-to-end comparison: the arms booted interleaved (a b c d a b c d ...), then the
+//! table of min/median/max per arm, the ratios, the split each transcript shows, and
+//! leapboot's in-guest milestones.
+
+use anyhow::Context;
+
+use super::arms::{self, Arm, Boot, Setup};
+use super::stats::{self, secs, Spread};
+
+/// Every boot of every arm, in the order run.
+pub struct Runs {
+    pub rounds: usize,
+    pub boots: Vec<(Arm, Boot)>,
+}
+
+impl Runs {
+    fn of(&self, arm: Arm) -> impl Iterator<Item = &Boot> {
+        self.boots
+            .iter()
+            .filter(move |(a, _)| *a == arm)
+            .map(|(_, b)| b)
+    }
+
+    fn wall(&self, arm: Arm) -> Option<Spread> {
+        stats::spread(&self.of(arm).map(|b| secs(b.wall)).collect::<Vec<_>>())
+    }
+
+    fn median_of(&self, arm: Arm, f: impl Fn(&Boot) -> Option<f64>) -> Option<f64> {
+        stats::median(&self.of(arm).filter_map(f).collect::<Vec<_>>())
+    }
+}
+
+/// Boots the arms `rounds` times, interleaved.
+pub fn run(setup: &Setup, rounds: usize) -> anyhow::Result<Runs> {
+    let mut boots = Vec::new();
+    for r in 0..rounds {
+        for arm in Arm::ALL {
+            let b =
+                arms::boot(setup, arm).with_context(|| format!("round {} of {rounds}", r + 1))?;
+            println!(
+                "xtask: bench round {}/{rounds}, arm {}: target after {:.2} s",
+                r + 1,
+                arm.short(),
+                secs(b.wall)
+            );
+            boots.push((arm, b));
+        }
+    }
+    Ok(Runs { rounds, boots })
+}
+
+/// What the goals need from the end-to-end runs.
+pub struct Figures {
+    /// (d)/(c) of the medians.
+    pub vs_script: Option<f64>,
+    /// (d)/(b) of the medians.
+    pub vs_floor: Option<f64>,
+    /// leapboot's own time in ms and how it was measured.
+    pub own: Option<(f64, &'static str)>,
+    /// First menu frame, ms after PID 1 started (milestone only).
+    pub first_frame: Option<f64>,
+}
+
+/// A leapboot milestone in ms since PID 1 started: the milestone line if this `/init` logs
+/// it, otherwise the log line that marks the same moment (its `[s.mmm]` stamp), if any.
+fn milestone_ms(b: &Boot, name: &str) -> Option<(f64, bool)> {
+    if let Some(ms) = b
+        .lines
+        .iter()
+        .filter_map(|(_, l)| stats::milestone(l))
+        .find(|(n, _)| *n == name)
+        .map(|(_, ms)| ms as f64)
+    {
+        return Some((ms, true));
+    }
+    let stamp = |pred: &dyn Fn(&str) -> bool| {
+        let s = b
+            .lines
+            .iter()
+            .filter(|(_, l)| pred(l))
+            .find_map(|(_, l)| stats::log_stamp(l))?;
+        Some((s * 1000.0, false))
+    };
+    let before_kexec: Vec<&str> = b
+        .lines
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .take_while(|l| !l.contains("leapboot time:"))
+        .collect();
+    match name {
+        "pid1-start" => stamp(&|l| l.contains("leapboot: leapboot ") && l.contains(" starting")),
+        "devices-ready" => stamp(&|l| l.contains("leapboot: found ") && l.contains(" disk(s) in ")),
+        "entries-parsed" => stamp(&|l| l.contains("leapboot: discovery done")),
+        "kernel-read" => before_kexec
+            .iter()
+            .rev()
+            .find(|l| l.contains("leapboot: loaded ") && l.contains(":/"))
+            .and_then(|l| stats::log_stamp(l))
+            .map(|s| (s * 1000.0, false)),
+        "kexec-loaded" => stamp(&|l| l.contains("leapboot time:")),
+        _ => None,
+    }
+}
+
+fn fallback_source(name: &str) -> &'static str {
+    match name {
+        "pid1-start" => "stamp of `leapboot … starting`",
+        "devices-ready" => "stamp of `found N disk(s) in …`",
+        "entries-parsed" => "stamp of `discovery done`",
+        "kernel-read" => "stamp of the last `loaded <volume>:<file>`",
+        "kexec-loaded" => "stamp of `leapboot time:` (logged after kexec_file_load returned)",
+        _ => "not logged by this `/init`",
+    }
+}
+
+fn row_spread(s: Option<Spread>) -> String {
+    match s {
+        Some(s) => format!("{:.2} s | {:.2} s | {:.2} s", s.min, s.median, s.max),
+        None => "– | – | –".into(),
+    }
+}
+
+fn opt_s(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.2} s"))
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.0} ms"))
+}
+
+/// The markdown of the end-to-end section and the figures the goals use.
+pub fn render(r: &Runs) -> (String, Figures) {
+    let mut md = format!(
+        "End to end: QEMU start to the target's `LEAPBOOT-TARGET-OK` line, {} interleaved round(s) of the four arms, the disk of `{}` on NVMe.\n\n",
+        r.rounds,
+        arms::LAYOUT
+    );
+    md += "| arm | min | median | max |\n| --- | --- | --- | --- |\n";
+    for arm in Arm::ALL {
+        md += &format!("| {} | {} |\n", arm.label(), row_spread(r.wall(arm)));
+    }
+    let med = |a| r.wall(a).map(|s| s.median);
+    let ratio = |x: Option<f64>, y: Option<f64>| Some(x? / y?);
+    let vs_script = ratio(med(Arm::Leapboot), med(Arm::Script));
+    let vs_floor = ratio(med(Arm::Leapboot), med(Arm::Floor));
+    md += &format!(
+        "\nRatios of the medians: (d)/(c) = {}, (d)/(b) = {}.\n\n",
+        vs_script.map_or("–".into(), |v| format!("{v:.3}")),
+        vs_floor.map_or("–".into(), |v| format!("{v:.3}"))
+    );
+
+    md += "Where the time goes (medians, host clock, from each serial transcript): the first kernel until it runs `/init` (\"Run /init as init process\"); PID 1 until it kexecs (the scripts' `bench-script: kexec -e` line, leapboot's `leapboot time:` line); the second kernel from there to the target's line.\n\n";
+    md += "| arm | first kernel to `/init` | `/init` to kexec | kexec to target |\n| --- | --- | --- | --- |\n";
+    for arm in Arm::ALL {
+        let pid1 = r.median_of(arm, |b| b.pid1().map(secs));
+        let userspace = r.median_of(arm, |b| Some(secs(b.kexec(arm)?) - secs(b.pid1()?)));
+        let second = r.median_of(arm, |b| Some(secs(b.wall) - secs(b.kexec(arm)?)));
+        md += &format!(
+            "| ({}) | {} | {} | {} |\n",
+            arm.short(),
+            opt_s(pid1),
+            opt_s(userspace),
+            opt_s(second)
+        );
+    }
+
+    md += "\nleapboot in the guest (arm d), ms since PID 1 started, median: the `leapboot milestone <name> <ms>` lines where this `/init` logs them, otherwise the log line that marks the same moment.\n\n";
+    md += "| milestone | median | source |\n| --- | --- | --- |\n";
+    let mut any_milestone = false;
+    let mut kernel_read = None;
+    let mut first_frame = None;
+    for name in stats::MILESTONES {
+        let vals: Vec<(f64, bool)> = r
+            .of(Arm::Leapboot)
+            .filter_map(|b| milestone_ms(b, name))
+            .collect();
+        let from_line = vals.iter().any(|v| v.1);
+        any_milestone |= from_line;
+        let m = stats::median(&vals.iter().map(|v| v.0).collect::<Vec<_>>());
+        if name == "kernel-read" {
+            kernel_read = m.map(|v| (v, from_line));
+        }
+        if name == "first-frame" && from_line {
+            first_frame = m;
+        }
+        let source = if from_line {
+            "milestone line"
+        } else {
+            fallback_source(name)
+        };
+        md += &format!("| `{name}` | {} | {source} |\n", opt_ms(m));
+    }
+    let times: Vec<stats::OwnTime> = r
+        .of(Arm::Leapboot)
+        .filter_map(|b| b.lines.iter().find_map(|(_, l)| stats::own_time(l)))
+        .collect();
+    let own_line = stats::median(&times.iter().map(|t| t.own_ms).collect::<Vec<_>>());
+    let devices = stats::median(
+        &times
+            .iter()
+            .filter_map(|t| t.devices_ms)
+            .collect::<Vec<_>>(),
+    );
+    let cpu = stats::median(&times.iter().filter_map(|t| t.cpu_ms).collect::<Vec<_>>());
+    md += &format!(
+        "\nleapboot's `leapboot time:` line (median): {} from PID 1 start to after `kexec_file_load`, less {} waiting for devices; CPU {}.{}\n",
+        opt_ms(own_line),
+        opt_ms(devices),
+        opt_ms(cpu),
+        if any_milestone {
+            ""
+        } else {
+            " This `/init` logs no milestone lines yet: the split above is read from its ordinary log lines."
+        }
+    );
+    // The goal's "own time": PID 1 start to the kexec_file_load call. The kernel-read
+    // milestone is that moment, or the stamp of the log line that says the last file was
+    // read; failing both, the time line plus the device wait is an upper bound (it includes
+    // the kernel's hashing inside kexec_file_load).
+    let own = match kernel_read {
+        Some((v, true)) => Some((v, "the `kernel-read` milestone")),
+        Some((v, false)) => Some((
+            v,
+            "the stamp of leapboot's last `loaded <volume>:<file>` line, just before kexec_file_load (no milestones logged)",
+        )),
+        None => match (own_line, devices) {
+            (Some(o), d) => Some((
+                o + d.unwrap_or(0.0),
+                "upper bound: `leapboot time:` plus its device wait, which includes the kernel's work in kexec_file_load (no milestones logged)",
+            )),
+            _ => None,
+        },
+    };
+    (
+        md,
+        Figures {
+            vs_script,
+            vs_floor,
+            own,
+            first_frame,
+        },
+    )
+}
