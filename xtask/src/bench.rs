@@ -106,8 +106,18 @@ size_mib = 16
 "initrd.img" = "@garbage 4096"
 "#;
 
-pub fn run(quick: bool) -> anyhow::Result<()> {
+/// The sections `--only` can pick (sizes are always measured: they cost nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    Discovery,
+    Scaling,
+    E2e,
+}
+
+/// Runs the bench; with `only`, just that section, printed and not written to BENCHMARKS.md.
+pub fn run(quick: bool, only: Option<Section>) -> anyhow::Result<()> {
     let plan = Plan::new(quick);
+    let want = |s: Section| only.is_none_or(|o| o == s);
     prereq::ensure(&prereq::Need::bench())?;
     let load_before = loadavg();
     let k = kernel::get()?;
@@ -132,59 +142,69 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     );
 
     // 2. Discovery cost on the host, static musl build of the CLI.
-    let cli = bins.cli.clone();
-    let dir = paths::target().join("bench");
-    let spec: Bench = toml::from_str(BENCH_DISK).context("the bench disk layout")?;
-    let one = image::build_disks(&spec.disk, &dir, &art)?.remove(0);
-    let mut many = vec![one.clone()];
-    for i in 1..MANY_DISKS {
-        let copy = dir.join(format!("copy{i}.img"));
-        std::fs::copy(&one, &copy)?;
-        many.push(copy);
+    if want(Section::Discovery) {
+        let cli = bins.cli.clone();
+        let dir = paths::target().join("bench");
+        let spec: Bench = toml::from_str(BENCH_DISK).context("the bench disk layout")?;
+        let one = image::build_disks(&spec.disk, &dir, &art)?.remove(0);
+        let mut many = vec![one.clone()];
+        for i in 1..MANY_DISKS {
+            let copy = dir.join(format!("copy{i}.img"));
+            std::fs::copy(&one, &copy)?;
+            many.push(copy);
+        }
+        let entries = count_entries(&cli, std::slice::from_ref(&one))?;
+        println!("xtask: bench disk: 4 partitions, {entries} entries");
+        let small = measure(&cli, std::slice::from_ref(&one), plan.runs)?;
+        let large = measure(&cli, &many, plan.runs)?;
+        report += &format!(
+            "| discovery, 1 disk × 4 partitions ({entries} entries): CPU time, median of {} | {:.1} ms |\n",
+            plan.runs,
+            ms(small.cpu)
+        );
+        report += &format!(
+            "| discovery, {MANY_DISKS} disks × 4 partitions: CPU time, median of {} | {:.1} ms |\n",
+            plan.runs,
+            ms(large.cpu)
+        );
+        report += &format!(
+            "| added CPU time for {} more disks (limit 50 ms) | {:.1} ms |\n",
+            MANY_DISKS - 1,
+            ms(large.cpu.saturating_sub(small.cpu))
+        );
+        report += &format!(
+            "| peak RSS through discovery of {MANY_DISKS} disks (limit 16 MiB) | {:.1} MiB |\n",
+            large.max_rss_kib as f64 / 1024.0
+        );
     }
-    let entries = count_entries(&cli, std::slice::from_ref(&one))?;
-    println!("xtask: bench disk: 4 partitions, {entries} entries");
-    let small = measure(&cli, std::slice::from_ref(&one), plan.runs)?;
-    let large = measure(&cli, &many, plan.runs)?;
-    report += &format!(
-        "| discovery, 1 disk × 4 partitions ({entries} entries): CPU time, median of {} | {:.1} ms |\n",
-        plan.runs,
-        ms(small.cpu)
-    );
-    report += &format!(
-        "| discovery, {MANY_DISKS} disks × 4 partitions: CPU time, median of {} | {:.1} ms |\n",
-        plan.runs,
-        ms(large.cpu)
-    );
-    report += &format!(
-        "| added CPU time for {} more disks (limit 50 ms) | {:.1} ms |\n",
-        MANY_DISKS - 1,
-        ms(large.cpu.saturating_sub(small.cpu))
-    );
-    report += &format!(
-        "| peak RSS through discovery of {MANY_DISKS} disks (limit 16 MiB) | {:.1} MiB |\n",
-        large.max_rss_kib as f64 / 1024.0
-    );
 
     // 3. Parser scaling, in a release build of this program.
-    let points = scaling_points(plan.scaling_runs)?;
-    let (scaling_md, bls_10k) = render_scaling(&points);
-    report += "\n";
-    report += &scaling_md;
+    let mut bls_10k = None;
+    if want(Section::Scaling) {
+        let points = scaling_points(plan.scaling_runs)?;
+        let (scaling_md, bls) = render_scaling(&points);
+        bls_10k = bls;
+        report += "\n";
+        report += &scaling_md;
+    }
 
     // 4. End to end, side by side.
-    let setup = arms::prepare(&k.image, &initrd, &art, &crate::initramfs::target(&bins)?)?;
-    let runs = e2e::run(&setup, plan.rounds)?;
-    let (e2e_md, fig) = e2e::render(&runs);
-    report += "\n";
-    report += &e2e_md;
+    let mut fig = e2e::Figures::default();
+    if want(Section::E2e) {
+        let setup = arms::prepare(&k.image, &initrd, &art, &crate::initramfs::target(&bins)?)?;
+        let runs = e2e::run(&setup, plan.rounds)?;
+        let (e2e_md, f) = e2e::render(&runs);
+        fig = f;
+        report += "\n";
+        report += &e2e_md;
+    }
 
     let goals = goals(&fig, bls_10k);
     report += "\nGoals (benchmark figures, never timed tests):\n\n";
     report += &goals;
     let load_after = loadavg();
     let note = format!(
-        "{}Load average (1, 5, 15 min) at the start: {load_before}; at the end: {load_after}. The machine is shared: other engineers' builds and QEMU runs were competing for its 2 CPUs, so compare arms within this run (they are interleaved for that), not with other runs.\n",
+        "{}Load average (1, 5, 15 min) at the start: {load_before}; at the end: {load_after}. A load above the CPU count means other work competed for the CPUs: compare the arms within one run (they are interleaved for that), not with other runs.\n",
         if plan.quick {
             format!(
                 "**Quick run** (`cargo xtask bench --quick`: {} round(s) of the arms, {} runs per discovery case, {} per scaling point); a full `cargo xtask bench` runs {} rounds.\n\n",
@@ -198,6 +218,10 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         }
     );
     println!("\n{report}\n{note}");
+    if only.is_some() {
+        println!("xtask: --only: BENCHMARKS.md left as it was");
+        return Ok(());
+    }
     write_results(&report, &note)?;
     println!("xtask: results written to BENCHMARKS.md");
     Ok(())

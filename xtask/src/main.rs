@@ -71,6 +71,9 @@ enum Command {
         /// Fewer rounds and runs (under 10 minutes); the results are marked as quick.
         #[arg(long)]
         quick: bool,
+        /// Only this section (printed, BENCHMARKS.md left as it is).
+        #[arg(long, value_enum)]
+        only: Option<bench::Section>,
     },
     /// Parser scaling points, one line each (run by `bench` in a release build).
     #[command(hide = true)]
@@ -112,7 +115,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run { disk, append, kvm } => run::run(&disk, &append, kvm),
         Command::Test { only, qemu_only } => test::run(only.as_deref(), qemu_only),
-        Command::Bench { quick } => bench::run(quick),
+        Command::Bench { quick, only } => bench::run(quick, only),
         Command::BenchScaling { runs } => bench::scaling::run(runs.max(1)),
     }
 }

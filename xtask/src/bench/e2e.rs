@@ -50,6 +50,7 @@ pub fn run(setup: &Setup, rounds: usize) -> anyhow::Result<Runs> {
 }
 
 /// What the goals need from the end-to-end runs.
+#[derive(Default)]
 pub struct Figures {
     /// (d)/(c) of the medians.
     pub vs_script: Option<f64>,
