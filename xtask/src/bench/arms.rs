@@ -9,8 +9,9 @@
 //! - (d) `leapboot` with `leapboot.timeout=0`.
 //!
 //! busybox (`busybox-static`) and kexec-tools are Debian's own binaries: `apt-get download` +
-//! `dpkg-deb -x`, cached under `target/bench/debs/`; kexec's shared libraries (as `ldd`
-//! resolves them on this Debian host) are copied in beside it.
+//! `dpkg-deb -x`, cached under `target/bench/debs/`; kexec's shared libraries, as `ldd`
+//! resolves them (the host's, plus the `lib*` packages kexec-tools depends on that the host
+//! lacks, fetched the same way: it links Xen's libxenctrl), are copied in beside it.
 //!
 //! Each boot is timed from spawning QEMU to the target's `LEAPBOOT-TARGET-OK` line; the host
 //! time of every serial line is kept so the split (first kernel, PID 1, second kernel) can be
@@ -127,7 +128,8 @@ pub fn prepare(
     std::fs::write(&target, target_initrd)?;
 
     let s = &layout.script;
-    let mut floor = base_archive(&busybox, &kexec)?;
+    let libs = kexec_libraries(&kexec)?;
+    let mut floor = base_archive(&busybox, &kexec, &libs)?;
     floor.file("boot/vmlinuz", std::fs::read(kernel)?, 0o644);
     floor.file("boot/initrd.img", target_initrd.to_vec(), 0o644);
     floor.file(
@@ -138,7 +140,7 @@ pub fn prepare(
     let floor_path = dir.join("floor-initrd.cpio.gz");
     std::fs::write(&floor_path, floor.to_gzip()?)?;
 
-    let mut manual = base_archive(&busybox, &kexec)?;
+    let mut manual = base_archive(&busybox, &kexec, &libs)?;
     manual.file("init", manual_script(s).into_bytes(), 0o755);
     let manual_path = dir.join("manual-initrd.cpio.gz");
     std::fs::write(&manual_path, manual.to_gzip()?)?;
@@ -156,7 +158,11 @@ pub fn prepare(
 }
 
 /// busybox at /bin/busybox, kexec at /sbin/kexec with its shared libraries, the mount points.
-fn base_archive(busybox: &Path, kexec: &Path) -> anyhow::Result<Archive> {
+fn base_archive(
+    busybox: &Path,
+    kexec: &Path,
+    libs: &[(String, PathBuf)],
+) -> anyhow::Result<Archive> {
     let mut a = Archive::default();
     for d in ["dev", "proc", "sys", "mnt", "tmp"] {
         a.dir(d);
@@ -164,46 +170,146 @@ fn base_archive(busybox: &Path, kexec: &Path) -> anyhow::Result<Archive> {
     a.chardev("dev/console", 5, 1);
     a.file("bin/busybox", std::fs::read(busybox)?, 0o755);
     a.file("sbin/kexec", std::fs::read(kexec)?, 0o755);
-    for lib in shared_libraries(kexec)? {
-        let data = std::fs::read(&lib).with_context(|| lib.display().to_string())?;
-        let name = lib.to_string_lossy();
-        a.file(name.trim_start_matches('/'), data, 0o755);
+    for (dest, src) in libs {
+        let data = std::fs::read(src).with_context(|| src.display().to_string())?;
+        a.file(dest.trim_start_matches('/'), data, 0o755);
     }
     Ok(a)
 }
 
-/// The shared objects `ldd` says `bin` loads (the dynamic loader included), by the paths the
-/// loader looks them up at.
-fn shared_libraries(bin: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let ldd = crate::prereq::find("ldd").context("ldd (libc-bin)")?;
-    let out = Command::new(ldd).arg(bin).output()?;
-    if !out.status.success() {
-        bail!("ldd {} failed", bin.display());
-    }
-    let libs = parse_ldd(&String::from_utf8_lossy(&out.stdout));
-    if libs.is_empty() {
-        bail!("ldd {} listed no shared libraries", bin.display());
-    }
-    Ok(libs)
+/// One line of `ldd` output: the name the binary asks for, and where it was found.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Needed {
+    pub name: String,
+    pub path: Option<PathBuf>,
 }
 
-/// `libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)` and `/lib64/ld-linux-x86-64.so.2
-/// (0x...)` lines → the paths; `linux-vdso.so.1 (0x...)` has none.
-pub fn parse_ldd(text: &str) -> Vec<PathBuf> {
+/// `libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)`, `libx.so.4 => not found` and
+/// `/lib64/ld-linux-x86-64.so.2 (0x...)` lines; `linux-vdso.so.1 (0x...)` is no file.
+pub fn parse_ldd(text: &str) -> Vec<Needed> {
     text.lines()
         .filter_map(|l| {
             let l = l.trim();
-            let path = match l.split_once("=>") {
-                Some((_, right)) => right.split_whitespace().next()?,
-                None => l.split_whitespace().next()?,
-            };
-            path.starts_with('/').then(|| PathBuf::from(path))
+            match l.split_once("=>") {
+                Some((name, right)) => Some(Needed {
+                    name: name.trim().to_string(),
+                    path: right
+                        .split_whitespace()
+                        .next()
+                        .filter(|p| p.starts_with('/'))
+                        .map(PathBuf::from),
+                }),
+                None => {
+                    let path = l.split_whitespace().next()?;
+                    path.starts_with('/').then(|| Needed {
+                        name: path.to_string(),
+                        path: Some(PathBuf::from(path)),
+                    })
+                }
+            }
         })
         .collect()
 }
 
-/// A file of a Debian package, fetched and unpacked once into `target/bench/debs/<pkg>/`.
+/// Where the guest's loader finds a library: the interpreter at its absolute path, the rest
+/// in Debian's multiarch directory.
+fn guest_path(n: &Needed) -> String {
+    if n.name.starts_with('/') {
+        n.name.clone()
+    } else {
+        format!("/lib/x86_64-linux-gnu/{}", n.name)
+    }
+}
+
+/// kexec-tools' shared libraries: those this Debian host has, and those it lacks (kexec-tools
+/// links Xen's libxenctrl) from the `lib*` packages kexec-tools depends on, fetched and
+/// unpacked like kexec-tools itself, a few levels deep. Returns (path in the guest, file).
+fn kexec_libraries(kexec: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let ldd = crate::prereq::find("ldd").context("ldd (libc-bin)")?;
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let mut fetched: Vec<String> = vec!["kexec-tools".into()];
+    let mut frontier: Vec<String> = fetched.clone();
+    for _ in 0..5 {
+        let dirs: Vec<String> = roots
+            .iter()
+            .flat_map(|r| {
+                ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"]
+                    .map(|d| r.join(d).display().to_string())
+            })
+            .collect();
+        let out = Command::new(&ldd)
+            .arg(kexec)
+            .env("LD_LIBRARY_PATH", dirs.join(":"))
+            .output()?;
+        let needed = parse_ldd(&String::from_utf8_lossy(&out.stdout));
+        if needed.is_empty() {
+            bail!("ldd {} listed no shared libraries", kexec.display());
+        }
+        let missing: Vec<&str> = needed
+            .iter()
+            .filter(|n| n.path.is_none())
+            .map(|n| n.name.as_str())
+            .collect();
+        if missing.is_empty() {
+            return Ok(needed
+                .iter()
+                .filter_map(|n| Some((guest_path(n), n.path.clone()?)))
+                .collect());
+        }
+        let mut next = Vec::new();
+        for p in &frontier {
+            for dep in library_depends(p)? {
+                if fetched.contains(&dep) || installed(&dep) {
+                    continue;
+                }
+                roots.push(debian_root(&dep)?);
+                fetched.push(dep.clone());
+                next.push(dep);
+            }
+        }
+        if next.is_empty() {
+            bail!("kexec needs {missing:?}, and no package it depends on provides them");
+        }
+        frontier = next;
+    }
+    bail!("kexec's shared libraries did not resolve in 5 levels of dependencies")
+}
+
+/// The `lib*` packages `package` depends on (`apt-cache depends`; virtual ones skipped).
+fn library_depends(package: &str) -> anyhow::Result<Vec<String>> {
+    let out = Command::new("apt-cache")
+        .args(["depends", package])
+        .output()
+        .context("running apt-cache")?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches('|').strip_prefix("Depends:"))
+        .map(str::trim)
+        .filter(|d| d.starts_with("lib"))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Whether this host has `package` installed (its libraries are then found by `ldd`).
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f", "${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).ends_with("installed"))
+}
+
+/// A file of a Debian package (see [`debian_root`]).
 fn debian_file(package: &str, path: &str) -> anyhow::Result<PathBuf> {
+    let root = debian_root(package)?;
+    // Debian 12 has a merged /usr: accept the file under usr/ too.
+    [root.join(path), root.join("usr").join(path)]
+        .into_iter()
+        .find(|p| p.is_file())
+        .with_context(|| format!("package {package} has no {path}"))
+}
+
+/// A Debian package fetched and unpacked once into `target/bench/debs/<pkg>/root`.
+fn debian_root(package: &str) -> anyhow::Result<PathBuf> {
     let dir = paths::target().join("bench/debs").join(package);
     let root = dir.join("root");
     if !dir.join(".complete").exists() {
@@ -236,11 +342,7 @@ fn debian_file(package: &str, path: &str) -> anyhow::Result<PathBuf> {
         std::fs::remove_file(&deb)?;
         std::fs::write(dir.join(".complete"), package)?;
     }
-    // Debian 12 has a merged /usr: accept the file under usr/ too.
-    [root.join(path), root.join("usr").join(path)]
-        .into_iter()
-        .find(|p| p.is_file())
-        .with_context(|| format!("package {package} has no {path}"))
+    Ok(root)
 }
 
 /// The lines the busybox arms print, for the split.
@@ -423,19 +525,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ldd_lines_give_the_paths_the_loader_uses() {
+    fn ldd_lines_give_the_names_the_paths_and_what_is_missing() {
         let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\
-                    \tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f)\n\
+                    \tlibxenctrl.so.4.17 => not found\n\
                     \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\
                     \t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
+        let n = parse_ldd(text);
         assert_eq!(
-            parse_ldd(text),
+            n,
             [
-                PathBuf::from("/lib/x86_64-linux-gnu/libz.so.1"),
-                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
-                PathBuf::from("/lib64/ld-linux-x86-64.so.2"),
+                Needed {
+                    name: "libxenctrl.so.4.17".into(),
+                    path: None
+                },
+                Needed {
+                    name: "libc.so.6".into(),
+                    path: Some("/lib/x86_64-linux-gnu/libc.so.6".into())
+                },
+                Needed {
+                    name: "/lib64/ld-linux-x86-64.so.2".into(),
+                    path: Some("/lib64/ld-linux-x86-64.so.2".into())
+                },
             ]
         );
+        assert_eq!(
+            guest_path(&n[0]),
+            "/lib/x86_64-linux-gnu/libxenctrl.so.4.17"
+        );
+        assert_eq!(guest_path(&n[2]), "/lib64/ld-linux-x86-64.so.2");
     }
 
     #[test]
