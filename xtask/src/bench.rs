@@ -254,7 +254,7 @@ fn scaling_points(runs: usize) -> anyhow::Result<Vec<scaling::Point>> {
 /// The scaling table, each case's growth exponent, and the 10 000-entry BLS time (ms).
 fn render_scaling(points: &[scaling::Point]) -> (String, Option<f64>) {
     let mut md = String::from(
-        "Parser scaling on the host: discovery over one in-memory volume (`pipeline::Volumes::boot_list`, every format), release build, median of the runs; the growth exponent k of t ≈ c·n^k fitted over the three sizes.\n\n| input | size | entries listed | problems reported | median | growth |\n| --- | --- | --- | --- | --- | --- |\n",
+        "Parser scaling on the host: discovery over one in-memory volume (`pipeline::Volumes::boot_list`, every format), release build, thread CPU time, median of the runs; the growth exponent k of t ≈ c·n^k fitted over the three sizes.\n\n| input | size | entries listed | problems reported | median | growth |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     let mut bls_10k = None;
     for c in &scaling::CASES {

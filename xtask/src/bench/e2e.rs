@@ -151,13 +151,21 @@ pub fn render(r: &Runs) -> (String, Figures) {
     );
 
     md += "Where the time goes (medians, host clock, from each serial transcript): the first kernel until it runs `/init` (\"Run /init as init process\"); PID 1 until it kexecs (the scripts' `bench-script: kexec -e` line, leapboot's `leapboot time:` line); the second kernel from there to the target's line.\n\n";
-    md += "| arm | first kernel to `/init` | `/init` to kexec | kexec to target |\n| --- | --- | --- | --- |\n";
+    md += "| arm | first kernel to `/init` | `/init` to kexec | kexec to target | total |\n| --- | --- | --- | --- | --- |\n";
     for arm in Arm::ALL {
+        let total = opt_s(r.wall(arm).map(|s| s.median));
+        if arm == Arm::Direct {
+            // The target's own command line has `quiet`: the kernel prints no "Run /init".
+            md += &format!(
+                "| (a) | – (one kernel, booted `quiet`) | no kexec | no kexec | {total} |\n"
+            );
+            continue;
+        }
         let pid1 = r.median_of(arm, |b| b.pid1().map(secs));
         let userspace = r.median_of(arm, |b| Some(secs(b.kexec(arm)?) - secs(b.pid1()?)));
         let second = r.median_of(arm, |b| Some(secs(b.wall) - secs(b.kexec(arm)?)));
         md += &format!(
-            "| ({}) | {} | {} | {} |\n",
+            "| ({}) | {} | {} | {} | {total} |\n",
             arm.short(),
             opt_s(pid1),
             opt_s(userspace),
@@ -241,4 +249,79 @@ pub fn render(r: &Runs) -> (String, Figures) {
             first_frame,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn boot(wall: f64, lines: &[(f64, &str)]) -> Boot {
+        Boot {
+            wall: Duration::from_secs_f64(wall),
+            lines: lines
+                .iter()
+                .map(|&(t, l)| (Duration::from_secs_f64(t), l.to_string()))
+                .collect(),
+        }
+    }
+
+    fn script(wall: f64) -> Boot {
+        boot(
+            wall,
+            &[
+                (5.0, "[    4.0] Run /init as init process"),
+                (6.0, arms::SCRIPT_KEXEC),
+                (wall, "LEAPBOOT-TARGET-OK cmdline=x"),
+            ],
+        )
+    }
+
+    #[test]
+    fn milestones_win_over_log_stamps_and_the_ratios_use_medians() {
+        let old = boot(
+            9.0,
+            &[
+                (5.0, "[    4.0] Run /init as init process"),
+                (5.1, "[   0.030] leapboot: leapboot 0.1.0 starting"),
+                (5.5, "[   0.400] leapboot: found 1 disk(s) in 300 ms: nvme0n1"),
+                (5.9, "[   0.800] leapboot: loaded nvme0n1p2:/vmlinuz (13.5 MiB)"),
+                (6.5, "[   1.400] leapboot: leapboot time: 1100 ms (plus 300 ms waiting for devices, 0 ms timeout); CPU 900 ms, peak RSS 1 KiB; kexec now"),
+            ],
+        );
+        let new = boot(
+            8.0,
+            &[
+                (5.0, "[    4.0] Run /init as init process"),
+                (5.1, "[   0.030] leapboot: leapboot milestone first-frame 60"),
+                (5.9, "[   0.090] leapboot: leapboot milestone kernel-read 90"),
+                (6.0, "[   0.100] leapboot: leapboot time: 95 ms (plus 0 ms waiting for devices, 0 ms timeout); CPU 80 ms, peak RSS 1 KiB; kexec now"),
+            ],
+        );
+        let runs = Runs {
+            rounds: 2,
+            boots: vec![
+                (Arm::Direct, boot(4.0, &[])),
+                (Arm::Floor, script(7.0)),
+                (Arm::Script, script(10.0)),
+                (Arm::Leapboot, old),
+                (Arm::Direct, boot(4.0, &[])),
+                (Arm::Floor, script(7.0)),
+                (Arm::Script, script(10.0)),
+                (Arm::Leapboot, new),
+            ],
+        };
+        let (md, fig) = render(&runs);
+        // Lower middle of (8, 9) over lower middle of (10, 10).
+        assert_eq!(fig.vs_script, Some(0.8));
+        assert!((fig.vs_floor.unwrap() - 8.0 / 7.0).abs() < 1e-9);
+        // One boot logged milestones: those are the ones taken (median of one value).
+        assert_eq!(fig.first_frame, Some(60.0));
+        assert_eq!(fig.own.map(|o| o.0), Some(90.0));
+        assert!(md.contains("| `devices-ready` | 400 ms | stamp of"), "{md}");
+        assert!(
+            md.contains("| (c) | 5.00 s | 1.00 s | 4.00 s | 10.00 s |"),
+            "{md}"
+        );
+    }
 }
