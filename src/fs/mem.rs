@@ -32,6 +32,18 @@ impl MemFs {
     }
 }
 
+impl MemFs {
+    /// The paths under directory `prefix` (ending in `/`): one contiguous range of the sorted
+    /// map, so listing a directory costs its size (and a log), not the whole volume's.
+    fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+        use std::ops::Bound;
+        self.0
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(move |k| k.starts_with(prefix))
+    }
+}
+
 impl BootFs for MemFs {
     fn metadata(&self, path: &str) -> Result<Metadata, FsError> {
         let p = normalize(path);
@@ -42,7 +54,7 @@ impl BootFs for MemFs {
             });
         }
         let prefix = if p == "/" { p.clone() } else { format!("{p}/") };
-        if self.0.keys().any(|k| k.starts_with(&prefix)) {
+        if self.under(&prefix).next().is_some() {
             return Ok(Metadata {
                 kind: FileKind::Dir,
                 len: 0,
@@ -55,18 +67,18 @@ impl BootFs for MemFs {
         let p = normalize(path);
         let prefix = if p == "/" { p.clone() } else { format!("{p}/") };
         let mut out: Vec<DirEntry> = Vec::new();
-        for k in self.0.keys() {
-            if let Some(rest) = k.strip_prefix(&prefix) {
-                let (name, kind) = match rest.split_once('/') {
-                    Some((d, _)) => (d, FileKind::Dir),
-                    None => (rest, FileKind::File),
-                };
-                if !out.iter().any(|e| e.name == name) {
-                    out.push(DirEntry {
-                        name: name.to_string(),
-                        kind,
-                    });
-                }
+        let mut seen = std::collections::BTreeSet::new();
+        for k in self.under(&prefix) {
+            let rest = &k[prefix.len()..];
+            let (name, kind) = match rest.split_once('/') {
+                Some((d, _)) => (d, FileKind::Dir),
+                None => (rest, FileKind::File),
+            };
+            if seen.insert(name) {
+                out.push(DirEntry {
+                    name: name.to_string(),
+                    kind,
+                });
             }
         }
         if out.is_empty() {
@@ -90,5 +102,42 @@ impl BootFs for MemFs {
             message: e.to_string(),
         })?;
         Ok(c.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_lists_each_child_once_whatever_sorts_between_its_files() {
+        // "/d/a-1" and "/d/a.x" sort between "/d/a" and "/d/a/b": the listing is by name.
+        let fs = MemFs::new(&[
+            ("/d/a/b", "1"),
+            ("/d/a-1", "2"),
+            ("/d/a.x", "3"),
+            ("/d/a/c", "4"),
+            ("/dz", "5"),
+        ]);
+        let mut names: Vec<(String, FileKind)> = fs
+            .read_dir("/d")
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.kind))
+            .collect();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            names,
+            [
+                ("a".to_string(), FileKind::Dir),
+                ("a-1".to_string(), FileKind::File),
+                ("a.x".to_string(), FileKind::File),
+            ]
+        );
+        assert_eq!(fs.metadata("/d/a").unwrap().kind, FileKind::Dir);
+        assert_eq!(fs.metadata("/").unwrap().kind, FileKind::Dir);
+        assert!(fs.metadata("/d/b").is_err());
+        assert!(fs.read_dir("/d/a-1/x").is_err());
+        assert_eq!(fs.read_dir("/").unwrap().len(), 2);
     }
 }

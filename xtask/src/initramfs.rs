@@ -29,7 +29,7 @@ pub struct Archive {
 }
 
 impl Archive {
-    fn dir(&mut self, path: &str) {
+    pub fn dir(&mut self, path: &str) {
         let mut cur = String::new();
         for part in path.split('/').filter(|p| !p.is_empty()) {
             if !cur.is_empty() {
@@ -53,7 +53,7 @@ impl Archive {
         self.nodes.push((path.to_string(), Node::File(data, mode)));
     }
 
-    fn chardev(&mut self, path: &str, major: u32, minor: u32) {
+    pub fn chardev(&mut self, path: &str, major: u32, minor: u32) {
         self.parent(path);
         self.nodes
             .push((path.to_string(), Node::CharDev(major, minor)));

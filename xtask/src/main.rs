@@ -67,10 +67,26 @@ enum Command {
     /// Network fetching for real, as root: `leapboot list --url`/`fetch` against dnsmasq
     /// (TFTP) and Python HTTP(S) servers in a network namespace of its own (also run by `test`).
     TestNet,
-    /// Measure sizes, discovery cost (1 vs 16 disks) and boot time; write BENCHMARKS.md.
+    /// Measure sizes, discovery cost, parser scaling and four boot arms side by side; write
+    /// BENCHMARKS.md.
     ///
-    /// Takes a few minutes: it builds the bench disks and boots the demo in QEMU three times.
-    Bench,
+    /// Takes about 10 minutes (2 cores): it builds the bench disks and boots a direct boot, a
+    /// busybox floor, a busybox + kexec-tools script and leapboot in QEMU, interleaved.
+    Bench {
+        /// Fewer rounds and runs (under 10 minutes); the results are marked as quick.
+        #[arg(long)]
+        quick: bool,
+        /// Only this section (printed, BENCHMARKS.md left as it is).
+        #[arg(long, value_enum)]
+        only: Option<bench::Section>,
+    },
+    /// Parser scaling points, one line each (run by `bench` in a release build).
+    #[command(hide = true)]
+    BenchScaling {
+        /// Timed runs per point.
+        #[arg(long, default_value_t = 21)]
+        runs: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,7 +121,8 @@ fn main() -> anyhow::Result<()> {
         Command::Run { disk, append, kvm } => run::run(&disk, &append, kvm),
         Command::Test { only, qemu_only } => test::run(only.as_deref(), qemu_only),
         Command::TestNet => nettest::run(),
-        Command::Bench => bench::run(),
+        Command::Bench { quick, only } => bench::run(quick, only),
+        Command::BenchScaling { runs } => bench::scaling::run(runs.max(1)),
     }
 }
 

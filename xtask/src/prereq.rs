@@ -67,6 +67,14 @@ impl Need {
         n.tools.push(("ip", "iproute2"));
         n
     }
+
+    /// `cargo xtask bench`: QEMU, and `ldd` to copy kexec-tools' libraries into the
+    /// initramfs of the hand-written arm.
+    pub fn bench() -> Need {
+        let mut n = Need::qemu();
+        n.tools.push(("ldd", "libc-bin"));
+        n
+    }
 }
 
 /// Finds `program` in PATH or the sbin directories (mkfs.* live there).

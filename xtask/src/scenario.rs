@@ -206,7 +206,7 @@ pub struct Outcome {
     pub duration: Duration,
 }
 
-fn sha256(p: &Path) -> anyhow::Result<String> {
+pub fn sha256(p: &Path) -> anyhow::Result<String> {
     let mut h = sha2::Sha256::new();
     let mut f = std::fs::File::open(p)?;
     let mut buf = vec![0u8; 1 << 20];
