@@ -10,6 +10,9 @@
 //! 3. otherwise waiting ends when nothing new (no disk, no module loaded for a new device)
 //!    happened for `settle`, or after `device_wait` in all.
 //!
+//! 4. with no disk at all, entries from the network that name a default end the wait by the
+//!    settle rule (not `device_wait`): a diskless machine boots from the network promptly.
+//!
 //! Rule 2's one risk: a disk that appears after the default was found cannot take the
 //! default (it still joins the menu). `settle_always` turns rule 2 off.
 
@@ -50,6 +53,7 @@ pub struct Discovery {
     seen: Vec<String>,
     read: Vec<String>,
     default_named: bool,
+    network_named: bool,
 }
 
 impl Discovery {
@@ -64,6 +68,7 @@ impl Discovery {
             seen: Vec::new(),
             read: Vec::new(),
             default_named: false,
+            network_named: false,
         }
     }
 
@@ -101,6 +106,13 @@ impl Discovery {
         self.default_named = named;
     }
 
+    /// Whether the network's entries name a default. With no disk (or none seen yet) that
+    /// ends the wait once nothing new happened for the settle time, instead of waiting the
+    /// whole `device_wait` for a disk a diskless machine will never have.
+    pub fn network_named(&mut self, named: bool) {
+        self.network_named = named;
+    }
+
     /// The disks seen so far, in the order they were seen.
     pub fn disks(&self) -> &[String] {
         &self.seen
@@ -126,11 +138,11 @@ impl Discovery {
             return Next::Done(Done::DefaultFound);
         }
         let quiet = now.saturating_duration_since(self.last_change);
-        if have_disks && quiet >= self.settle {
+        if (have_disks || self.network_named) && quiet >= self.settle {
             return Next::Done(Done::Settled);
         }
         let to_max = self.max - waited;
-        Next::Wait(if have_disks {
+        Next::Wait(if have_disks || self.network_named {
             to_max.min(self.settle - quiet)
         } else {
             to_max

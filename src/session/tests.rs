@@ -160,6 +160,7 @@ enum Step {
     Module,
     Read(&'static str),
     Named(bool),
+    NetNamed(bool),
 }
 
 fn run(policy: &Policy, steps: &[(u64, Step)], at: u64) -> Next {
@@ -175,6 +176,7 @@ fn run(policy: &Policy, steps: &[(u64, Step)], at: u64) -> Next {
             Step::Module => d.module_loaded(ms(*t)),
             Step::Read(n) => d.read(n),
             Step::Named(b) => d.default_named(*b),
+            Step::NetNamed(b) => d.network_named(*b),
         }
     }
     d.next(ms(at))
@@ -280,6 +282,20 @@ fn discovery_rules() {
             vec![(10, Seen("vda")), (20, Removed("vda"))],
             20,
             wait(9_980),
+        ),
+        (
+            "no disk, the network names a default: the settle rule, not the longest wait",
+            &p,
+            vec![(300, NetNamed(true))],
+            400,
+            wait(100),
+        ),
+        (
+            "no disk, the network's default, settled",
+            &p,
+            vec![(300, Module), (300, NetNamed(true))],
+            800,
+            Next::Done(Done::Settled),
         ),
         (
             "a disk seen twice is one disk",
