@@ -277,7 +277,9 @@ pub fn link_local(if_inet6: &str, ifindex: u32) -> Option<Ipv6Addr> {
 /// Waits for a usable link-local address on `ifindex` (DAD takes about a second).
 pub fn wait_link_local(ifindex: u32, deadline: Instant, cancel: &AtomicBool) -> Option<Ipv6Addr> {
     loop {
-        let t = fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+        let Ok(t) = fs::read_to_string("/proc/net/if_inet6") else {
+            return None; // no IPv6 in this kernel
+        };
         if let Some(a) = link_local(&t, ifindex) {
             return Some(a);
         }
