@@ -393,6 +393,18 @@ pub fn udp6_socket(name: &str, port: u16) -> io::Result<UdpSocket> {
     )
 }
 
+/// After a failed `recv`: a timeout returns at once (the caller's loop checks its deadline);
+/// any other error (the interface went down...) waits 20 ms, so a socket failing at once
+/// cannot make the loop spin.
+pub fn pause_after(e: &io::Error) {
+    if !matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    ) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The system UUID as pxelinux writes it (lower case, dashes) and as the 16 bytes of
 /// option 97, from `/sys/class/dmi/id/product_uuid` (root only); `None` without DMI or for
 /// the all-zero/all-ones placeholders firmware leaves.
