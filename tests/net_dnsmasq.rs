@@ -102,7 +102,6 @@ fn lab(tag: &str, extra: Option<&[&str]>) -> Lab {
                 "--no-daemon",
                 "--conf-file=/dev/null",
                 "--leasefile-ro",
-                "--port=0",
                 "--interface=veth-s",
                 "--bind-interfaces",
                 "--log-dhcp",
@@ -153,6 +152,7 @@ fn dhcp4_and_dhcp6_leases_from_dnsmasq() {
         Some(&[
             // Only a client that sends option 93 = 7 gets this file, only a PXEClient
             // vendor class gets 209/210: the server really read our PXE options.
+            "--port=0",
             "--dhcp-match=set:efi64,option:client-arch,7",
             "--dhcp-vendorclass=set:pxe,PXEClient",
             "--dhcp-boot=tag:efi64,boot/grubx64.efi,,10.77.0.9",
@@ -231,4 +231,61 @@ fn no_server_ends_within_the_bound() {
     assert!(leases.is_empty());
     assert!(took < Duration::from_secs(6), "took {took:?}");
     assert!(err.contains("no DHCPv6 reply after"), "{err}");
+}
+
+#[test]
+fn dns_stub_resolves_through_dnsmasq() {
+    if usable().is_none() {
+        return;
+    }
+    let lab = lab(
+        "c",
+        Some(&[
+            "--no-resolv",
+            "--host-record=boot.lab.test,10.77.0.5",
+            "--host-record=v6only.lab.test,fd77::5",
+            "--cname=alias.lab.test,boot.lab.test",
+        ]),
+    );
+    ip(&[
+        "-n",
+        &lab.client_ns,
+        "addr",
+        "add",
+        "10.77.0.2/24",
+        "dev",
+        "veth-c",
+    ]);
+    ip(&["-n", &lab.client_ns, "link", "set", "veth-c", "up"]);
+    // The resolver runs in this process, on a thread moved into the client namespace.
+    let ns = std::fs::File::open(format!("/run/netns/{}", lab.client_ns)).expect("netns file");
+    let results = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on this thread only, with a namespace fd we hold open.
+        assert_eq!(
+            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let servers = ["10.77.0.1".parse().unwrap()];
+        let by = || Instant::now() + Duration::from_secs(10);
+        let r = leapboot::net::dns::resolve;
+        (
+            r("boot.lab.test", &servers, None, by()),
+            r("alias", &servers, Some("lab.test"), by()),
+            r("v6only.lab.test", &servers, None, by()),
+            r("missing.lab.test", &servers, None, by()),
+        )
+    })
+    .join()
+    .expect("resolver thread");
+    let ip = |s: &str| vec![s.parse::<std::net::IpAddr>().unwrap()];
+    assert_eq!(results.0, Ok(ip("10.77.0.5")));
+    assert_eq!(
+        results.1,
+        Ok(ip("10.77.0.5")),
+        "CNAME followed, domain appended"
+    );
+    assert_eq!(results.2, Ok(ip("fd77::5")), "AAAA after an empty A answer");
+    let e = results.3.unwrap_err();
+    assert!(e.contains("missing.lab.test"), "{e}");
 }

@@ -534,8 +534,12 @@ fn wait_reply(
         if sock.set_read_timeout(Some(slice)).is_err() {
             return None;
         }
-        let Ok((n, from)) = sock.recv_from(buf) else {
-            continue;
+        let (n, from) = match sock.recv_from(buf) {
+            Ok(r) => r,
+            Err(e) => {
+                super::iface::pause_after(&e);
+                continue;
+            }
         };
         match decode(&buf[..n]) {
             Ok(r)

@@ -403,8 +403,12 @@ fn wait(
         }
         sock.set_read_timeout(Some((until - now).min(Duration::from_millis(100))))
             .ok()?;
-        let Ok((n, from)) = sock.recv_from(buf) else {
-            continue;
+        let (n, from) = match sock.recv_from(buf) {
+            Ok(r) => r,
+            Err(e) => {
+                super::iface::pause_after(&e);
+                continue;
+            }
         };
         let std::net::SocketAddr::V6(from) = from else {
             continue;

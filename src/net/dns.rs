@@ -233,8 +233,12 @@ fn ask(server: IpAddr, name: &str, qtype: QType, deadline: Instant) -> Result<Ve
         }
         sock.set_read_timeout(Some(left))
             .map_err(|e| e.to_string())?;
-        let Ok((n, from)) = sock.recv_from(&mut buf) else {
-            continue;
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e) => {
+                super::iface::pause_after(&e);
+                continue;
+            }
         };
         if from != to {
             continue;

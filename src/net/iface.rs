@@ -277,7 +277,9 @@ pub fn link_local(if_inet6: &str, ifindex: u32) -> Option<Ipv6Addr> {
 /// Waits for a usable link-local address on `ifindex` (DAD takes about a second).
 pub fn wait_link_local(ifindex: u32, deadline: Instant, cancel: &AtomicBool) -> Option<Ipv6Addr> {
     loop {
-        let t = fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+        let Ok(t) = fs::read_to_string("/proc/net/if_inet6") else {
+            return None; // no IPv6 in this kernel
+        };
         if let Some(a) = link_local(&t, ifindex) {
             return Some(a);
         }
@@ -389,6 +391,18 @@ pub fn udp6_socket(name: &str, port: u16) -> io::Result<UdpSocket> {
         name,
         SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0)),
     )
+}
+
+/// After a failed `recv`: a timeout returns at once (the caller's loop checks its deadline);
+/// any other error (the interface went down...) waits 20 ms, so a socket failing at once
+/// cannot make the loop spin.
+pub fn pause_after(e: &io::Error) {
+    if !matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    ) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The system UUID as pxelinux writes it (lower case, dashes) and as the 16 bytes of

@@ -176,7 +176,7 @@ pub fn from_cmdline(cmdline: &str) -> Option<Result<IpConfig, String>> {
     cmdline
         .split_ascii_whitespace()
         .filter_map(|w| w.strip_prefix("ip="))
-        .last()
+        .next_back()
         .map(parse)
 }
 
