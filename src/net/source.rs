@@ -230,6 +230,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn grub_network_devices_name_the_config_server() {
+        use crate::entry::VolumeView;
+        use crate::fs::mem::MemFs;
+        let fs = MemFs::new(&[(
+            "/grub/grub.cfg",
+            "menuentry 'A' {\n linux (tftp)/k x=1\n initrd (http,10.0.2.2)/i $prefix/j\n}\n",
+        )]);
+        let v = VolumeView {
+            name: "tftp://10.0.2.2",
+            fs: &fs,
+            uuid: None,
+            label: None,
+            part_uuid: None,
+            part_type: None,
+            grub_position: None,
+            root_fs: false,
+        };
+        let f = crate::entry::grub::discover_file(&v, &[v], "/grub/grub.cfg", &[("prefix", "(tftp)/grub")]);
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+        let e = &f.entries[0];
+        assert_eq!((e.kernel.volume.as_str(), e.kernel.path.as_str()), ("tftp://10.0.2.2", "/k"));
+        let i: Vec<&str> = e.initrds.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(i, ["/i", "/grub/j"]);
+        assert_eq!(e.cmdline, "BOOT_IMAGE=(tftp)/k x=1");
+    }
+
+    #[test]
     fn recognises_what_a_url_holds() {
         let mut kernel = vec![0u8; 0x300];
         kernel[0x202..0x206].copy_from_slice(b"HdrS");
