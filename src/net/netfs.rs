@@ -114,10 +114,15 @@ impl NetFs {
                 len,
                 max,
             },
-            e => FsError::Io {
-                path: path.to_string(),
-                message: e.to_string(),
-            },
+            e => {
+                // The path is said by FsError already; keep the rest (it names the server).
+                let m = e.to_string();
+                let url = self.url(path).map(|u| format!("{u}: ")).unwrap_or_default();
+                FsError::Io {
+                    path: path.to_string(),
+                    message: m.strip_prefix(&url).unwrap_or(&m).to_string(),
+                }
+            }
         }
     }
 

@@ -247,10 +247,18 @@ mod tests {
             grub_position: None,
             root_fs: false,
         };
-        let f = crate::entry::grub::discover_file(&v, &[v], "/grub/grub.cfg", &[("prefix", "(tftp)/grub")]);
+        let f = crate::entry::grub::discover_file(
+            &v,
+            &[v],
+            "/grub/grub.cfg",
+            &[("prefix", "(tftp)/grub")],
+        );
         assert!(f.errors.is_empty(), "{:?}", f.errors);
         let e = &f.entries[0];
-        assert_eq!((e.kernel.volume.as_str(), e.kernel.path.as_str()), ("tftp://10.0.2.2", "/k"));
+        assert_eq!(
+            (e.kernel.volume.as_str(), e.kernel.path.as_str()),
+            ("tftp://10.0.2.2", "/k")
+        );
         let i: Vec<&str> = e.initrds.iter().map(|i| i.path.as_str()).collect();
         assert_eq!(i, ["/i", "/grub/j"]);
         assert_eq!(e.cmdline, "BOOT_IMAGE=(tftp)/k x=1");
