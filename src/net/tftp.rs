@@ -544,6 +544,14 @@ pub(crate) fn fetch(
             return Err(e);
         }
     }
+    log::debug!(
+        "{}: TFTP blksize {}, windowsize {}, tsize {:?}, timeout {} s",
+        run.url,
+        agreed.blksize,
+        agreed.windowsize,
+        agreed.tsize,
+        agreed.timeout.as_secs()
+    );
     let mut win = Window::new(&agreed);
     let mut buf = vec![0u8; usize::from(agreed.blksize) + 4];
     // What to re-send when nothing arrives: the last ACK (ACK 0 acknowledges the OACK).
