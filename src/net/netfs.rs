@@ -246,7 +246,7 @@ pub fn url_of(f: &FileRef) -> Option<Url> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -268,7 +268,7 @@ mod tests {
 
     /// An HTTP/1.0 server on loopback answering GET/HEAD from `files`; returns its port and
     /// the count of requests it served.
-    fn server(
+    pub(crate) fn server(
         files: Vec<(&'static str, Vec<u8>)>,
     ) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU32>) {
         use std::io::{Read, Write};
