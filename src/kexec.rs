@@ -552,6 +552,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_network_file_streams_into_the_memfd_with_progress() {
+        use std::io::{Read, Write};
+        let body: Vec<u8> = (0..(9u32 << 20)).map(|i| (i % 251) as u8).collect();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let served = body.clone();
+        std::thread::spawn(move || {
+            for _ in 0..2 {
+                let Ok((mut s, _)) = l.accept() else { return };
+                let _ = s.read(&mut [0u8; 2048]);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    served.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&served);
+            }
+        });
+        let f = FileRef {
+            volume: format!("eth0 http://127.0.0.1:{port}"),
+            path: "/vmlinuz".into(),
+        };
+        let mut out = memfd("test").unwrap();
+        let mut calls = Vec::new();
+        let n = copy_into(
+            &Volumes::default(),
+            &f,
+            &mut out,
+            MAX_KERNEL_BYTES,
+            &mut |_, done, total| calls.push((done, total)),
+        )
+        .unwrap();
+        assert_eq!(n, body.len() as u64);
+        let mut back = Vec::new();
+        out.seek(SeekFrom::Start(0)).unwrap();
+        out.read_to_end(&mut back).unwrap();
+        assert!(back == body, "the memfd holds the file");
+        // Start, every 4 MiB, the end (with the announced total).
+        assert_eq!(calls.first(), Some(&(0, 0)));
+        assert_eq!(calls.last(), Some(&(9 << 20, 9 << 20)));
+        assert!(calls.len() >= 3 && calls.len() <= 5, "{calls:?}");
+        // Too large for the bound: refused before the body.
+        let e = copy_into(
+            &Volumes::default(),
+            &f,
+            &mut memfd("t").unwrap(),
+            1024,
+            &mut |_, _, _| {},
+        );
+        assert!(matches!(e, Err(KexecError::Net { .. })), "{e:?}");
+    }
+
+    #[test]
     fn cmdline_limit_from_the_setup_header() {
         let mut h = vec![0u8; 0x240];
         assert_eq!(cmdline_limit(&h), 2047, "not a bzImage: the arch limit");

@@ -331,6 +331,20 @@ pub static LOADER_CANCEL: AtomicBool = AtomicBool::new(false);
 /// A shared cancel flag.
 pub type CancelFlag = Arc<AtomicBool>;
 
+/// A string from the network made safe for a console: control characters become `?`, at
+/// most `max` characters (a cut is marked with `…`).
+pub fn printable(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,18 +361,4 @@ mod tests {
         let q = Progress { total: None, ..p };
         assert_eq!(q.line(), "12.0 MiB, 6.0 MiB/s");
     }
-}
-
-/// A string from the network made safe for a console: control characters become `?`, at
-/// most `max` characters (a cut is marked with `…`).
-pub fn printable(s: &str, max: usize) -> String {
-    let mut out: String = s
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if s.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
 }

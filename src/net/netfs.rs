@@ -114,10 +114,15 @@ impl NetFs {
                 len,
                 max,
             },
-            e => FsError::Io {
-                path: path.to_string(),
-                message: e.to_string(),
-            },
+            e => {
+                // The path is said by FsError already; keep the rest (it names the server).
+                let m = e.to_string();
+                let url = self.url(path).map(|u| format!("{u}: ")).unwrap_or_default();
+                FsError::Io {
+                    path: path.to_string(),
+                    message: m.strip_prefix(&url).unwrap_or(&m).to_string(),
+                }
+            }
         }
     }
 
@@ -241,7 +246,7 @@ pub fn url_of(f: &FileRef) -> Option<Url> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -263,7 +268,7 @@ mod tests {
 
     /// An HTTP/1.0 server on loopback answering GET/HEAD from `files`; returns its port and
     /// the count of requests it served.
-    fn server(
+    pub(crate) fn server(
         files: Vec<(&'static str, Vec<u8>)>,
     ) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU32>) {
         use std::io::{Read, Write};

@@ -229,6 +229,120 @@ fn error_found(fs: &NetFs, path: &str, message: String) -> Found {
 mod tests {
     use super::*;
 
+    /// The Debian 12 netboot tree (configs only) served over HTTP on loopback.
+    fn debian_server() -> u16 {
+        fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<(&'static str, Vec<u8>)>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let name = format!("{rel}/{}", e.file_name().to_string_lossy());
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path(), &name, out);
+                } else {
+                    out.push((
+                        Box::leak(name.into_boxed_str()),
+                        std::fs::read(e.path()).unwrap(),
+                    ));
+                }
+            }
+        }
+        let mut files = Vec::new();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/net/testdata/debian-12-netboot");
+        walk(&root, "", &mut files);
+        crate::net::netfs::tests::server(files).0
+    }
+
+    fn titles(f: &Found) -> Vec<String> {
+        f.entries.iter().map(|e| e.title.clone()).collect()
+    }
+
+    #[test]
+    fn debian_netboot_pxelinux_menu_over_netfs() {
+        let port = debian_server();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/pxelinux.cfg/default")).unwrap();
+        let (f, _) = discover_url(&url, &FetchConfig::default(), "");
+        assert_eq!(
+            titles(&f),
+            [
+                "Install",
+                "Advanced options > Expert install",
+                "Advanced options > Rescue mode",
+                "Advanced options > Automated install",
+                "Accessible dark contrast installer menu > Install",
+                "Accessible dark contrast installer menu > Advanced options > Expert install",
+                "Accessible dark contrast installer menu > Advanced options > Rescue mode",
+                "Accessible dark contrast installer menu > Advanced options > Automated install",
+            ]
+        );
+        let e = &f.entries[0];
+        assert_eq!(e.kernel.path, "/debian-installer/amd64/linux");
+        assert_eq!(e.initrds[0].path, "/debian-installer/amd64/initrd.gz");
+        assert_eq!(
+            e.cmdline,
+            "vga=788 initrd=debian-installer/amd64/initrd.gz --- quiet"
+        );
+        // DEFAULT names vesamenu.c32, the menu UI: no default entry, so the first one boots.
+        assert_eq!(f.default_index(), None);
+    }
+
+    #[test]
+    fn debian_netboot_grub_menu_over_netfs() {
+        let port = debian_server();
+        let url = Url::parse(&format!(
+            "http://127.0.0.1:{port}/debian-installer/amd64/grub/grub.cfg"
+        ))
+        .unwrap();
+        let (f, _) = discover_url(&url, &FetchConfig::default(), "");
+        let t = titles(&f);
+        assert_eq!(t.len(), 26, "{t:?}");
+        assert_eq!(t[0], "Install");
+        assert!(
+            t.contains(&"Advanced options ...>... Expert install".to_string()),
+            "{t:?}"
+        );
+        let e = &f.entries[0];
+        assert_eq!(e.kernel.volume, format!("http://127.0.0.1:{port}"));
+        assert_eq!(
+            e.cmdline,
+            "BOOT_IMAGE=/debian-installer/amd64/linux vga=788 --- quiet"
+        );
+    }
+
+    #[test]
+    fn grub_network_devices_name_the_config_server() {
+        use crate::entry::VolumeView;
+        use crate::fs::mem::MemFs;
+        let fs = MemFs::new(&[(
+            "/grub/grub.cfg",
+            "menuentry 'A' {\n linux (tftp)/k x=1\n initrd (http,10.0.2.2)/i $prefix/j\n}\n",
+        )]);
+        let v = VolumeView {
+            name: "tftp://10.0.2.2",
+            fs: &fs,
+            uuid: None,
+            label: None,
+            part_uuid: None,
+            part_type: None,
+            grub_position: None,
+            root_fs: false,
+        };
+        let f = crate::entry::grub::discover_file(
+            &v,
+            &[v],
+            "/grub/grub.cfg",
+            &[("prefix", "(tftp)/grub")],
+        );
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+        let e = &f.entries[0];
+        assert_eq!(
+            (e.kernel.volume.as_str(), e.kernel.path.as_str()),
+            ("tftp://10.0.2.2", "/k")
+        );
+        let i: Vec<&str> = e.initrds.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(i, ["/i", "/grub/j"]);
+        assert_eq!(e.cmdline, "BOOT_IMAGE=(tftp)/k x=1");
+    }
+
     #[test]
     fn recognises_what_a_url_holds() {
         let mut kernel = vec![0u8; 0x300];

@@ -42,7 +42,7 @@ pub enum Packet<'a> {
         write: bool,
         file: &'a [u8],
         mode: &'a [u8],
-        options: Vec<(&'a [u8], &'a [u8])>,
+        options: OptionList<'a>,
     },
     /// A block of the file.
     Data { block: u16, data: &'a [u8] },
@@ -51,7 +51,7 @@ pub enum Packet<'a> {
     /// An error from the peer.
     Error { code: u16, message: &'a [u8] },
     /// The server's option acknowledgement.
-    Oack { options: Vec<(&'a [u8], &'a [u8])> },
+    Oack { options: OptionList<'a> },
 }
 
 /// Why a datagram is not a TFTP packet.
@@ -83,7 +83,10 @@ fn strings(b: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
     Ok(parts)
 }
 
-fn pairs<'a>(s: &[&'a [u8]]) -> Result<Vec<(&'a [u8], &'a [u8])>, DecodeError> {
+/// Option name/value pairs, borrowing from the datagram.
+pub type OptionList<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+fn pairs<'a>(s: &[&'a [u8]]) -> Result<OptionList<'a>, DecodeError> {
     if s.len() % 2 != 0 {
         return Err(DecodeError::Unterminated);
     }
@@ -541,6 +544,14 @@ pub(crate) fn fetch(
             return Err(e);
         }
     }
+    log::debug!(
+        "{}: TFTP blksize {}, windowsize {}, tsize {:?}, timeout {} s",
+        run.url,
+        agreed.blksize,
+        agreed.windowsize,
+        agreed.tsize,
+        agreed.timeout.as_secs()
+    );
     let mut win = Window::new(&agreed);
     let mut buf = vec![0u8; usize::from(agreed.blksize) + 4];
     // What to re-send when nothing arrives: the last ACK (ACK 0 acknowledges the OACK).
