@@ -589,10 +589,11 @@ mod tests {
         out.seek(SeekFrom::Start(0)).unwrap();
         out.read_to_end(&mut back).unwrap();
         assert!(back == body, "the memfd holds the file");
-        // Start, every 4 MiB, the end (with the announced total).
+        // Start, at most every 4 MiB (progress is also paced in time, so a fast loopback may
+        // report none in between), the end (with the announced total).
         assert_eq!(calls.first(), Some(&(0, 0)));
         assert_eq!(calls.last(), Some(&(9 << 20, 9 << 20)));
-        assert!(calls.len() >= 3 && calls.len() <= 5, "{calls:?}");
+        assert!(calls.len() >= 2 && calls.len() <= 5, "{calls:?}");
         // Too large for the bound: refused before the body.
         let e = copy_into(
             &Volumes::default(),
