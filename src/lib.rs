@@ -22,6 +22,7 @@ pub mod menu;
 pub mod partition;
 pub mod pipeline;
 pub mod probe;
+pub mod sanitize;
 pub mod version;
 
 #[cfg(test)]
