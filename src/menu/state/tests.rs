@@ -265,7 +265,42 @@ fn the_password_unlocks_and_wrong_ones_are_limited() {
     }
     press(&mut m, &[Key::Char('e')]);
     assert_eq!(m.view(), &View::List);
-    assert_eq!(m.status(), Some("locked: too many wrong passwords"));
+    assert_eq!(
+        m.status(),
+        Some("locked: too many wrong passwords; try again in 5 s")
+    );
+}
+
+#[test]
+fn password_lockout_is_a_growing_delay_not_a_permanent_lock() {
+    let lock = Lock {
+        locked: true,
+        hash: Some(hash("pw")),
+        allowed: vec![],
+    };
+    let mut m = Menu::new(vec![entry("a")], None, Timeout::Forever, lock);
+    let wrong = [Key::Char('e'), Key::Char('x'), Key::Enter];
+    let mut waits = Vec::new();
+    for _ in 0..10 {
+        press(&mut m, &wrong);
+        waits.push(m.lockout());
+        // While waiting, no prompt; once the wait is over, the prompt comes back.
+        for _ in 0..m.lockout() {
+            press(&mut m, &[Key::Char('e')]);
+            assert_eq!(m.view(), &View::List);
+            m.tick();
+        }
+    }
+    assert_eq!(waits, [0, 0, 5, 10, 20, 40, 80, 160, 300, 300]);
+    press(&mut m, &[Key::Char('e')]);
+    assert!(
+        matches!(m.view(), View::Password { .. }),
+        "never locked for good"
+    );
+    let typed: Vec<Key> = "pw".chars().map(Key::Char).chain([Key::Enter]).collect();
+    press(&mut m, &typed);
+    assert!(!m.is_locked(), "the right password still unlocks");
+    assert_eq!(super::lockout_secs(u32::MAX), MAX_LOCKOUT_SECS);
 }
 
 #[test]
