@@ -131,8 +131,8 @@ fn compile<T: Sym>(p: &[T]) -> Vec<Tok<T>> {
     while i < p.len() {
         let c = p[i];
         if c == T::from(b'[') && !unclosed {
-            if let Some((negate, ranges, next)) = class(p, i) {
-                out.push(Tok::Class(negate, ranges));
+            if let Some((tok, next)) = class(p, i) {
+                out.push(tok);
                 i = next;
                 continue;
             }
@@ -147,9 +147,9 @@ fn compile<T: Sym>(p: &[T]) -> Vec<Tok<T>> {
     out
 }
 
-/// The bracket expression at `p[at]`: negated, its ranges and the index after its `]`;
+/// The bracket expression at `p[at]` as a [`Tok::Class`] and the index after its `]`;
 /// `None` if it is not closed. (`]` first in the brackets is a member; `a-z` a range.)
-fn class<T: Sym>(p: &[T], at: usize) -> Option<(bool, Vec<(T, T)>, usize)> {
+fn class<T: Sym>(p: &[T], at: usize) -> Option<(Tok<T>, usize)> {
     let (close, dash) = (T::from(b']'), T::from(b'-'));
     let mut i = at + 1;
     let negate = matches!(p.get(i), Some(&x) if x == T::from(b'!') || x == T::from(b'^'));
@@ -160,7 +160,7 @@ fn class<T: Sym>(p: &[T], at: usize) -> Option<(bool, Vec<(T, T)>, usize)> {
     let mut first = true;
     while i < p.len() {
         if p[i] == close && !first {
-            return Some((negate, ranges, i + 1));
+            return Some((Tok::Class(negate, ranges), i + 1));
         }
         first = false;
         if i + 2 < p.len() && p[i + 1] == dash && p[i + 2] != close {
