@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod cmdline;
 pub mod config;
 pub mod discover;

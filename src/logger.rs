@@ -86,6 +86,15 @@ impl log::Log for Logger {
         {
             return;
         }
+        self.write(r);
+    }
+
+    fn flush(&self) {}
+}
+
+impl Logger {
+    /// Writes one record everywhere it goes.
+    fn write(&self, r: &log::Record) {
         let t = self.start.elapsed();
         let tag = match r.level() {
             log::Level::Error => "ERROR ",
@@ -120,8 +129,6 @@ impl log::Log for Logger {
             }
         }
     }
-
-    fn flush(&self) {}
 }
 
 /// Installs the logger. `kmsg`: also write to /dev/kmsg (the initramfs); `debug`: log debug
@@ -165,8 +172,20 @@ mod tests {
 
     #[test]
     fn log_lines_never_carry_escape_sequences() {
-        init(false, false);
-        log::warn!("vda1: label=\u{1b}[2J\u{1b}[1;1H marker-sanitize");
+        let logger = Logger {
+            start: Instant::now(),
+            kmsg: None,
+        };
+        set_console(false);
+        logger.write(
+            &log::Record::builder()
+                .level(log::Level::Warn)
+                .args(format_args!(
+                    "vda1: label=\u{1b}[2J\u{1b}[1;1H marker-sanitize"
+                ))
+                .build(),
+        );
+        set_console(true);
         let line = recent()
             .into_iter()
             .rev()

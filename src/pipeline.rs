@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use crate::budget;
 use crate::disk::Disk;
 use crate::entry::{self, BootList, EntryError, Found};
 use crate::fs::mount::MountConfig;
@@ -194,11 +195,27 @@ impl Volumes {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
+        // Partitions that overlap an earlier one would read the same bytes again (four GPT
+        // entries over one filesystem were four volumes with one UUID, each read whole):
+        // the first one is read, the others are refused.
+        let mut taken: Vec<(u64, u64, u32)> = Vec::new();
         for p in partitions {
             if iso && p.start == 0 {
                 log::debug!("{disk_name}: partition {} is the ISO itself", p.number);
                 continue;
             }
+            let end = p.start.saturating_add(p.len);
+            if let Some(&(_, _, first)) = taken
+                .iter()
+                .find(|&&(s, e, _)| p.start < e && s < end && p.len > 0)
+            {
+                log::warn!(
+                    "{}: overlaps partition {first} of {disk_name}; not read (a damaged or hostile partition table)",
+                    (d.part_name)(p.number)
+                );
+                continue;
+            }
+            taken.push((p.start, end, p.number));
             let name = (d.part_name)(p.number);
             out.push(Candidate {
                 node: dev.join(&name),
@@ -279,13 +296,14 @@ impl Volumes {
         });
     }
 
-    /// What parsers see of each volume.
-    fn views(&self) -> Vec<entry::VolumeView<'_>> {
+    /// What parsers see of each volume: its files through `fs[i]` (the metered view).
+    fn views<'a>(&'a self, fs: &'a [budget::Metered<'a>]) -> Vec<entry::VolumeView<'a>> {
         self.list
             .iter()
-            .map(|v| entry::VolumeView {
+            .zip(fs)
+            .map(|(v, fs)| entry::VolumeView {
                 name: &v.name,
-                fs: v.fs.as_ref(),
+                fs,
                 uuid: v.info.as_ref().and_then(|i| i.uuid.as_deref()),
                 label: v.info.as_ref().and_then(|i| i.label.as_deref()),
                 part_uuid: v.partition.as_ref().and_then(|p| p.part_uuid.as_deref()),
@@ -293,7 +311,7 @@ impl Volumes {
                 grub_position: v
                     .disk_index
                     .map(|d| (d, v.partition.as_ref().map_or(0, |p| p.number))),
-                root_fs: entry::is_root_fs(v.fs.as_ref()),
+                root_fs: entry::is_root_fs(fs),
             })
             .collect()
     }
@@ -307,18 +325,44 @@ impl Volumes {
     /// format would list them again. Each format runs once per volume: the cost is linear in
     /// the number of volumes, whatever a hostile disk set holds.
     pub fn boot_list(&self) -> (BootList, Vec<EntryError>) {
-        let views = self.views();
+        self.boot_list_within(budget::Limits::default())
+    }
+
+    /// [`Volumes::boot_list`] under `limits`: every parser reads through a
+    /// [`budget::Metered`] view of its volume, runs under the volume's deadline, and what it
+    /// found passes [`budget::VolumeMeter::admit`].
+    pub fn boot_list_within(&self, limits: budget::Limits) -> (BootList, Vec<EntryError>) {
+        let scan = budget::Scan::new(limits);
+        let meters: Vec<budget::VolumeMeter<'_>> =
+            self.list.iter().map(|v| scan.volume(&v.name)).collect();
+        let metered: Vec<budget::Metered<'_>> = self
+            .list
+            .iter()
+            .zip(&meters)
+            .map(|(v, meter)| budget::Metered {
+                fs: v.fs.as_ref(),
+                meter,
+            })
+            .collect();
+        let views = self.views(&metered);
         let mut errors = Vec::new();
         let run = |format: entry::Format, f: entry::DiscoverFn, v: &entry::VolumeView<'_>| {
-            catch_unwind(AssertUnwindSafe(|| f(v, &views))).unwrap_or_else(|_| Found {
-                errors: vec![EntryError {
-                    volume: v.name.to_string(),
-                    file: "/".into(),
-                    line: None,
-                    message: format!("the {format:?} parser crashed on this volume"),
-                }],
-                ..Found::default()
-            })
+            let meter = meters.iter().find(|m| m.name() == v.name);
+            let go = || {
+                catch_unwind(AssertUnwindSafe(|| f(v, &views))).unwrap_or_else(|_| Found {
+                    errors: vec![EntryError {
+                        volume: v.name.to_string(),
+                        file: "/".into(),
+                        line: None,
+                        message: format!("the {format:?} parser crashed on this volume"),
+                    }],
+                    ..Found::default()
+                })
+            };
+            match meter {
+                Some(m) => m.admit(m.run(go)),
+                None => go(),
+            }
         };
         let mut grub: Vec<Option<Found>> = views
             .iter()

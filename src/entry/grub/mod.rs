@@ -146,6 +146,7 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
     let loc = Loc { vol: home, path };
     let mut it = Interp::new(&vols, loc.clone());
     it.run_file(loc);
+    it.start_menu();
     let env = it.env.clone();
     let items = std::mem::take(&mut it.menu);
     let mut out = Out::default();
