@@ -775,4 +775,111 @@ mod tests {
             assert_eq!(grub, [0, 0, 0, 0, 0, 0, 1, 1]);
         }
     }
+
+    /// Issue 11: 1024 hard links to one 1 MiB BLS entry reached 1 GB RSS. Made with the real
+    /// `ln` (hard_link) and `mkfs.ext4 -d`: the volume's read budget ends the scan of it, and
+    /// what was read is listed.
+    #[test]
+    fn bls_hard_links_stay_within_the_volume_read_budget() {
+        let stage = tempfile::tempdir().unwrap();
+        let dir = stage.path().join("loader/entries");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut entry = String::from("title T\nlinux /vmlinuz\noptions quiet\n");
+        while entry.len() < (1 << 20) - 64 {
+            entry.push_str("# padding padding padding padding padding padding padding\n");
+        }
+        std::fs::write(dir.join("e0000.conf"), &entry).unwrap();
+        for i in 1..1024 {
+            std::fs::hard_link(dir.join("e0000.conf"), dir.join(format!("e{i:04}.conf"))).unwrap();
+        }
+        let img = tempfile::NamedTempFile::new().unwrap();
+        img.as_file().set_len(32 << 20).unwrap();
+        let ok = std::process::Command::new("/usr/sbin/mkfs.ext4")
+            .args(["-q", "-F", "-d"])
+            .arg(stage.path())
+            .arg(img.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfs.ext4 -d");
+        let disk = Disk::open(img.path()).unwrap();
+        let mut v = Volumes::default();
+        v.add_disk(&disk, "img", &|n| format!("img:{n}"));
+        let limits = budget::Limits {
+            volume_read: 8 << 20,
+            ..budget::Limits::default()
+        };
+        let (list, errors) = v.boot_list_within(limits);
+        assert!(
+            (6..=8).contains(&list.entries.len()),
+            "{} entries",
+            list.entries.len()
+        );
+        assert!(
+            errors.iter().any(|e| e.message.contains("read budget")),
+            "{errors:?}"
+        );
+    }
+
+    /// Rewrites the GPT entries `from..` of `img` to cover entry 0's range, with correct CRCs
+    /// in both headers: a table whose partitions overlap (four views of one filesystem).
+    fn overlap_gpt_entries(img: &mut [u8], from: usize) {
+        let len = img.len();
+        for hdr in [512usize, len - 512] {
+            let u32_at =
+                |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+            let lba = u64::from_le_bytes(img[hdr + 72..hdr + 80].try_into().unwrap()) as usize;
+            let (n, size) = (
+                u32_at(img, hdr + 80) as usize,
+                u32_at(img, hdr + 84) as usize,
+            );
+            let arr = lba * 512;
+            let first: [u8; 16] = img[arr + 32..arr + 48].try_into().unwrap();
+            let mut i = from;
+            while i < n
+                && img[arr + i * size..arr + i * size + 16]
+                    .iter()
+                    .any(|&b| b != 0)
+            {
+                img[arr + i * size + 32..arr + i * size + 48].copy_from_slice(&first);
+                i += 1;
+            }
+            let crc = crc32fast::hash(&img[arr..arr + n * size]);
+            img[hdr + 88..hdr + 92].copy_from_slice(&crc.to_le_bytes());
+            let hsize = u32_at(img, hdr + 12) as usize;
+            img[hdr + 16..hdr + 20].fill(0);
+            let crc = crc32fast::hash(&img[hdr..hdr + hsize]);
+            img[hdr + 16..hdr + 20].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+
+    /// Issue 11: a GPT with four partitions covering one filesystem reached 4 GB (four
+    /// volumes, one UUID, each read whole). The first is read; the others are refused.
+    #[test]
+    fn overlapping_partitions_are_read_once() {
+        let parts: Vec<(&str, Vec<u8>)> = (0..4)
+            .map(|_| {
+                (
+                    types::ESP,
+                    fat_volume(1 << 20, &[("loader/entries/e.conf", ENTRY)]),
+                )
+            })
+            .collect();
+        let img = gpt_image(&parts);
+        let mut bytes = std::fs::read(img.path()).unwrap();
+        overlap_gpt_entries(&mut bytes, 1);
+        let disk = Disk::from_bytes("img", bytes);
+        let table = partition::read(&disk).unwrap();
+        assert!(
+            matches!(&table, Table::Gpt { partitions, .. } if partitions.len() == 4
+                && partitions.iter().all(|p| p.start == partitions[0].start)),
+            "the fixture overlaps"
+        );
+        let mut v = Volumes::default();
+        v.add_disk(&disk, "img", &|n| format!("img:{n}"));
+        let names: Vec<&str> = v.list.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["img:1"]);
+        let (list, _) = v.boot_list();
+        assert_eq!(list.entries.len(), 1);
+    }
 }
