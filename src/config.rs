@@ -54,6 +54,11 @@ pub struct Config {
     /// Globs over entry ids and titles that may boot in locked mode; empty: all.
     #[serde(default)]
     pub allowed_entries: Vec<String>,
+    /// Volumes the administrator trusts (`"UUID=…"`, `"PARTUUID=…"`): in locked mode with
+    /// `allowed_entries`, allowed entries must come from them, and only they set the
+    /// default and the timeout (see [`crate::trust`]).
+    #[serde(default)]
+    pub trusted_volumes: Vec<String>,
 }
 
 impl Config {
@@ -133,6 +138,17 @@ impl Config {
             locked: self.locked || hash.is_some(),
             hash,
             allowed: self.allowed_entries.clone(),
+            trusted: None,
+        }
+    }
+
+    /// What [`crate::trust::decide`] needs from the configuration.
+    pub fn trust_policy(&self) -> crate::trust::Policy {
+        crate::trust::Policy {
+            locked: self.lock().locked,
+            allowed: self.allowed_entries.clone(),
+            trusted_volumes: self.trusted_volumes.clone(),
+            allow_devices_set: !self.allow_devices.is_empty(),
         }
     }
 

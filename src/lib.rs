@@ -24,6 +24,7 @@ pub mod partition;
 pub mod pipeline;
 pub mod probe;
 pub mod sanitize;
+pub mod trust;
 pub mod version;
 
 #[cfg(test)]

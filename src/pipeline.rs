@@ -332,6 +332,47 @@ impl Volumes {
     /// [`budget::Metered`] view of its volume, runs under the volume's deadline, and what it
     /// found passes [`budget::VolumeMeter::admit`].
     pub fn boot_list_within(&self, limits: budget::Limits) -> (BootList, Vec<EntryError>) {
+        self.scan(limits, &|_| true)
+    }
+
+    /// The volumes' identities, for [`crate::trust`].
+    pub fn identities(&self) -> Vec<crate::trust::Identity> {
+        self.list
+            .iter()
+            .map(|v| crate::trust::Identity {
+                name: v.name.clone(),
+                uuid: v.info.as_ref().and_then(|i| i.uuid.clone()),
+                part_uuid: v.partition.as_ref().and_then(|p| p.part_uuid.clone()),
+            })
+            .collect()
+    }
+
+    /// [`Volumes::boot_list`] under `policy` ([`crate::trust::decide`]): in locked mode a
+    /// volume the administrator does not trust sets neither the default nor the timeout,
+    /// trusted volumes hold the bare ids, and the verdict says which entries may boot (the
+    /// menu's [`crate::menu::state::Lock::trusted`] takes `verdict.trusted`).
+    pub fn boot_list_trusted(
+        &self,
+        limits: budget::Limits,
+        policy: &crate::trust::Policy,
+    ) -> (BootList, Vec<EntryError>, crate::trust::Verdict) {
+        let ids = self.identities();
+        let (trusted, _) = crate::trust::trusted_volumes(&ids, policy);
+        let configures = |volume: &str| !policy.locked || trusted.contains(volume);
+        let (mut list, errors) = self.scan(limits, &configures);
+        let verdict = crate::trust::decide(&mut list, &ids, policy);
+        for p in &verdict.problems {
+            log::warn!("{p}");
+        }
+        (list, errors, verdict)
+    }
+
+    /// The scan itself; `configures(volume)`: whether that volume's default and timeout count.
+    fn scan(
+        &self,
+        limits: budget::Limits,
+        configures: &dyn Fn(&str) -> bool,
+    ) -> (BootList, Vec<EntryError>) {
         let scan = budget::Scan::new(limits);
         let meters: Vec<budget::VolumeMeter<'_>> =
             self.list.iter().map(|v| scan.volume(&v.name)).collect();
@@ -393,6 +434,15 @@ impl Volumes {
                     _ => run(*format, *f, v),
                 };
                 count += found.entries.len();
+                let mut found = found;
+                if !configures(v.name) && (found.default.is_some() || found.timeout.is_some()) {
+                    log::info!(
+                        "{}: not a trusted volume: its default and timeout are ignored in locked mode",
+                        v.name
+                    );
+                    found.default = None;
+                    found.timeout = None;
+                }
                 merge(found, &mut list);
             }
             if count == 0 {

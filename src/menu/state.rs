@@ -64,6 +64,10 @@ pub struct Lock {
     pub hash: Option<PasswordHash>,
     /// Globs over entry ids and titles that may boot while locked; empty: all.
     pub allowed: Vec<String>,
+    /// The trusted volumes ([`crate::trust::decide`]'s verdict): when set, an allowed entry
+    /// must also have its configuration and every file it boots on one of them. `None`:
+    /// not decided by the caller (globs alone).
+    pub trusted: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Identity of a volume, for the details view.
@@ -254,10 +258,12 @@ impl Menu {
         let Some(e) = self.entries.get(i) else {
             return false;
         };
-        self.lock
-            .allowed
-            .iter()
-            .any(|g| crate::glob::matches(g, &e.id) || crate::glob::matches(g, &e.title))
+        crate::trust::matches_allowed(e, &self.lock.allowed)
+            && self
+                .lock
+                .trusted
+                .as_ref()
+                .is_none_or(|t| crate::trust::on_trusted(e, t))
     }
 
     /// Unattended boot order: the default, then the other allowed entries in menu order.

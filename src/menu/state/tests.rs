@@ -199,6 +199,7 @@ fn locked_without_a_password_refuses_edit_and_machine_actions() {
         locked: true,
         hash: None,
         allowed: vec![],
+        trusted: None,
     };
     let mut m = Menu::new(entries, None, Timeout::Secs(5), lock);
     for c in ['e', 'r', 'b', 'p'] {
@@ -219,6 +220,7 @@ fn the_password_unlocks_and_wrong_ones_are_limited() {
         locked: true,
         hash: Some(hash("pw")),
         allowed: vec!["a".into()],
+        trusted: None,
     };
     let mut m = Menu::new(
         vec![entry("a"), entry("b")],
@@ -258,6 +260,7 @@ fn the_password_unlocks_and_wrong_ones_are_limited() {
         locked: true,
         hash: Some(hash("pw")),
         allowed: vec![],
+        trusted: None,
     };
     let mut m = Menu::new(vec![entry("a")], None, Timeout::Secs(5), lock);
     for _ in 0..MAX_PASSWORD_TRIES {
@@ -277,6 +280,7 @@ fn password_lockout_is_a_growing_delay_not_a_permanent_lock() {
         locked: true,
         hash: Some(hash("pw")),
         allowed: vec![],
+        trusted: None,
     };
     let mut m = Menu::new(vec![entry("a")], None, Timeout::Forever, lock);
     let wrong = [Key::Char('e'), Key::Char('x'), Key::Enter];
@@ -374,4 +378,31 @@ fn keys_on_an_empty_menu_do_nothing_harmful() {
         assert_eq!(a, None, "{k:?}");
     }
     assert_eq!(m.tick(), None);
+}
+
+#[test]
+fn locked_allowed_entries_must_come_from_trusted_volumes() {
+    let mut fake = entry("debian");
+    fake.source.volume = "usb1".into();
+    let real = entry("debian@vda1");
+    let trusted: std::collections::BTreeSet<String> =
+        [real.source.volume.clone()].into_iter().collect();
+    let lock = Lock {
+        locked: true,
+        hash: Some(hash("pw")),
+        allowed: vec!["debian*".into()],
+        trusted: Some(trusted),
+    };
+    let m = Menu::new(vec![fake, real], Some(0), Timeout::Secs(0), lock);
+    assert!(
+        !m.allowed(0),
+        "the stick's entry matches the glob but is not trusted"
+    );
+    assert!(m.allowed(1));
+    assert_eq!(
+        m.default(),
+        Some(1),
+        "the default moves to the trusted entry"
+    );
+    assert_eq!(m.boot_order(), vec![1]);
 }
