@@ -14,6 +14,7 @@ pub mod discover;
 pub mod disk;
 pub mod entry;
 pub mod fs;
+pub mod fuzzing;
 pub mod glob;
 pub mod host;
 pub mod kexec;
