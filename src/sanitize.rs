@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 /// Whether `c` would act on a terminal instead of being shown: C0 and C1 controls, DEL, and
 /// the Unicode bidirectional overrides and isolates.
-fn acts(c: char) -> bool {
+pub fn acts(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
