@@ -932,4 +932,87 @@ mod tests {
         let (list, _) = v.boot_list();
         assert_eq!(list.entries.len(), 1);
     }
+
+    /// Issue 11's locked-mode bypass, end to end through the pipeline: a stick (the first
+    /// disk) whose grub.cfg sets `timeout=0`, `default=debian` and an entry titled like the
+    /// real one that boots the real kernel (`root=(hd1,gpt1)`) with `init=/bin/sh`.
+    #[test]
+    fn locked_mode_stick_cannot_set_the_default_or_boot_an_allowed_title() {
+        let stick = fat_volume(
+            4 << 20,
+            &[(
+                "boot/grub/grub.cfg",
+                b"set timeout=0\nset default=debian\nmenuentry 'Debian GNU/Linux' --id debian {\n set root=(hd1,gpt1)\n linux /vmlinuz rw init=/bin/sh\n}\n",
+            )],
+        );
+        let real = ext4_volume(
+            8 << 20,
+            &[
+                (
+                    "loader/entries/debian.conf",
+                    b"title Debian GNU/Linux\nlinux /vmlinuz\noptions root=/dev/vda2 ro\n",
+                ),
+                ("vmlinuz", b"K"),
+            ],
+        );
+        let a = gpt_image(&[(types::ESP, stick)]);
+        let b = gpt_image(&[(types::XBOOTLDR, real)]);
+        let disks = [Disk::open(a.path()).unwrap(), Disk::open(b.path()).unwrap()];
+        let mut v = Volumes::default();
+        let (na, nb) = (|n: u32| format!("usb{n}"), |n: u32| format!("vda{n}"));
+        v.add_disks(&[
+            DiskRef {
+                disk: &disks[0],
+                name: "usb",
+                part_name: &na,
+            },
+            DiskRef {
+                disk: &disks[1],
+                name: "vda",
+                part_name: &nb,
+            },
+        ]);
+        let uuid = v.list[1]
+            .info
+            .as_ref()
+            .and_then(|i| i.uuid.clone())
+            .unwrap();
+        let policy = crate::trust::Policy {
+            locked: true,
+            allowed: vec!["Debian GNU/Linux*".into()],
+            trusted_volumes: vec![format!("UUID={uuid}")],
+            allow_devices_set: false,
+        };
+        // Unprotected, the attack works: the stick's entry is the default, timeout 0.
+        let (open, _) = v.boot_list();
+        assert_eq!(open.entries[open.default.unwrap()].source.volume, "usb1");
+        assert_eq!(open.timeout, Some(crate::entry::Timeout::Secs(0)));
+        let (list, _, verdict) = v.boot_list_trusted(budget::Limits::default(), &policy);
+        let got: Vec<(&str, &str, bool)> = list
+            .entries
+            .iter()
+            .zip(&verdict.allowed)
+            .map(|(e, &ok)| (e.id.as_str(), e.source.volume.as_str(), ok))
+            .collect();
+        assert_eq!(
+            got,
+            [("debian@usb1", "usb1", false), ("debian", "vda1", true)]
+        );
+        assert_eq!(list.default, None, "the stick may not set the default");
+        assert_eq!(list.timeout, None, "nor the timeout");
+        // The menu, given the verdict, boots only the real entry.
+        let mut lock = crate::menu::state::Lock {
+            locked: true,
+            allowed: policy.allowed.clone(),
+            ..Default::default()
+        };
+        lock.trusted = Some(verdict.trusted.clone());
+        let m = crate::menu::state::Menu::new(
+            list.entries.clone(),
+            list.default,
+            crate::entry::Timeout::Secs(0),
+            lock,
+        );
+        assert_eq!(m.boot_order(), vec![1]);
+    }
 }
