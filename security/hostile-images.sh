@@ -88,7 +88,7 @@ PY
 python3 - "$tmp" <<'PY'
 import sys, os
 t = sys.argv[1]
-open(f"{t}/word.cfg", "w").write("set x=ab\nmenuentry M {\n linux /vmlinuz a" + "${x}" * 300000 + "\n}\n")
+open(f"{t}/word.cfg", "w").write("set x=\"a b\"\nmenuentry M {\n linux /vmlinuz a" + "$x." * 150000 + "\n}\n")
 body = "function big {\n" + "  set a=\"$a$a$a$a\" b=1 c=2 d=3 e=4 f=5\n" * 23000 + "}\n"
 open(f"{t}/self.cfg", "w").write(body + "menuentry M { linux /vmlinuz }\nsource /boot/grub/grub.cfg\n")
 open(f"{t}/loader.conf", "w").write("default *[" + "a" * ((1 << 20) - 20) + "\n")
@@ -113,7 +113,7 @@ mcopy -i label.img "$tmp/l.conf" ::/loader/entries/l.conf
 python3 - label.img <<'PY'
 import sys
 p = sys.argv[1]; b = bytearray(open(p, 'rb').read())
-b[43:54] = b"\x1b[2J\x1b[1;1H"   # FAT16 BPB volume label (11 bytes)
+b[43:54] = b"\x1b[2J\x1b[1;1H "   # the BPB volume label: 11 bytes
 open(p, 'wb').write(b)
 PY
 ls -la "$PWD"
