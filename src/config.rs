@@ -76,6 +76,11 @@ pub struct Config {
     /// PEM files of the CA certificates HTTPS servers are verified against; none: no HTTPS.
     #[serde(default)]
     pub ca_certificates: Vec<String>,
+    /// Volumes the administrator trusts (`"UUID=…"`, `"PARTUUID=…"`): in locked mode with
+    /// `allowed_entries`, allowed entries must come from them, and only they set the
+    /// default and the timeout (see [`crate::trust`]).
+    #[serde(default)]
+    pub trusted_volumes: Vec<String>,
 }
 
 impl Config {
@@ -131,12 +136,6 @@ impl Config {
                 c.password_hash = None;
             }
         }
-        if let Some(ip) = &c.ip {
-            if let Err(e) = crate::net::ipcfg::parse(ip) {
-                problems.push(format!("{PATH}: key 'ip': {e}; using its default"));
-                c.ip = None;
-            }
-        }
         (c, problems)
     }
 
@@ -161,6 +160,17 @@ impl Config {
             locked: self.locked || hash.is_some(),
             hash,
             allowed: self.allowed_entries.clone(),
+            trusted: None,
+        }
+    }
+
+    /// What [`crate::trust::decide`] needs from the configuration.
+    pub fn trust_policy(&self) -> crate::trust::Policy {
+        crate::trust::Policy {
+            locked: self.lock().locked,
+            allowed: self.allowed_entries.clone(),
+            trusted_volumes: self.trusted_volumes.clone(),
+            allow_devices_set: !self.allow_devices.is_empty(),
         }
     }
 
@@ -237,12 +247,16 @@ bootdir_args = "root=/dev/vda2"
         assert!(err[0].contains(":2:"), "names the line: {}", err[0]);
         let (_, err) = Config::parse("colour_scheme = true\n");
         assert!(err[0].contains("colour_scheme"), "{err:?}");
+        // `ip` is kept as text here: the network's start (`net::ipcfg::Options::from_settings`)
+        // parses it and names a bad value (config sits below net in the layers).
         let (c, err) = Config::parse("ip = \"10.0.0.x\"\nnet_interfaces = [\"eth*\"]\n");
-        assert_eq!(c.ip, None);
+        assert_eq!(c.ip.as_deref(), Some("10.0.0.x"));
         assert_eq!(c.net_interfaces, ["eth*"]);
+        assert!(err.is_empty(), "{err:?}");
+        let (_, problems) = crate::net::ipcfg::Options::from_settings("", &c);
         assert!(
-            err[0].contains("key 'ip'") && err[0].contains("client-ip"),
-            "{err:?}"
+            problems.iter().any(|p| p.contains("client-ip")),
+            "{problems:?}"
         );
         let (c, err) = Config::parse("timeout = = 1\n");
         assert_eq!(c, Config::default());

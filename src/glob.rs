@@ -1,10 +1,20 @@
 //! Shell-style glob matching (`*`, `?`, `[...]`) for `loader.conf` `default`,
 //! `leapboot.default=` and `modules.alias` patterns (fnmatch without flags, as kmod uses).
-//! Iterative with single-star backtracking: O(len(pattern) * len(text)), no recursion, no
-//! allocation on the byte path.
+//! Iterative with single-star backtracking, no recursion. A pattern is read once: brackets
+//! are compiled into classes before matching, so matching costs O(len(pattern) *
+//! len(text)) whatever the pattern holds (an unclosed `[` is a literal found in one pass, not
+//! rescanned at every text position). Patterns longer than [`MAX_PATTERN`] characters match
+//! nothing. Patterns without a bracket are matched without any allocation.
+
+/// The longest pattern matched, in characters (a `loader.conf` `default` or a `modules.alias`
+/// line is far shorter); longer patterns match nothing.
+pub const MAX_PATTERN: usize = 1024;
 
 /// Whether `text` matches `pattern` as a whole.
 pub fn matches(pattern: &str, text: &str) -> bool {
+    if pattern.len() > 4 * MAX_PATTERN {
+        return false;
+    }
     if pattern.is_ascii() && text.is_ascii() {
         return glob(pattern.as_bytes(), text.as_bytes());
     }
@@ -23,37 +33,81 @@ trait Sym: Copy + Ord + From<u8> {}
 impl Sym for u8 {}
 impl Sym for char {}
 
+/// One element of a compiled pattern.
+enum Tok<T> {
+    Lit(T),
+    Any,
+    Star,
+    /// A bracket expression: its ranges (single characters are `(c, c)`), negated or not.
+    Class(bool, Vec<(T, T)>),
+}
+
 fn glob<T: Sym>(p: &[T], t: &[T]) -> bool {
-    let (star_c, any_c, open_c) = (T::from(b'*'), T::from(b'?'), T::from(b'['));
+    if p.len() > MAX_PATTERN {
+        return false;
+    }
+    if !p.contains(&T::from(b'[')) {
+        return run(p.len(), |i| plain(p[i]), t);
+    }
+    let toks = compile(p);
+    run(toks.len(), |i| &toks[i], t)
+}
+
+/// A bracket-free pattern character as a token, without allocating.
+fn plain<T: Sym>(c: T) -> Tok<T> {
+    if c == T::from(b'*') {
+        Tok::Star
+    } else if c == T::from(b'?') {
+        Tok::Any
+    } else {
+        Tok::Lit(c)
+    }
+}
+
+/// Anything [`run`] can read a token from.
+trait AsTok<T> {
+    fn with<R>(self, f: impl FnOnce(&Tok<T>) -> R) -> R;
+}
+impl<T> AsTok<T> for Tok<T> {
+    fn with<R>(self, f: impl FnOnce(&Tok<T>) -> R) -> R {
+        f(&self)
+    }
+}
+impl<T> AsTok<T> for &Tok<T> {
+    fn with<R>(self, f: impl FnOnce(&Tok<T>) -> R) -> R {
+        f(self)
+    }
+}
+
+/// Single-star backtracking over `n` tokens: each restart walks the tokens after the last
+/// star once, so the work is O(tokens * text), a class costing its size.
+fn run<T: Sym, K: AsTok<T>>(n: usize, tok: impl Fn(usize) -> K, t: &[T]) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() {
-            let c = p[pi];
-            if c == star_c {
-                star = Some((pi, ti));
-                pi += 1;
-                continue;
-            } else if c == any_c {
-                pi += 1;
-                ti += 1;
-                continue;
-            } else if c == open_c {
-                if let Some((ok, next)) = class(p, pi, t[ti]) {
-                    if ok {
-                        pi = next;
-                        ti += 1;
-                        continue;
-                    }
-                } else if t[ti] == open_c {
+        if pi < n {
+            let c = t[ti];
+            let step = tok(pi).with(|k| match k {
+                Tok::Star => Some(true),
+                Tok::Any => Some(false),
+                Tok::Lit(l) => (*l == c).then_some(false),
+                Tok::Class(negate, ranges) => {
+                    let hit = ranges.iter().any(|&(a, b)| a <= c && c <= b);
+                    (hit != *negate).then_some(false)
+                }
+            });
+            match step {
+                Some(true) => {
+                    star = Some((pi, ti));
+                    pi += 1;
+                    continue;
+                }
+                Some(false) => {
                     pi += 1;
                     ti += 1;
                     continue;
                 }
-            } else if c == t[ti] {
-                pi += 1;
-                ti += 1;
-                continue;
+                None => {}
             }
         }
         match star {
@@ -65,29 +119,55 @@ fn glob<T: Sym>(p: &[T], t: &[T]) -> bool {
             None => return false,
         }
     }
-    p[pi..].iter().all(|&c| c == star_c)
+    (pi..n).all(|i| tok(i).with(|k| matches!(k, Tok::Star)))
 }
 
-/// Matches `c` against the bracket expression at `p[at]`; `None` if it is not closed.
-fn class<T: Sym>(p: &[T], at: usize, c: T) -> Option<(bool, usize)> {
+/// The pattern as tokens. A `[` without its `]` is a literal; once one is unclosed, every
+/// later one is too (no `]` follows), so the pattern is scanned once.
+fn compile<T: Sym>(p: &[T]) -> Vec<Tok<T>> {
+    let mut out = Vec::with_capacity(p.len());
+    let mut i = 0;
+    let mut unclosed = false;
+    while i < p.len() {
+        let c = p[i];
+        if c == T::from(b'[') && !unclosed {
+            if let Some((tok, next)) = class(p, i) {
+                out.push(tok);
+                i = next;
+                continue;
+            }
+            unclosed = true;
+        }
+        out.push(match plain(c) {
+            Tok::Lit(_) => Tok::Lit(c),
+            other => other,
+        });
+        i += 1;
+    }
+    out
+}
+
+/// The bracket expression at `p[at]` as a [`Tok::Class`] and the index after its `]`;
+/// `None` if it is not closed. (`]` first in the brackets is a member; `a-z` a range.)
+fn class<T: Sym>(p: &[T], at: usize) -> Option<(Tok<T>, usize)> {
     let (close, dash) = (T::from(b']'), T::from(b'-'));
     let mut i = at + 1;
     let negate = matches!(p.get(i), Some(&x) if x == T::from(b'!') || x == T::from(b'^'));
     if negate {
         i += 1;
     }
-    let mut hit = false;
+    let mut ranges = Vec::new();
     let mut first = true;
     while i < p.len() {
         if p[i] == close && !first {
-            return Some((hit != negate, i + 1));
+            return Some((Tok::Class(negate, ranges), i + 1));
         }
         first = false;
         if i + 2 < p.len() && p[i + 1] == dash && p[i + 2] != close {
-            hit |= p[i] <= c && c <= p[i + 2];
+            ranges.push((p[i], p[i + 2]));
             i += 3;
         } else {
-            hit |= p[i] == c;
+            ranges.push((p[i], p[i]));
             i += 1;
         }
     }
@@ -135,6 +215,35 @@ mod tests {
         assert!(m("scsi:t-0x00*", "scsi:t-0x00"));
         assert!(m("scsi:t-0x0[0e]*", "scsi:t-0x0e"));
         assert!(!m("scsi:t-0x00*", "scsi:t-0x05"));
+    }
+
+    #[test]
+    fn glob_unclosed_bracket_is_linear() {
+        // loader.conf `default *[` + 1 MiB: the unclosed bracket was rescanned at every text
+        // position (13 s for 16 entries). Now a pattern is compiled once, and one over the
+        // length cap matches nothing at once.
+        let t = std::time::Instant::now();
+        let huge = format!("*[{}", "a".repeat(1 << 20));
+        let long_id = "a".repeat(4096);
+        for _ in 0..1024 {
+            assert!(!matches(&huge, "debian-6.1"));
+        }
+        let capped = format!("*[{}", "a".repeat(super::MAX_PATTERN - 2));
+        for _ in 0..64 {
+            assert!(!matches(&capped, &long_id));
+        }
+        let class = format!("*[{}]b", "a".repeat(super::MAX_PATTERN - 4));
+        for _ in 0..64 {
+            assert!(!matches(&class, &long_id));
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(matches("*[", "x["));
+        assert!(matches("[]a]", "]"));
+        assert!(matches("a[[]b", "a[b"));
     }
 
     proptest::proptest! {

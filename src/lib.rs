@@ -7,12 +7,14 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod cmdline;
 pub mod config;
 pub mod discover;
 pub mod disk;
 pub mod entry;
 pub mod fs;
+pub mod fuzzing;
 pub mod glob;
 pub mod host;
 pub mod kexec;
@@ -23,7 +25,9 @@ pub mod net;
 pub mod partition;
 pub mod pipeline;
 pub mod probe;
+pub mod sanitize;
 pub mod session;
+pub mod trust;
 pub mod version;
 
 #[cfg(test)]

@@ -86,6 +86,15 @@ impl log::Log for Logger {
         {
             return;
         }
+        self.write(r);
+    }
+
+    fn flush(&self) {}
+}
+
+impl Logger {
+    /// Writes one record everywhere it goes.
+    fn write(&self, r: &log::Record) {
         let t = self.start.elapsed();
         let tag = match r.level() {
             log::Level::Error => "ERROR ",
@@ -94,7 +103,10 @@ impl log::Log for Logger {
             log::Level::Debug => "debug ",
             log::Level::Trace => "trace ",
         };
-        let msg = r.args().to_string();
+        // Records carry labels, titles and paths from disks: escape sequences and newlines
+        // are shown, never obeyed (see crate::sanitize).
+        let raw = r.args().to_string();
+        let msg = crate::sanitize::for_terminal(&raw);
         let stamp = format!("[{:4}.{:03}]", t.as_secs(), t.subsec_millis());
         if CONSOLE.load(Ordering::Relaxed) {
             let line = format!("{stamp} leapboot: {tag}{msg}\n");
@@ -117,8 +129,6 @@ impl log::Log for Logger {
             }
         }
     }
-
-    fn flush(&self) {}
 }
 
 /// Installs the logger. `kmsg`: also write to /dev/kmsg (the initramfs); `debug`: log debug
@@ -159,6 +169,31 @@ pub fn set_debug(debug: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_never_carry_escape_sequences() {
+        let logger = Logger {
+            start: Instant::now(),
+            kmsg: None,
+        };
+        set_console(false);
+        logger.write(
+            &log::Record::builder()
+                .level(log::Level::Warn)
+                .args(format_args!(
+                    "vda1: label=\u{1b}[2J\u{1b}[1;1H marker-sanitize"
+                ))
+                .build(),
+        );
+        set_console(true);
+        let line = recent()
+            .into_iter()
+            .rev()
+            .find(|l| l.contains("marker-sanitize"))
+            .expect("the record reached the ring");
+        assert!(!line.contains('\u{1b}'), "{line:?}");
+        assert!(line.contains("label=\\x1b[2J\\x1b[1;1H"), "{line:?}");
+    }
 
     #[test]
     fn the_ring_keeps_the_newest_lines_and_counts_them() {

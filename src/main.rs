@@ -312,11 +312,12 @@ fn load(choice: &Choice) -> Result<(), ()> {
             e.source.file
         );
     })?;
+    let t = |s: &str| leapboot::sanitize::for_terminal(s).into_owned();
     println!(
         "loaded '{}' [{}]: {} with {} initrd(s); `leapboot reboot` or `systemctl kexec` boots it",
-        e.title,
-        e.id,
-        e.kernel,
+        t(&e.title),
+        t(&e.id),
+        t(&e.kernel.to_string()),
         e.initrds.len()
     );
     Ok(())
@@ -538,7 +539,9 @@ fn to_json(list: &BootList, volumes: &Volumes) -> String {
         "entries": entries,
         "volumes": vols,
     });
-    serde_json::to_string_pretty(&v).unwrap_or_default()
+    leapboot::sanitize::json_escape_terminal_controls(
+        &serde_json::to_string_pretty(&v).unwrap_or_default(),
+    )
 }
 
 fn print_table(list: &BootList) {
@@ -546,20 +549,26 @@ fn print_table(list: &BootList) {
         println!("no boot entries found");
         return;
     }
+    // Titles, ids, paths and command lines come from disks: shown, never obeyed.
+    let t = |s: &str| leapboot::sanitize::for_terminal(s).into_owned();
     let default = list.default_entry();
     for (i, e) in list.entries.iter().enumerate() {
         let mark = if Some(i) == default { '*' } else { ' ' };
-        println!("{mark} {}  [{}]", e.title, e.id);
+        println!("{mark} {}  [{}]", t(&e.title), t(&e.id));
         // A network file is shown as its URL.
         let name = |f: &leapboot::entry::FileRef| {
             leapboot::net::netfs::url_of(f).map_or_else(|| f.to_string(), |u| u.to_string())
         };
-        println!("    kernel  {}", name(&e.kernel));
+        println!("    kernel  {}", t(&name(&e.kernel)));
         for f in &e.initrds {
-            println!("    initrd  {}", name(f));
+            println!("    initrd  {}", t(&name(f)));
         }
-        println!("    cmdline {}", e.cmdline);
+        println!("    cmdline {}", t(&e.cmdline));
         let line = e.source.line.map(|l| format!(":{l}")).unwrap_or_default();
-        println!("    from    {}:{}{line}", e.source.volume, e.source.file);
+        println!(
+            "    from    {}:{}{line}",
+            t(&e.source.volume),
+            t(&e.source.file)
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use crate::budget;
 use crate::disk::Disk;
 use crate::entry::{self, BootList, EntryError, Found};
 use crate::fs::mount::MountConfig;
@@ -218,11 +219,27 @@ impl Volumes {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
+        // Partitions that overlap an earlier one would read the same bytes again (four GPT
+        // entries over one filesystem were four volumes with one UUID, each read whole):
+        // the first one is read, the others are refused.
+        let mut taken: Vec<(u64, u64, u32)> = Vec::new();
         for p in partitions {
             if iso && p.start == 0 {
                 log::debug!("{disk_name}: partition {} is the ISO itself", p.number);
                 continue;
             }
+            let end = p.start.saturating_add(p.len);
+            if let Some(&(_, _, first)) = taken
+                .iter()
+                .find(|&&(s, e, _)| p.start < e && s < end && p.len > 0)
+            {
+                log::warn!(
+                    "{}: overlaps partition {first} of {disk_name}; not read (a damaged or hostile partition table)",
+                    (d.part_name)(p.number)
+                );
+                continue;
+            }
+            taken.push((p.start, end, p.number));
             let name = (d.part_name)(p.number);
             out.push(Candidate {
                 node: dev.join(&name),
@@ -303,13 +320,14 @@ impl Volumes {
         });
     }
 
-    /// What parsers see of each volume.
-    fn views(&self) -> Vec<entry::VolumeView<'_>> {
+    /// What parsers see of each volume: its files through `fs[i]` (the metered view).
+    fn views<'a>(&'a self, fs: &'a [budget::Metered<'a>]) -> Vec<entry::VolumeView<'a>> {
         self.list
             .iter()
-            .map(|v| entry::VolumeView {
+            .zip(fs)
+            .map(|(v, fs)| entry::VolumeView {
                 name: &v.name,
-                fs: v.fs.as_ref(),
+                fs,
                 uuid: v.info.as_ref().and_then(|i| i.uuid.as_deref()),
                 label: v.info.as_ref().and_then(|i| i.label.as_deref()),
                 part_uuid: v.partition.as_ref().and_then(|p| p.part_uuid.as_deref()),
@@ -317,7 +335,7 @@ impl Volumes {
                 grub_position: v
                     .disk_index
                     .map(|d| (d, v.partition.as_ref().map_or(0, |p| p.number))),
-                root_fs: entry::is_root_fs(v.fs.as_ref()),
+                root_fs: entry::is_root_fs(fs),
             })
             .collect()
     }
@@ -332,18 +350,85 @@ impl Volumes {
     /// format would list them again. Each format runs once per volume: the cost is linear in
     /// the number of volumes, whatever a hostile disk set holds.
     pub fn boot_list(&self) -> (BootList, Vec<EntryError>) {
-        let views = self.views();
+        self.boot_list_within(budget::Limits::default())
+    }
+
+    /// [`Volumes::boot_list`] under `limits`: every parser reads through a
+    /// [`budget::Metered`] view of its volume, runs under the volume's deadline, and what it
+    /// found passes [`budget::VolumeMeter::admit`].
+    pub fn boot_list_within(&self, limits: budget::Limits) -> (BootList, Vec<EntryError>) {
+        self.scan(limits, &|_| true)
+    }
+
+    /// The volumes' identities, for [`crate::trust`].
+    pub fn identities(&self) -> Vec<crate::trust::Identity> {
+        self.list
+            .iter()
+            .map(|v| crate::trust::Identity {
+                name: v.name.clone(),
+                uuid: v.info.as_ref().and_then(|i| i.uuid.clone()),
+                part_uuid: v.partition.as_ref().and_then(|p| p.part_uuid.clone()),
+            })
+            .collect()
+    }
+
+    /// [`Volumes::boot_list`] under `policy` ([`crate::trust::decide`]): in locked mode a
+    /// volume the administrator does not trust sets neither the default nor the timeout,
+    /// trusted volumes hold the bare ids, and the verdict says which entries may boot (the
+    /// menu's [`crate::menu::state::Lock::trusted`] takes `verdict.trusted`).
+    pub fn boot_list_trusted(
+        &self,
+        limits: budget::Limits,
+        policy: &crate::trust::Policy,
+    ) -> (BootList, Vec<EntryError>, crate::trust::Verdict) {
+        let ids = self.identities();
+        let (trusted, _) = crate::trust::trusted_volumes(&ids, policy);
+        let configures = |volume: &str| !policy.locked || trusted.contains(volume);
+        let (mut list, errors) = self.scan(limits, &configures);
+        let verdict = crate::trust::decide(&mut list, &ids, policy);
+        for p in &verdict.problems {
+            log::warn!("{p}");
+        }
+        (list, errors, verdict)
+    }
+
+    /// The scan itself; `configures(volume)`: whether that volume's default and timeout count.
+    fn scan(
+        &self,
+        limits: budget::Limits,
+        configures: &dyn Fn(&str) -> bool,
+    ) -> (BootList, Vec<EntryError>) {
+        let scan = budget::Scan::new(limits);
+        let meters: Vec<budget::VolumeMeter<'_>> =
+            self.list.iter().map(|v| scan.volume(&v.name)).collect();
+        let metered: Vec<budget::Metered<'_>> = self
+            .list
+            .iter()
+            .zip(&meters)
+            .map(|(v, meter)| budget::Metered {
+                fs: v.fs.as_ref(),
+                meter,
+            })
+            .collect();
+        let views = self.views(&metered);
         let mut errors = Vec::new();
         let run = |format: entry::Format, f: entry::DiscoverFn, v: &entry::VolumeView<'_>| {
-            catch_unwind(AssertUnwindSafe(|| f(v, &views))).unwrap_or_else(|_| Found {
-                errors: vec![EntryError {
-                    volume: v.name.to_string(),
-                    file: "/".into(),
-                    line: None,
-                    message: format!("the {format:?} parser crashed on this volume"),
-                }],
-                ..Found::default()
-            })
+            let meter = meters.iter().find(|m| m.name() == v.name);
+            let go = || {
+                catch_unwind(AssertUnwindSafe(|| f(v, &views))).unwrap_or_else(|_| Found {
+                    errors: vec![EntryError {
+                        volume: v.name.to_string(),
+                        file: "/".into(),
+                        line: None,
+                        message: format!("the {format:?} parser crashed on this volume"),
+                    }],
+                    ..Found::default()
+                })
+            };
+            match meter {
+                Some(m) => m.admit(m.run(go)),
+                None => go(),
+            }
         };
         let mut grub: Vec<Option<Found>> = views
             .iter()
@@ -371,6 +456,15 @@ impl Volumes {
                     }
                     _ => run(*format, *f, v),
                 };
+                let mut found = found;
+                if !configures(v.name) && (found.default.is_some() || found.timeout.is_some()) {
+                    log::info!(
+                        "{}: not a trusted volume: its default and timeout are ignored in locked mode",
+                        v.name
+                    );
+                    found.default = None;
+                    found.timeout = None;
+                }
                 founds.push(found);
             }
             per_volume.push(founds);
@@ -900,5 +994,195 @@ mod tests {
         let mut want_grub = vec![0; n_first as usize];
         want_grub.extend(vec![1; 3 - n_first as usize]);
         assert_eq!(grub, want_grub);
+    }
+
+    /// Issue 11: 1024 hard links to one 1 MiB BLS entry reached 1 GB RSS. Made with the real
+    /// `ln` (hard_link) and `mkfs.ext4 -d`: the volume's read budget ends the scan of it, and
+    /// what was read is listed.
+    #[test]
+    fn bls_hard_links_stay_within_the_volume_read_budget() {
+        let stage = tempfile::tempdir().unwrap();
+        let dir = stage.path().join("loader/entries");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut entry = String::from("title T\nlinux /vmlinuz\noptions quiet\n");
+        while entry.len() < (1 << 20) - 64 {
+            entry.push_str("# padding padding padding padding padding padding padding\n");
+        }
+        std::fs::write(dir.join("e0000.conf"), &entry).unwrap();
+        for i in 1..1024 {
+            std::fs::hard_link(dir.join("e0000.conf"), dir.join(format!("e{i:04}.conf"))).unwrap();
+        }
+        let img = tempfile::NamedTempFile::new().unwrap();
+        img.as_file().set_len(32 << 20).unwrap();
+        let ok = std::process::Command::new("/usr/sbin/mkfs.ext4")
+            .args(["-q", "-F", "-d"])
+            .arg(stage.path())
+            .arg(img.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfs.ext4 -d");
+        let disk = Disk::open(img.path()).unwrap();
+        let mut v = Volumes::default();
+        v.add_disk(&disk, "img", &|n| format!("img:{n}"));
+        let limits = budget::Limits {
+            volume_read: 8 << 20,
+            ..budget::Limits::default()
+        };
+        let (list, errors) = v.boot_list_within(limits);
+        assert!(
+            (6..=8).contains(&list.entries.len()),
+            "{} entries",
+            list.entries.len()
+        );
+        assert!(
+            errors.iter().any(|e| e.message.contains("read budget")),
+            "{errors:?}"
+        );
+    }
+
+    /// Rewrites the GPT entries `from..` of `img` to cover entry 0's range, with correct CRCs
+    /// in both headers: a table whose partitions overlap (four views of one filesystem).
+    fn overlap_gpt_entries(img: &mut [u8], from: usize) {
+        let len = img.len();
+        for hdr in [512usize, len - 512] {
+            let u32_at =
+                |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+            let lba = u64::from_le_bytes(img[hdr + 72..hdr + 80].try_into().unwrap()) as usize;
+            let (n, size) = (
+                u32_at(img, hdr + 80) as usize,
+                u32_at(img, hdr + 84) as usize,
+            );
+            let arr = lba * 512;
+            let first: [u8; 16] = img[arr + 32..arr + 48].try_into().unwrap();
+            let mut i = from;
+            while i < n
+                && img[arr + i * size..arr + i * size + 16]
+                    .iter()
+                    .any(|&b| b != 0)
+            {
+                img[arr + i * size + 32..arr + i * size + 48].copy_from_slice(&first);
+                i += 1;
+            }
+            let crc = crc32fast::hash(&img[arr..arr + n * size]);
+            img[hdr + 88..hdr + 92].copy_from_slice(&crc.to_le_bytes());
+            let hsize = u32_at(img, hdr + 12) as usize;
+            img[hdr + 16..hdr + 20].fill(0);
+            let crc = crc32fast::hash(&img[hdr..hdr + hsize]);
+            img[hdr + 16..hdr + 20].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+
+    /// Issue 11: a GPT with four partitions covering one filesystem reached 4 GB (four
+    /// volumes, one UUID, each read whole). The first is read; the others are refused.
+    #[test]
+    fn overlapping_partitions_are_read_once() {
+        let parts: Vec<(&str, Vec<u8>)> = (0..4)
+            .map(|_| {
+                (
+                    types::ESP,
+                    fat_volume(1 << 20, &[("loader/entries/e.conf", ENTRY)]),
+                )
+            })
+            .collect();
+        let img = gpt_image(&parts);
+        let mut bytes = std::fs::read(img.path()).unwrap();
+        overlap_gpt_entries(&mut bytes, 1);
+        let disk = Disk::from_bytes("img", bytes);
+        let table = partition::read(&disk).unwrap();
+        assert!(
+            matches!(&table, Table::Gpt { partitions, .. } if partitions.len() == 4
+                && partitions.iter().all(|p| p.start == partitions[0].start)),
+            "the fixture overlaps"
+        );
+        let mut v = Volumes::default();
+        v.add_disk(&disk, "img", &|n| format!("img:{n}"));
+        let names: Vec<&str> = v.list.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["img:1"]);
+        let (list, _) = v.boot_list();
+        assert_eq!(list.entries.len(), 1);
+    }
+
+    /// Issue 11's locked-mode bypass, end to end through the pipeline: a stick (the first
+    /// disk) whose grub.cfg sets `timeout=0`, `default=debian` and an entry titled like the
+    /// real one that boots the real kernel (`root=(hd1,gpt1)`) with `init=/bin/sh`.
+    #[test]
+    fn locked_mode_stick_cannot_set_the_default_or_boot_an_allowed_title() {
+        let stick = fat_volume(
+            4 << 20,
+            &[(
+                "boot/grub/grub.cfg",
+                b"set timeout=0\nset default=debian\nmenuentry 'Debian GNU/Linux' --id debian {\n set root=(hd1,gpt1)\n linux /vmlinuz rw init=/bin/sh\n}\n",
+            )],
+        );
+        let real = ext4_volume(
+            8 << 20,
+            &[
+                (
+                    "loader/entries/debian.conf",
+                    b"title Debian GNU/Linux\nlinux /vmlinuz\noptions root=/dev/vda2 ro\n",
+                ),
+                ("vmlinuz", b"K"),
+            ],
+        );
+        let a = gpt_image(&[(types::ESP, stick)]);
+        let b = gpt_image(&[(types::XBOOTLDR, real)]);
+        let disks = [Disk::open(a.path()).unwrap(), Disk::open(b.path()).unwrap()];
+        let mut v = Volumes::default();
+        let (na, nb) = (|n: u32| format!("usb{n}"), |n: u32| format!("vda{n}"));
+        v.add_disks(&[
+            DiskRef {
+                disk: &disks[0],
+                name: "usb",
+                part_name: &na,
+            },
+            DiskRef {
+                disk: &disks[1],
+                name: "vda",
+                part_name: &nb,
+            },
+        ]);
+        let uuid = v.list[1]
+            .info
+            .as_ref()
+            .and_then(|i| i.uuid.clone())
+            .unwrap();
+        let policy = crate::trust::Policy {
+            locked: true,
+            allowed: vec!["Debian GNU/Linux*".into()],
+            trusted_volumes: vec![format!("UUID={uuid}")],
+            allow_devices_set: false,
+        };
+        // Unprotected, the attack works: the stick's entry is the default, timeout 0.
+        let (open, _) = v.boot_list();
+        assert_eq!(open.entries[open.default.unwrap()].source.volume, "usb1");
+        assert_eq!(open.timeout, Some(crate::entry::Timeout::Secs(0)));
+        let (list, _, verdict) = v.boot_list_trusted(budget::Limits::default(), &policy);
+        let got: Vec<(&str, &str, bool)> = list
+            .entries
+            .iter()
+            .zip(&verdict.allowed)
+            .map(|(e, &ok)| (e.id.as_str(), e.source.volume.as_str(), ok))
+            .collect();
+        assert_eq!(
+            got,
+            [("debian@usb1", "usb1", false), ("debian", "vda1", true)]
+        );
+        assert_eq!(list.default, None, "the stick may not set the default");
+        assert_eq!(list.timeout, None, "nor the timeout");
+        // The menu, given the verdict, boots only the real entry.
+        let mut lock = crate::menu::state::Lock {
+            locked: true,
+            allowed: policy.allowed.clone(),
+            ..Default::default()
+        };
+        lock.trusted = Some(verdict.trusted.clone());
+        let m = crate::menu::state::Menu::new(
+            list.entries.clone(),
+            list.default,
+            crate::entry::Timeout::Secs(0),
+            lock,
+        );
+        assert_eq!(m.boot_order(), vec![1]);
     }
 }

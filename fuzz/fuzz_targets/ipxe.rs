@@ -2,7 +2,7 @@
 //! within the step and chain bounds, never panicking.
 #![no_main]
 
-use leapboot::entry::ipxe::{interpret, Fetched, Vars};
+use leapboot::net::ipxe::{interpret, Fetched, Vars};
 use leapboot::net::url::Url;
 use libfuzzer_sys::fuzz_target;
 

@@ -132,12 +132,9 @@ pub fn run(start: Instant) -> ! {
         log_entries(&found.list, |_| true);
         let timeout = policy.timeout(&found.list);
         let default = choose_default(&found.list, &policy, true);
-        let mut menu = Menu::new(
-            found.list.entries.clone(),
-            default,
-            timeout,
-            policy.lock.clone(),
-        );
+        let mut lock = policy.lock.clone();
+        lock.trusted = found.trusted.clone();
+        let mut menu = Menu::new(found.list.entries.clone(), default, timeout, lock);
         menu.set_volumes(volume_infos(&found.volumes));
         announce(&menu, timeout);
         let shown = Instant::now();
@@ -178,6 +175,8 @@ struct Found {
     volumes: Volumes,
     net: Vec<leapboot::entry::Found>,
     list: BootList,
+    /// The trusted volumes (locked mode), for the menu's allowed-entry check.
+    trusted: Option<std::collections::BTreeSet<String>>,
     /// Entry errors already logged (a list is rebuilt as disks join; each error is told once).
     logged: Vec<String>,
 }
@@ -185,7 +184,16 @@ struct Found {
 impl Found {
     /// Rebuilds the list from every volume, the policy's arguments applied; new errors logged.
     fn rebuild(&mut self, policy: &Policy) {
-        let (disks, mut errors) = self.volumes.boot_list();
+        // Locked: only trusted volumes set the default and the timeout, and hold the bare ids.
+        let (disks, mut errors) = if policy.lock.locked {
+            let (list, errors, verdict) = self
+                .volumes
+                .boot_list_trusted(Default::default(), &policy.trust);
+            self.trusted = Some(verdict.trusted);
+            (list, errors)
+        } else {
+            self.volumes.boot_list()
+        };
         errors.extend(self.net.iter().flat_map(|f| f.errors.iter().cloned()));
         let mut list = session::with_network(disks, &self.net, policy.network);
         policy.apply(&mut list);
@@ -244,6 +252,7 @@ fn discover_entries(
         volumes: new_volumes(),
         net: net_found.clone(),
         list: BootList::default(),
+        trusted: None,
         logged: Vec::new(),
     };
     if !found.net.is_empty() {

@@ -23,6 +23,7 @@ use super::{
     BootEntry, DefaultRule, EntryError, EntryKind, EntrySource, FileRef, Format, Found, Timeout,
     VolumeView,
 };
+use crate::budget::MAX_CMDLINE;
 use crate::fs::{FileKind, MAX_CONFIG_BYTES};
 use crate::version;
 
@@ -283,8 +284,11 @@ pub(crate) fn boot_counting(stem: &str) -> (&str, Option<u32>) {
     (stem, None)
 }
 
+/// Most `initrd` lines one entry may have.
+pub const MAX_INITRDS: usize = 64;
+
 /// Parses one entry file. Err: (line, message) when the entry cannot boot. Ok also returns
-/// notes about keys ignored.
+/// notes about keys ignored (the first 16).
 #[allow(clippy::type_complexity)]
 pub fn parse_entry(
     stem: &str,
@@ -305,8 +309,36 @@ pub fn parse_entry(
         let Some((key, value)) = key_value(line) else {
             continue;
         };
+        // One 1 MiB line must not become a 1 MiB title or command line: every value, and
+        // the options together, stay within what a kernel command line may hold.
+        if value.len() > MAX_CMDLINE {
+            return Err((
+                Some(n),
+                format!(
+                    "{key} of {} bytes is longer than {MAX_CMDLINE} bytes; entry not listed",
+                    value.len()
+                ),
+            ));
+        }
         let value = value.to_string();
         match key {
+            "options"
+                if e.options.iter().map(|o| o.len() + 1).sum::<usize>() + value.len()
+                    > MAX_CMDLINE =>
+            {
+                return Err((
+                    Some(n),
+                    format!(
+                        "options longer than the {MAX_CMDLINE} bytes a kernel accepts; entry not listed"
+                    ),
+                ));
+            }
+            "initrd" if e.initrd.len() >= MAX_INITRDS => {
+                return Err((
+                    Some(n),
+                    format!("more than {MAX_INITRDS} initrd lines; entry not listed"),
+                ));
+            }
             "title" => e.title = Some(value),
             "version" => e.version = Some(value),
             "machine-id" => e.machine_id = Some(value),
@@ -327,7 +359,8 @@ pub fn parse_entry(
             "devicetree-overlay" => notes.push((n, "devicetree-overlay ignored".to_string())),
             "architecture" => arch = Some((n, value)),
             "efi" => efi_line = Some(n),
-            k => notes.push((n, format!("unknown key {k:?} ignored"))),
+            k if notes.len() < 16 => notes.push((n, format!("unknown key {k:?} ignored"))),
+            _ => {}
         }
     }
     if let Some((n, a)) = arch {

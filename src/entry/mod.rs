@@ -8,7 +8,6 @@ pub mod bls;
 pub mod bootdir;
 pub mod grub;
 pub mod grubenv;
-pub mod ipxe;
 pub mod syslinux;
 pub mod uki;
 
@@ -269,6 +268,11 @@ impl BootList {
         // the distro's own bootloader shows twins too (Debian's "Debian GNU/Linux" and
         // "Advanced options>Debian GNU/Linux, with Linux ..." boot the same), and so do we.
         let earlier = self.entries.len();
+        // Ids in use, and the next number to try per renamed base: renaming stays linear
+        // however many entries share one id (a search per candidate name was cubic).
+        let mut ids: std::collections::HashSet<String> =
+            self.entries.iter().map(|o| o.id.clone()).collect();
+        let mut next: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         for (i, mut e) in found.entries.into_iter().enumerate() {
             let is_default = Some(i) == default && self.default.is_none();
             // The same kernel, initrds and command line from two configs (grub.cfg with
@@ -287,16 +291,22 @@ impl BootList {
             }
             // Ids are unique per volume by most formats' rules, but not by all (two GRUB
             // entries with one title): keep them unique over the whole list.
-            if self.entries.iter().any(|o| o.id == e.id) {
+            if ids.contains(&e.id) {
                 let base = format!("{}@{}", e.id, e.source.volume);
-                let mut id = base.clone();
-                let mut n = 1;
-                while self.entries.iter().any(|o| o.id == id) {
-                    n += 1;
+                let n = next.entry(base.clone()).or_insert(1);
+                let mut id = if *n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}#{n}")
+                };
+                while ids.contains(&id) {
+                    *n += 1;
                     id = format!("{base}#{n}");
                 }
+                *n += 1;
                 e.id = id;
             }
+            ids.insert(e.id.clone());
             if is_default {
                 self.default = Some(self.entries.len());
             }
@@ -520,6 +530,25 @@ pub(crate) mod tests {
         list.append_all(" x=1 ");
         assert_eq!(list.entries[0].cmdline, "x=1");
         assert_eq!(list.entries[1].cmdline, "quiet x=1");
+    }
+
+    #[test]
+    fn many_entries_with_one_id_are_renamed_in_linear_time() {
+        let mut list = BootList::default();
+        let t = std::time::Instant::now();
+        list.merge(Found {
+            entries: (0..4096).map(|_| entry("same", "vda1")).collect(),
+            ..Found::default()
+        });
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        let ids: std::collections::HashSet<&str> =
+            list.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), 4096);
+        assert_eq!(list.entries[4095].id, "same@vda1#4095");
     }
 
     #[test]

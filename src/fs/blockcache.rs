@@ -6,7 +6,9 @@
 //! block; reads of a block or more bypass it (kernels, initrds). Read-only like the slice:
 //! every write fails, so the cache can never be stale.
 
+use std::cell::Cell;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::rc::Rc;
 
 use crate::disk::Slice;
 
@@ -20,16 +22,43 @@ pub struct Cached {
     /// Offset of `block` in the slice (a multiple of [`BLOCK`]); `u64::MAX`: empty.
     block_at: u64,
     block: Vec<u8>,
+    /// Bytes the reader above may still read (cached or not): the caller sets it before each
+    /// operation, so a reader that loops (a FAT cluster chain pointing back into itself) gets
+    /// an error instead of spinning. `u64::MAX`: unbounded.
+    budget: Rc<Cell<u64>>,
 }
 
 impl Cached {
-    /// Wraps `slice`; nothing is read yet.
+    /// Wraps `slice`; nothing is read yet; reads are unbounded.
     pub fn new(slice: Slice) -> Cached {
+        Cached::with_budget(slice, Rc::new(Cell::new(u64::MAX)))
+    }
+
+    /// Wraps `slice`; every read is charged to `budget` (bytes handed to the reader), and a
+    /// read the budget cannot pay fails with [`io::ErrorKind::Other`].
+    pub fn with_budget(slice: Slice, budget: Rc<Cell<u64>>) -> Cached {
         Cached {
             slice,
             pos: 0,
             block_at: u64::MAX,
             block: Vec::new(),
+            budget,
+        }
+    }
+
+    fn charge(&self, n: usize) -> io::Result<()> {
+        let left = self.budget.get();
+        if left == u64::MAX {
+            return Ok(());
+        }
+        match left.checked_sub(n as u64) {
+            Some(rest) => {
+                self.budget.set(rest);
+                Ok(())
+            }
+            None => Err(io::Error::other(
+                "read budget spent: the cluster chain is longer than the structure allows or loops",
+            )),
         }
     }
 }
@@ -42,6 +71,7 @@ impl Read for Cached {
         if want == 0 {
             return Ok(0);
         }
+        self.charge(want)?;
         if want >= BLOCK {
             self.slice.read_exact_at(self.pos, &mut buf[..want])?;
             self.pos += want as u64;
@@ -112,6 +142,18 @@ mod tests {
                 prop_assert!(got > 0 || expect.is_empty() || n == 0);
             }
         }
+    }
+
+    #[test]
+    fn reads_beyond_the_budget_fail() {
+        let disk = Disk::from_bytes("mem", vec![7; 10_000]);
+        let budget = Rc::new(Cell::new(100));
+        let mut c = Cached::with_budget(disk.slice(0, 10_000), budget.clone());
+        let mut buf = [0u8; 60];
+        assert_eq!(c.read(&mut buf).unwrap(), 60);
+        assert!(c.read(&mut buf).is_err(), "40 bytes left, 60 asked");
+        budget.set(u64::MAX);
+        assert_eq!(c.read(&mut buf).unwrap(), 60);
     }
 
     #[test]

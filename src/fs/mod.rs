@@ -78,16 +78,42 @@ pub trait BootFs {
     /// reading any. Returns the number of bytes copied.
     fn copy_to(&self, path: &str, out: &mut dyn Write, max: u64) -> Result<u64, FsError>;
 
-    /// Reads regular file `path` whole, refusing files larger than `max` bytes.
+    /// Reads regular file `path` whole, refusing files larger than `max` bytes. The buffer
+    /// grows with `try_reserve`: memory the allocator refuses is an error for this file,
+    /// never an abort (see [`crate::budget`]).
     fn read(&self, path: &str, max: u64) -> Result<Vec<u8>, FsError> {
-        let mut v = Vec::new();
+        let mut v = TryVec(Vec::new());
         self.copy_to(path, &mut v, max)?;
-        Ok(v)
+        Ok(v.0)
     }
 
     /// Whether `path` exists.
     fn exists(&self, path: &str) -> bool {
         self.metadata(path).is_ok()
+    }
+}
+
+/// A `Vec` writer whose growth is fallible: `try_reserve`, never an allocation abort.
+struct TryVec(Vec<u8>);
+
+impl Write for TryVec {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.try_reserve(buf.len()).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!(
+                    "out of memory reading {} more bytes (after {})",
+                    buf.len(),
+                    self.0.len()
+                ),
+            )
+        })?;
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

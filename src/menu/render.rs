@@ -110,11 +110,12 @@ impl Painter {
     }
 }
 
-/// Cuts `s` to `cols` characters (control characters shown as `?`), marking a cut with `~`.
+/// Cuts `s` to `cols` characters (control characters and bidi overrides shown as `?`),
+/// marking a cut with `~`.
 fn fit(s: &str, cols: usize) -> String {
     let clean: Vec<char> = s
         .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| if crate::sanitize::acts(c) { '?' } else { c })
         .collect();
     if clean.len() <= cols {
         return clean.into_iter().collect();

@@ -16,9 +16,23 @@ use super::keys::Key;
 use super::password::PasswordHash;
 use crate::entry::{BootEntry, Format, Timeout};
 
-/// Most failed password attempts before the prompt refuses more until the next key press
-/// in the list (a small brake on guessing at a console).
+/// Wrong passwords allowed without any wait; from the next one on, each wrong password
+/// makes the prompt wait [`lockout_secs`] before it asks again. Never a permanent lock: a
+/// permanent lock would leave the machine unusable until a reboot, which itself needs the
+/// password.
 const MAX_PASSWORD_TRIES: u32 = 3;
+/// The longest wait between password attempts, in seconds.
+pub const MAX_LOCKOUT_SECS: u32 = 300;
+
+/// The wait after `failed` wrong passwords in a row: none for the first
+/// [`MAX_PASSWORD_TRIES`] - 1, then 5 s doubling per failure, at most [`MAX_LOCKOUT_SECS`].
+pub fn lockout_secs(failed: u32) -> u32 {
+    if failed < MAX_PASSWORD_TRIES {
+        return 0;
+    }
+    let doublings = (failed - MAX_PASSWORD_TRIES).min(16);
+    (5u32 << doublings).min(MAX_LOCKOUT_SECS)
+}
 
 /// What the loop must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +64,10 @@ pub struct Lock {
     pub hash: Option<PasswordHash>,
     /// Globs over entry ids and titles that may boot while locked; empty: all.
     pub allowed: Vec<String>,
+    /// The trusted volumes ([`crate::trust::decide`]'s verdict): when set, an allowed entry
+    /// must also have its configuration and every file it boots on one of them. `None`:
+    /// not decided by the caller (globs alone).
+    pub trusted: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Identity of a volume, for the details view.
@@ -123,6 +141,8 @@ pub struct Menu {
     lock: Lock,
     unlocked: bool,
     failed_tries: u32,
+    /// Seconds before the password prompt may be shown again (counted down by ticks).
+    lockout: u32,
     /// The command line last edited per entry index (kept when a boot fails).
     edited: Option<(usize, String)>,
 }
@@ -152,6 +172,7 @@ impl Menu {
             lock,
             unlocked: false,
             failed_tries: 0,
+            lockout: 0,
             edited: None,
         };
         m.default = m.resolve_default(default);
@@ -215,6 +236,10 @@ impl Menu {
     pub fn status(&self) -> Option<&str> {
         self.status.as_deref()
     }
+    /// Seconds before a password may be tried again (0: now).
+    pub fn lockout(&self) -> u32 {
+        self.lockout
+    }
     /// Whether the session is locked (locked mode and not unlocked by the password).
     pub fn is_locked(&self) -> bool {
         self.lock.locked && !self.unlocked
@@ -233,10 +258,12 @@ impl Menu {
         let Some(e) = self.entries.get(i) else {
             return false;
         };
-        self.lock
-            .allowed
-            .iter()
-            .any(|g| crate::glob::matches(g, &e.id) || crate::glob::matches(g, &e.title))
+        crate::trust::matches_allowed(e, &self.lock.allowed)
+            && self
+                .lock
+                .trusted
+                .as_ref()
+                .is_none_or(|t| crate::trust::on_trusted(e, t))
     }
 
     /// Unattended boot order: the default, then the other allowed entries in menu order.
@@ -255,6 +282,7 @@ impl Menu {
 
     /// One second passed.
     pub fn tick(&mut self) -> Option<Action> {
+        self.lockout = self.lockout.saturating_sub(1);
         if let Some(n) = self.countdown {
             self.countdown = Some(n.saturating_sub(1));
         }
@@ -462,8 +490,11 @@ impl Menu {
             ));
             return None;
         }
-        if self.failed_tries >= MAX_PASSWORD_TRIES {
-            self.status = Some("locked: too many wrong passwords".into());
+        if self.lockout > 0 {
+            self.status = Some(format!(
+                "locked: too many wrong passwords; try again in {} s",
+                self.lockout
+            ));
             return None;
         }
         self.view = View::Password {
@@ -496,8 +527,13 @@ impl Menu {
             self.status = Some("unlocked".into());
             self.perform(then)
         } else {
-            self.failed_tries += 1;
-            self.status = Some("locked: wrong password".into());
+            self.failed_tries = self.failed_tries.saturating_add(1);
+            self.lockout = lockout_secs(self.failed_tries);
+            self.status = Some(if self.lockout > 0 {
+                format!("locked: wrong password; try again in {} s", self.lockout)
+            } else {
+                "locked: wrong password".into()
+            });
             None
         }
     }

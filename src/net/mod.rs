@@ -25,6 +25,7 @@ pub mod fetch;
 pub mod http;
 pub mod iface;
 pub mod ipcfg;
+pub mod ipxe;
 pub mod netfs;
 pub mod pxe;
 pub mod source;

@@ -156,7 +156,7 @@ fn from_bytes(fs: &NetFs, path: &str, bytes: Vec<u8>, cmdline: &str) -> Found {
     let view = fs.view();
     match classify(path, &bytes) {
         Kind::Kernel => kernel_entry(fs, path, cmdline),
-        Kind::Ipxe => crate::entry::ipxe::discover(fs, path, &bytes),
+        Kind::Ipxe => crate::net::ipxe::discover(fs, path, &bytes),
         Kind::Grub => {
             let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
             let host = fs.url("/").map(|u| u.host).unwrap_or_default();

@@ -30,6 +30,8 @@ pub struct Policy {
     pub bootdir_args: Option<String>,
     /// Locked mode.
     pub lock: Lock,
+    /// Which volumes are trusted, and what that decides in locked mode.
+    pub trust: crate::trust::Policy,
     /// The initial wait ends once nothing new appeared for this long (while no default is known).
     pub settle: Duration,
     /// The longest initial wait for disks.
@@ -94,6 +96,10 @@ impl Policy {
             default: params.default.clone().or(config.default.clone()),
             append: params.append.clone().or(config.append.clone()),
             bootdir_args: params.bootdir_args.clone().or(config.bootdir_args.clone()),
+            trust: crate::trust::Policy {
+                locked: lock.locked,
+                ..config.trust_policy()
+            },
             lock,
             settle: params.settle.unwrap_or(config.settle()),
             device_wait: params.device_wait.unwrap_or(config.device_wait()),

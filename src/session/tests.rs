@@ -364,6 +364,7 @@ fn preload_the_default_while_the_countdown_runs() {
         locked: true,
         hash: None,
         allowed: vec![allowed.into()],
+        trusted: None,
     };
     let m = menu(&["a", "b"], Timeout::Secs(5), lock("b"));
     assert_eq!(Preload::default().wanted(&m), Some(1));

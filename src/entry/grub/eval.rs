@@ -36,6 +36,12 @@ use crate::fs::MAX_CONFIG_BYTES;
 
 /// Commands (and loop iterations) one configuration may run, menu entries included.
 pub const MAX_STEPS: u64 = 50_000;
+/// Work one configuration may do beyond its steps, in bytes: bytes lexed (each file once:
+/// parsed files are cached), word parts expanded and bytes they produced, BLS files read by
+/// `blscfg`. Commands are cheap to count but not to run; this is what their running costs.
+pub const MAX_WORK: u64 = 32 << 20;
+/// Steps between two looks at the clock (the scan's wall-clock budget, [`crate::budget`]).
+const CLOCK_EVERY: u64 = 256;
 /// `source`/`configfile` nest at most this deep.
 pub const MAX_SOURCE_DEPTH: usize = 10;
 /// Function calls nest at most this deep.
@@ -55,6 +61,8 @@ pub const MAX_ENV_BYTES: usize = 128 * 1024;
 pub const MAX_ERRORS: usize = 64;
 /// BLS entries `blscfg` reads from one directory.
 const MAX_BLS: usize = 1024;
+/// Different files one configuration may source (each read and parsed once).
+const MAX_PARSED_FILES: usize = 64;
 
 /// Commands that only change what GRUB shows or loads for itself: skipped, successfully.
 const HARMLESS: &[&str] = &[
@@ -157,7 +165,7 @@ impl Env {
 }
 
 /// A file location: volume index and path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Loc {
     /// Index into the volume list.
     pub vol: usize,
@@ -214,6 +222,14 @@ pub struct Interp<'a, 'v> {
     funcs: HashMap<String, Rc<Vec<Cmd>>>,
     frames: Vec<Vec<String>>,
     steps: u64,
+    /// Work done so far ([`MAX_WORK`]).
+    work: u64,
+    /// The scan's wall-clock budget ran out.
+    late: bool,
+    /// The clock is not looked at (the menu phase, [`Interp::start_menu`]).
+    clockless: bool,
+    /// Files read and parsed once: `source` of the same file (even of itself) reuses them.
+    parsed: HashMap<Loc, Rc<Vec<Cmd>>>,
     status: bool,
     /// Problems met, located.
     pub errors: Vec<EntryError>,
@@ -279,6 +295,10 @@ impl<'a, 'v> Interp<'a, 'v> {
             funcs: HashMap::new(),
             frames: Vec::new(),
             steps: 0,
+            work: 0,
+            late: false,
+            clockless: false,
+            parsed: HashMap::new(),
             status: true,
             errors: Vec::new(),
             loc,
@@ -330,7 +350,19 @@ impl<'a, 'v> Interp<'a, 'v> {
         let _ = self.source(loc);
     }
 
-    fn read_script(&mut self, loc: &Loc) -> Option<Vec<Cmd>> {
+    fn read_script(&mut self, loc: &Loc) -> Option<Rc<Vec<Cmd>>> {
+        if let Some(cmds) = self.parsed.get(loc) {
+            let cmds = Rc::clone(cmds);
+            self.spend(cmds.len() as u64);
+            return Some(cmds);
+        }
+        if self.parsed.len() >= MAX_PARSED_FILES {
+            self.error(format!(
+                "{}: not read: more than {MAX_PARSED_FILES} files sourced",
+                loc.path
+            ));
+            return None;
+        }
         let fs = self.vols.get(loc.vol)?.fs;
         let bytes = match fs.read(&loc.path, MAX_CONFIG_BYTES) {
             Ok(b) => b,
@@ -340,11 +372,24 @@ impl<'a, 'v> Interp<'a, 'v> {
                 return None;
             }
         };
+        self.spend(bytes.len() as u64);
         let (cmds, errs) = parse(&lex(&String::from_utf8_lossy(&bytes)));
         for e in errs {
             self.error_at(loc, Some(e.line), format!("syntax error: {}", e.message));
         }
+        let cmds = Rc::new(cmds);
+        self.parsed.insert(loc.clone(), Rc::clone(&cmds));
         Some(cmds)
+    }
+
+    /// Charges `n` units of work; once [`MAX_WORK`] is spent the next step stops the script.
+    pub(super) fn spend(&mut self, n: u64) {
+        self.work = self.work.saturating_add(n);
+    }
+
+    /// Whether the work budget, the step budget or the scan's clock is spent.
+    pub(super) fn over_budget(&self) -> bool {
+        self.work > MAX_WORK || self.steps > MAX_STEPS || self.late
     }
 
     fn source(&mut self, loc: Loc) -> Flow {
@@ -377,10 +422,20 @@ impl<'a, 'v> Interp<'a, 'v> {
 
     fn tick(&mut self) -> Result<(), Stop> {
         self.steps += 1;
-        if self.steps > MAX_STEPS {
+        if self.steps % CLOCK_EVERY == 0 && !self.clockless && crate::budget::expired() {
+            self.late = true;
+        }
+        if self.over_budget() {
             if !self.budget_reported {
                 self.budget_reported = true;
-                self.error(format!("stopped after {MAX_STEPS} steps (a loop?)"));
+                let why = if self.late {
+                    "the scan's time budget ran out".to_string()
+                } else if self.work > MAX_WORK {
+                    format!("its work exceeded {MAX_WORK} bytes lexed and expanded")
+                } else {
+                    format!("{MAX_STEPS} steps (a loop?)")
+                };
+                self.error(format!("stopped: {why}; the menu so far is kept"));
             }
             return Err(Stop::Budget);
         }
@@ -406,11 +461,13 @@ impl<'a, 'v> Interp<'a, 'v> {
 
     /// Expands a command's words; the result is cut at [`MAX_ARGV_BYTES`] (a line of many
     /// `$big` words must not become gigabytes).
-    fn expand(&self, words: &[Word]) -> Vec<String> {
+    fn expand(&mut self, words: &[Word]) -> Vec<String> {
         let mut out = Vec::new();
         let mut bytes = 0;
+        let mut parts = 0;
         for w in words {
             let from = out.len();
+            parts += w.parts.len();
             expand_word(w, &|n| self.lookup(n), &mut out);
             bytes += out[from..].iter().map(String::len).sum::<usize>();
             if bytes > MAX_ARGV_BYTES {
@@ -419,6 +476,7 @@ impl<'a, 'v> Interp<'a, 'v> {
                 break;
             }
         }
+        self.spend((parts + bytes) as u64);
         out
     }
 
@@ -722,8 +780,20 @@ impl<'a, 'v> Interp<'a, 'v> {
         self.error_at(&item.loc, Some(item.line), message);
     }
 
-    /// Whether the step budget is spent.
+    /// The script has run; what follows is running the menu's entries (each block once, as
+    /// GRUB does when it is chosen). That phase gets fresh step and work budgets and no
+    /// clock, so a script stopped by a budget still lists the menu it built; it is bounded
+    /// by [`MAX_ITEMS`] entries and those budgets.
+    pub fn start_menu(&mut self) {
+        self.steps = 0;
+        self.work = 0;
+        self.late = false;
+        self.clockless = true;
+        self.budget_reported = false;
+    }
+
+    /// Whether the step, work or time budget is spent.
     pub fn exhausted(&self) -> bool {
-        self.steps > MAX_STEPS
+        self.over_budget()
     }
 }

@@ -164,6 +164,7 @@ pub fn discover_file(
         it.env.set(k, v);
     }
     it.run_file(loc);
+    it.start_menu();
     let env = it.env.clone();
     let items = std::mem::take(&mut it.menu);
     let mut out = Out::default();

@@ -549,3 +549,72 @@ proptest::proptest! {
         }
     }
 }
+
+/// Issue 11: a grub.cfg that sources itself, with a large function it never calls, cost
+/// 300 s and 328 MB (re-read and re-parsed at every `source`, budget counted in commands).
+#[test]
+fn grub_self_source_with_a_large_function_is_parsed_once() {
+    let mut text = String::from("function big {\n");
+    while text.len() < 900 * 1024 {
+        text.push_str("  set a=\"$a$a$a$a\" b=1 c=2 d=3 e=4 f=5\n");
+    }
+    text.push_str("}\nmenuentry 'M' { linux /vmlinuz }\nsource /boot/grub/grub.cfg\n");
+    let t = std::time::Instant::now();
+    let f = cfg(&text);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(!f.entries.is_empty());
+    assert!(
+        f.errors
+            .iter()
+            .any(|e| e.message.contains("stopped") || e.message.contains("nested deeper")),
+        "{:?}",
+        f.errors
+    );
+}
+
+/// `while true; do blscfg; done` over many BLS entries: the work budget (bytes read and
+/// parsed) ends it, not only the loop count.
+#[test]
+fn grub_blscfg_in_an_endless_loop_is_bounded_by_work() {
+    let entry = format!(
+        "title T\nlinux /vmlinuz\noptions {}\n{}",
+        "x=1 ".repeat(200),
+        "# padding\n".repeat(2000)
+    );
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("/loader/entries/e{i}.conf"))
+        .collect();
+    let mut files: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), entry.as_str())).collect();
+    files.push((CFG, "while true; do blscfg; done\n"));
+    let t = std::time::Instant::now();
+    let f = found(&files);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        f.errors.iter().any(|e| e.message.contains("work exceeded")),
+        "{:?}",
+        f.errors.iter().map(|e| &e.message).collect::<Vec<_>>()
+    );
+}
+
+/// The scan's wall-clock budget ([`crate::budget`]) stops an interpreter that is still
+/// within its step and work budgets.
+#[test]
+fn grub_stops_at_the_scans_deadline() {
+    let f = crate::budget::with_deadline(std::time::Instant::now(), || {
+        cfg("menuentry 'A' { linux /a }\nfor i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do for j in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do set x=$i; done; done\nmenuentry 'B' { linux /b }\n")
+    });
+    assert!(
+        f.errors.iter().any(|e| e.message.contains("time budget")),
+        "{:?}",
+        f.errors
+    );
+    assert_eq!(titles(&f), ["A"], "the menu so far is kept");
+}

@@ -11,6 +11,10 @@
 //! [`MAX_MENU_DEPTH`] nested submenus and [`MAX_LABELS`] labels. No recursion: includes are an
 //! explicit stack.
 
+use std::rc::Rc;
+
+use crate::budget::MAX_CMDLINE;
+
 /// Deepest `INCLUDE` nesting followed (the main file is depth 0).
 pub const MAX_INCLUDE_DEPTH: usize = 8;
 /// Most files read for one configuration, the main file included (bounds include fan-out).
@@ -41,8 +45,10 @@ pub struct Label {
     pub boot: Option<(String, String)>,
     /// The label's own `APPEND`.
     pub append: Option<String>,
-    /// The global `APPEND` in force when the label ended (used when it has none of its own).
-    pub global_append: Option<String>,
+    /// The global `APPEND` in force when the label ended (used when it has none of its own):
+    /// shared with every other label, not copied (1024 labels under one large global
+    /// `APPEND` were 1024 copies).
+    pub global_append: Option<Rc<str>>,
     /// `INITRD`.
     pub initrd: Option<String>,
     /// `FDT` / `DEVICETREE`.
@@ -81,7 +87,7 @@ pub struct Config {
     /// Last `TOTALTIMEOUT`, in tenths of a second.
     pub total_timeout: Option<u32>,
     /// The global `APPEND` at the end of the configuration.
-    pub global_append: Option<String>,
+    pub global_append: Option<Rc<str>>,
     /// Problems: location (line 0 when the file as a whole is meant) and message.
     pub problems: Vec<(Loc, String)>,
 }
@@ -258,9 +264,16 @@ impl Parser<'_> {
                 Some(l) => l.boot = Some((kw, rest.to_string())),
                 None => self.problem(&loc, format!("{kw} outside a LABEL is ignored")),
             },
+            "append" if rest.len() > MAX_CMDLINE => self.problem(
+                &loc,
+                format!(
+                    "APPEND of {} bytes is longer than the {MAX_CMDLINE} bytes a kernel accepts; ignored",
+                    rest.len()
+                ),
+            ),
             "append" => match self.label.as_mut() {
                 Some(l) => l.append = Some(rest.to_string()),
-                None => self.cfg.global_append = Some(rest.to_string()),
+                None => self.cfg.global_append = Some(Rc::from(rest)),
             },
             "initrd" => match self.label.as_mut() {
                 Some(l) => l.initrd = Some(rest.to_string()),

@@ -689,3 +689,32 @@ fn pipeline_reads_syslinux_from_a_fat_partition() {
         "the image was modified"
     );
 }
+
+/// Issue 11: one 1 MiB `syslinux.cfg` whose global APPEND was copied into 1024 labels
+/// reached 2 GB. The global APPEND is now shared (one `Rc<str>`), and one longer than a
+/// kernel accepts is refused with its line.
+#[test]
+fn syslinux_global_append_is_shared_and_capped() {
+    let mut text = format!("APPEND {}\n", "a=1 ".repeat(1000));
+    for i in 0..1024 {
+        text.push_str(&format!("LABEL l{i}\nKERNEL /k\n"));
+    }
+    let cfg = super::parse::parse("/syslinux.cfg", text, "/", &mut |_| Ok(None));
+    assert_eq!(cfg.labels.len(), 1024);
+    let first = cfg.labels[0].global_append.clone().unwrap();
+    assert!(cfg.labels.iter().all(|l| l
+        .global_append
+        .as_ref()
+        .is_some_and(|g| std::rc::Rc::ptr_eq(g, &first))));
+
+    let huge = format!("APPEND {}\nLABEL l\nKERNEL /k\n", "x".repeat(512 << 10));
+    let f = found(&[(CFG, &huge)]);
+    assert_eq!(summary(&f)[0].4, "", "the oversized APPEND is ignored");
+    assert!(
+        f.errors
+            .iter()
+            .any(|e| e.line == Some(1) && e.message.contains("longer than the 4096 bytes")),
+        "{:?}",
+        f.errors
+    );
+}

@@ -167,6 +167,7 @@ fn password_is_never_shown() {
         hash: crate::menu::password::PasswordHash::parse(&format!("sha256:x:{}", "0".repeat(64)))
             .ok(),
         allowed: vec![],
+        trusted: None,
     };
     let mut m = Menu::new(vec![entry("a")], None, Timeout::Forever, lock);
     m.key(Key::Char('e'));

@@ -199,6 +199,7 @@ fn locked_without_a_password_refuses_edit_and_machine_actions() {
         locked: true,
         hash: None,
         allowed: vec![],
+        trusted: None,
     };
     let mut m = Menu::new(entries, None, Timeout::Secs(5), lock);
     for c in ['e', 'r', 'b', 'p'] {
@@ -219,6 +220,7 @@ fn the_password_unlocks_and_wrong_ones_are_limited() {
         locked: true,
         hash: Some(hash("pw")),
         allowed: vec!["a".into()],
+        trusted: None,
     };
     let mut m = Menu::new(
         vec![entry("a"), entry("b")],
@@ -258,6 +260,7 @@ fn the_password_unlocks_and_wrong_ones_are_limited() {
         locked: true,
         hash: Some(hash("pw")),
         allowed: vec![],
+        trusted: None,
     };
     let mut m = Menu::new(vec![entry("a")], None, Timeout::Secs(5), lock);
     for _ in 0..MAX_PASSWORD_TRIES {
@@ -265,7 +268,43 @@ fn the_password_unlocks_and_wrong_ones_are_limited() {
     }
     press(&mut m, &[Key::Char('e')]);
     assert_eq!(m.view(), &View::List);
-    assert_eq!(m.status(), Some("locked: too many wrong passwords"));
+    assert_eq!(
+        m.status(),
+        Some("locked: too many wrong passwords; try again in 5 s")
+    );
+}
+
+#[test]
+fn password_lockout_is_a_growing_delay_not_a_permanent_lock() {
+    let lock = Lock {
+        locked: true,
+        hash: Some(hash("pw")),
+        allowed: vec![],
+        trusted: None,
+    };
+    let mut m = Menu::new(vec![entry("a")], None, Timeout::Forever, lock);
+    let wrong = [Key::Char('e'), Key::Char('x'), Key::Enter];
+    let mut waits = Vec::new();
+    for _ in 0..10 {
+        press(&mut m, &wrong);
+        waits.push(m.lockout());
+        // While waiting, no prompt; once the wait is over, the prompt comes back.
+        for _ in 0..m.lockout() {
+            press(&mut m, &[Key::Char('e')]);
+            assert_eq!(m.view(), &View::List);
+            m.tick();
+        }
+    }
+    assert_eq!(waits, [0, 0, 5, 10, 20, 40, 80, 160, 300, 300]);
+    press(&mut m, &[Key::Char('e')]);
+    assert!(
+        matches!(m.view(), View::Password { .. }),
+        "never locked for good"
+    );
+    let typed: Vec<Key> = "pw".chars().map(Key::Char).chain([Key::Enter]).collect();
+    press(&mut m, &typed);
+    assert!(!m.is_locked(), "the right password still unlocks");
+    assert_eq!(super::lockout_secs(u32::MAX), MAX_LOCKOUT_SECS);
 }
 
 #[test]
@@ -339,4 +378,31 @@ fn keys_on_an_empty_menu_do_nothing_harmful() {
         assert_eq!(a, None, "{k:?}");
     }
     assert_eq!(m.tick(), None);
+}
+
+#[test]
+fn locked_allowed_entries_must_come_from_trusted_volumes() {
+    let mut fake = entry("debian");
+    fake.source.volume = "usb1".into();
+    let real = entry("debian@vda1");
+    let trusted: std::collections::BTreeSet<String> =
+        [real.source.volume.clone()].into_iter().collect();
+    let lock = Lock {
+        locked: true,
+        hash: Some(hash("pw")),
+        allowed: vec!["debian*".into()],
+        trusted: Some(trusted),
+    };
+    let m = Menu::new(vec![fake, real], Some(0), Timeout::Secs(0), lock);
+    assert!(
+        !m.allowed(0),
+        "the stick's entry matches the glob but is not trusted"
+    );
+    assert!(m.allowed(1));
+    assert_eq!(
+        m.default(),
+        Some(1),
+        "the default moves to the trusted entry"
+    );
+    assert_eq!(m.boot_order(), vec![1]);
 }

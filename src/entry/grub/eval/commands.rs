@@ -127,9 +127,15 @@ impl Interp<'_, '_> {
             let Some(stem) = f.name.strip_suffix(".conf") else {
                 continue;
             };
+            if self.over_budget() {
+                break;
+            }
             let path = crate::fs::normalize(&format!("{dir}/{}", f.name));
             let text = match fs.read(&path, MAX_CONFIG_BYTES) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(b) => {
+                    self.spend(b.len() as u64 + 64);
+                    String::from_utf8_lossy(&b).into_owned()
+                }
                 Err(e) => {
                     self.error_at(&Loc { vol, path }, None, e.to_string());
                     continue;

@@ -15,7 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{BootEntry, DefaultRule, EntryError, EntryKind, EntrySource, FileRef, Format, Found};
+use crate::entry::{
+    BootEntry, DefaultRule, EntryError, EntryKind, EntrySource, FileRef, Format, Found,
+};
 use crate::net::url::Url;
 
 /// Commands run at most, all menu branches together.
