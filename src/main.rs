@@ -1,14 +1,14 @@
 //! `leapboot`: the same discovery and parsing as the initramfs, on a running system or on disk
-//! images; `load` and `reboot` automate `kexec -l …; reboot -k`. Never writes to any disk or
-//! image.
+//! images; `load`, `status`, `unload`, `exec`, `reboot` and `install-service` do what
+//! `kexec -l …; reboot -k` and the init systems' kexec scripts do. Argument glue only: the
+//! commands are [`leapboot::host::commands`]. Never writes to any disk or image.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use leapboot::disk::{Disk, RoPolicy};
 use leapboot::entry::BootList;
-use leapboot::pipeline::{DiskRef, Volumes};
+use leapboot::pipeline::Volumes;
 
 #[derive(Parser)]
 #[command(
@@ -35,15 +35,29 @@ struct Sources {
     root: Vec<PathBuf>,
 }
 
-/// Which entry and with what command line.
+/// Which kernel and with what command line.
 #[derive(clap::Args)]
 struct Choice {
     /// The entry: its id, its title, or a glob over either (see `leapboot list`). Default:
     /// the default entry, as the boot menu would autoboot it.
+    #[arg(conflicts_with_all = ["kernel", "latest"])]
     entry: Option<String>,
+    /// A kernel file that is in no configuration (like `kexec -l KERNEL`).
+    #[arg(long, value_name = "PATH", conflicts_with = "latest")]
+    kernel: Option<PathBuf>,
+    /// An initrd for --kernel or --latest (repeatable: concatenated in order).
+    #[arg(long, value_name = "PATH")]
+    initrd: Vec<PathBuf>,
+    /// The newest kernel installed in /boot, by version, with its initrd.
+    #[arg(long)]
+    latest: bool,
     /// Boot with this command line instead of the entry's own.
-    #[arg(long, value_name = "ARGS")]
-    cmdline: Option<String>,
+    #[arg(long = "command-line", visible_alias = "cmdline", value_name = "ARGS")]
+    command_line: Option<String>,
+    /// Boot with the running command line (/proc/cmdline without BOOT_IMAGE=, initrd= and
+    /// leapboot.* options).
+    #[arg(long, conflicts_with = "command_line")]
+    reuse_cmdline: bool,
     /// Add these arguments to the command line (repeatable).
     #[arg(long, value_name = "ARGS")]
     append: Vec<String>,
@@ -51,13 +65,31 @@ struct Choice {
     sources: Sources,
 }
 
+impl Choice {
+    fn lib(&self) -> leapboot::host::commands::Choice {
+        leapboot::host::commands::Choice {
+            entry: self.entry.clone(),
+            kernel: self.kernel.clone(),
+            initrds: self.initrd.clone(),
+            latest: self.latest,
+            command_line: self.command_line.clone(),
+            reuse_cmdline: self.reuse_cmdline,
+            append: self.append.clone(),
+            disks: self.sources.disk.clone(),
+            roots: self.sources.root.clone(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// List the boot entries found, in menu order, the default marked with '*'.
     ///
-    /// With no --disk or --root, scans the block devices of this machine (as root), through
-    /// read-only descriptors; their kernel read-only flag is left alone, since the running
-    /// system uses them. Disk images and directories need no privileges.
+    /// With no --disk or --root: this machine. Its mounted /boot, /efi and /boot/efi are read
+    /// through the filesystem first; then every block device with nothing mounted, through
+    /// read-only descriptors (as root; a device that cannot be opened is named with the
+    /// reason). The running kernel is marked '>'. Disk images and directories need no
+    /// privileges.
     List {
         #[command(flatten)]
         sources: Sources,
@@ -68,22 +100,46 @@ enum Command {
         #[arg(long)]
         stats: bool,
     },
-    /// Load an entry as the next kernel (kexec_file_load), without rebooting.
+    /// Load a kernel as the next one (kexec_file_load), without rebooting: like `kexec -l`.
     ///
-    /// Like `kexec -l`: the kernel, its initrds (concatenated) and its command line are handed
-    /// to the running kernel, which boots them on the next kexec reboot (`leapboot reboot`,
-    /// `systemctl kexec`). Needs root (CAP_SYS_BOOT); a kernel locked down by Secure Boot
-    /// accepts only signed kernels it trusts.
+    /// An entry (or the default one), a file (--kernel, --initrd), or the newest installed
+    /// kernel (--latest). The kernel, its initrds (concatenated) and its command line are
+    /// handed to the running kernel, which boots them on the next kexec reboot (`leapboot
+    /// reboot`, `systemctl kexec`). A file that is not a kernel for this machine, a missing
+    /// initrd, a command line longer than the kernel accepts or too little memory are refused
+    /// before anything is loaded. Needs root (CAP_SYS_BOOT).
     Load {
         #[command(flatten)]
         choice: Choice,
+        /// Print what would be loaded (files, sizes, command line, the kexec call); load
+        /// nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
-    /// Reboot into an entry now, skipping the firmware: load it, then kexec.
+    /// Whether a kernel is loaded, what leapboot loaded, and how a reboot would happen here.
+    Status {
+        /// Print JSON: {"loaded", "record", "init", "evidence", "reboot"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unload the loaded kernel (like `kexec -u`).
+    Unload,
+    /// Jump into the loaded kernel now (like `kexec -e`): nothing is stopped or unmounted.
     ///
-    /// With no ENTRY and a kernel already loaded (`leapboot load`, `kexec -l`), boots that one;
-    /// with no ENTRY and nothing loaded, loads the default entry. The reboot goes through
-    /// systemd (`systemctl kexec`: services stop, filesystems unmount cleanly). Without
-    /// systemd, --force reboots at once after a sync, stopping nothing.
+    /// Refused while an init system runs services, unless --force.
+    Exec {
+        /// Jump even though services are running.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Reboot into a kernel through the init system, skipping the firmware.
+    ///
+    /// With nothing chosen and a kernel already loaded, boots that one; otherwise loads the
+    /// choice (default: the default entry) first. The reboot goes through whatever runs the
+    /// system: systemd (`systemctl kexec`), OpenRC (`openrc-shutdown --kexec`), sysvinit with
+    /// or without OpenRC (`reboot`, once `leapboot install-service` put its shutdown script
+    /// in place). Where there is no graceful path (busybox, runit, s6), --force syncs,
+    /// remounts filesystems read-only where it can and kexecs at once.
     Reboot {
         #[command(flatten)]
         choice: Choice,
@@ -91,178 +147,75 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Install the service that makes a plain `reboot` kexec (systemd unit, OpenRC service or
+    /// sysvinit script, for the init detected).
+    ///
+    /// At shutdown, when rebooting, it loads the default entry or the kernel
+    /// /etc/conf.d/kexec (/etc/kexec.conf) names, with its KPARAM, unless /nokexec exists
+    /// (skipped once) or KNAME=-. The files are shipped in leapboot's dist/ directory too.
+    InstallService {
+        /// The init system to install for: systemd, openrc or sysvinit (default: detected).
+        #[arg(long)]
+        init: Option<String>,
+        /// Print the files and commands; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// What the installed services run (arm, load, exec, systemd).
+    #[command(hide = true)]
+    ShutdownHook {
+        /// arm, load, exec or systemd.
+        phase: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     leapboot::logger::init(false, cli.debug);
-    match cli.command {
+    use leapboot::host::commands as c;
+    let r = match cli.command {
         Command::List {
             sources,
             json,
             stats,
         } => {
-            let code = list(&sources, json);
+            let r = list(&sources, json);
             if stats {
                 print_stats();
             }
-            code
+            r
         }
-        Command::Load { choice } => match load(&choice) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(()) => ExitCode::FAILURE,
-        },
-        Command::Reboot { choice, force } => reboot(&choice, force),
+        Command::Load { choice, dry_run } => c::load(&choice.lib(), dry_run),
+        Command::Status { json } => c::status(json),
+        Command::Unload => c::unload(),
+        Command::Exec { force } => c::exec(force),
+        Command::Reboot { choice, force } => c::reboot(&choice.lib(), force),
+        Command::InstallService { init, dry_run } => c::install_service(init.as_deref(), dry_run),
+        Command::ShutdownHook { phase } => c::shutdown_hook(&phase),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(()) => ExitCode::FAILURE,
     }
 }
 
-fn list(sources: &Sources, json: bool) -> ExitCode {
-    let Ok(volumes) = open(sources) else {
-        return ExitCode::FAILURE;
-    };
+fn list(sources: &Sources, json: bool) -> Result<(), ()> {
+    let sys = leapboot::host::live::System::real();
+    let volumes = leapboot::host::commands::open(&sources.disk, &sources.root, &sys)?;
     let (list, errors) = volumes.boot_list();
     for e in &errors {
         log::warn!("{e}");
     }
+    // The running kernel is marked only for this machine.
+    let running = (sources.disk.is_empty() && sources.root.is_empty())
+        .then(|| leapboot::host::running_entry(&list, &sys.release(), &sys.cmdline()))
+        .flatten();
     if json {
-        println!("{}", to_json(&list, &volumes));
+        println!("{}", to_json(&list, &volumes, running));
     } else {
-        print_table(&list);
+        print_table(&list, running);
     }
-    ExitCode::SUCCESS
-}
-
-/// Finds the chosen entry and loads it; errors are logged.
-fn load(choice: &Choice) -> Result<(), ()> {
-    let volumes = open(&choice.sources)?;
-    let (list, errors) = volumes.boot_list();
-    for e in &errors {
-        log::warn!("{e}");
-    }
-    let i =
-        leapboot::host::choose(&list, choice.entry.as_deref()).map_err(|e| log::error!("{e}"))?;
-    let e = &list.entries[i];
-    let cmdline =
-        leapboot::host::compose_cmdline(&e.cmdline, choice.cmdline.as_deref(), &choice.append);
-    log::info!(
-        "loading '{}' [{}] with command line: {cmdline}",
-        e.title,
-        e.id
-    );
-    leapboot::kexec::load(e, &cmdline, &volumes, &mut |_, _, _| {}).map_err(|err| {
-        log::error!(
-            "entry '{}' ({}:{}): {err}",
-            e.title,
-            e.source.volume,
-            e.source.file
-        );
-    })?;
-    println!(
-        "loaded '{}' [{}]: {} with {} initrd(s); `leapboot reboot` or `systemctl kexec` boots it",
-        e.title,
-        e.id,
-        e.kernel,
-        e.initrds.len()
-    );
     Ok(())
-}
-
-fn reboot(choice: &Choice, force: bool) -> ExitCode {
-    use leapboot::host::{kexec_loaded, reboot_method, RebootMethod};
-    // Decide first: loading a kernel and then refusing to reboot helps nobody.
-    let Some(method) = reboot_method("/run".as_ref(), force) else {
-        log::error!(
-            "this system is not run by systemd, and leapboot knows no other init to ask for a \
-             clean kexec reboot; stop your services and run `leapboot reboot --force`, or load \
-             with `leapboot load` and use your init's kexec reboot"
-        );
-        return ExitCode::FAILURE;
-    };
-    let nothing_chosen =
-        choice.entry.is_none() && choice.cmdline.is_none() && choice.append.is_empty();
-    if nothing_chosen && kexec_loaded("/sys".as_ref()) {
-        println!("a kernel is already loaded; rebooting into it");
-    } else if load(choice).is_err() {
-        return ExitCode::FAILURE;
-    }
-    match method {
-        RebootMethod::Systemd => {
-            println!("rebooting through systemd: systemctl kexec");
-            match std::process::Command::new("systemctl")
-                .arg("kexec")
-                .status()
-            {
-                Ok(s) if s.success() => ExitCode::SUCCESS,
-                Ok(s) => {
-                    log::error!("systemctl kexec failed ({s}); the kernel stays loaded");
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    log::error!("cannot run systemctl: {e}; the kernel stays loaded");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        RebootMethod::Immediate => {
-            println!("rebooting now (--force): sync, then kexec");
-            log::error!("{}", leapboot::kexec::exec());
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Opens the volumes `sources` names, or this machine's disks if it names none. Errors are
-/// logged.
-fn open(sources: &Sources) -> Result<Volumes, ()> {
-    let (disks, roots) = (&sources.disk, &sources.root);
-    let mut volumes = Volumes::default();
-    if disks.is_empty() && roots.is_empty() {
-        // A running system writes to its own disks: read them through read-only descriptors
-        // but leave the kernel's read-only flag alone (the initramfs sets it; we must not).
-        for d in leapboot::discover::block_devices("/sys".as_ref(), "/dev".as_ref()) {
-            match Disk::open_with(&d.node, RoPolicy::Leave) {
-                Ok(disk) => volumes.add_disk(&disk, &d.name, &|n| {
-                    leapboot::discover::partition_name(&d.name, n)
-                }),
-                Err(e) => log::error!("{e}"),
-            }
-        }
-    }
-    let mut opened = Vec::new();
-    for path in disks {
-        match Disk::open(path) {
-            Ok(disk) => opened.push((disk, path.display().to_string())),
-            Err(e) => {
-                log::error!("{e}");
-                return Err(());
-            }
-        }
-    }
-    let namers: Vec<Box<dyn Fn(u32) -> String + Sync>> = opened
-        .iter()
-        .map(|(_, name)| {
-            let name = name.clone();
-            Box::new(move |n| format!("{name}:{n}")) as Box<dyn Fn(u32) -> String + Sync>
-        })
-        .collect();
-    let refs: Vec<DiskRef<'_>> = opened
-        .iter()
-        .zip(&namers)
-        .map(|((disk, name), namer)| DiskRef {
-            disk,
-            name,
-            part_name: namer.as_ref(),
-        })
-        .collect();
-    volumes.add_disks(&refs);
-    for r in roots {
-        if !r.is_dir() {
-            log::error!("{}: not a directory", r.display());
-            return Err(());
-        }
-        volumes.add_dir(r);
-    }
-    Ok(volumes)
 }
 
 /// `stats: cpu_ms=N peak_rss_kib=N`: this process's CPU time (user + system) and the high-water
@@ -289,12 +242,14 @@ fn print_stats() {
     );
 }
 
-fn to_json(list: &BootList, volumes: &Volumes) -> String {
+fn to_json(list: &BootList, volumes: &Volumes, running: Option<usize>) -> String {
     let entries: Vec<serde_json::Value> = list
         .entries
         .iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(i, e)| {
             serde_json::json!({
+                "running": Some(i) == running,
                 "id": e.id,
                 "title": e.title,
                 "version": e.version,
@@ -338,7 +293,8 @@ fn to_json(list: &BootList, volumes: &Volumes) -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
 
-fn print_table(list: &BootList) {
+fn print_table(list: &BootList, running: Option<usize>) {
+    use leapboot::host::printable as p;
     if list.entries.is_empty() {
         println!("no boot entries found");
         return;
@@ -346,13 +302,23 @@ fn print_table(list: &BootList) {
     let default = list.default_entry();
     for (i, e) in list.entries.iter().enumerate() {
         let mark = if Some(i) == default { '*' } else { ' ' };
-        println!("{mark} {}  [{}]", e.title, e.id);
-        println!("    kernel  {}", e.kernel);
+        let run = if Some(i) == running { '>' } else { ' ' };
+        let note = if Some(i) == running {
+            "  (running)"
+        } else {
+            ""
+        };
+        println!("{mark}{run}{}  [{}]{note}", p(&e.title), p(&e.id));
+        println!("    kernel  {}", p(&e.kernel.to_string()));
         for f in &e.initrds {
-            println!("    initrd  {f}");
+            println!("    initrd  {}", p(&f.to_string()));
         }
-        println!("    cmdline {}", e.cmdline);
+        println!("    cmdline {}", p(&e.cmdline));
         let line = e.source.line.map(|l| format!(":{l}")).unwrap_or_default();
-        println!("    from    {}:{}{line}", e.source.volume, e.source.file);
+        println!(
+            "    from    {}:{}{line}",
+            p(&e.source.volume),
+            p(&e.source.file)
+        );
     }
 }

@@ -10,6 +10,7 @@ mod kernel;
 mod modinfo;
 mod prereq;
 mod qemu;
+mod rootfs;
 mod run;
 mod scenario;
 mod test;
@@ -62,6 +63,12 @@ enum Command {
         #[arg(long)]
         qemu_only: bool,
     },
+    /// Build (once) and cache a Debian root filesystem for the live-system scenarios:
+    /// `systemd` or `openrc` (debootstrap, under target/rootfs/).
+    Rootfs {
+        /// `systemd` or `openrc`.
+        variant: String,
+    },
     /// Measure sizes, discovery cost (1 vs 16 disks) and boot time; write BENCHMARKS.md.
     ///
     /// Takes a few minutes: it builds the bench disks and boots the demo in QEMU three times.
@@ -100,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run { disk, append, kvm } => run::run(&disk, &append, kvm),
         Command::Test { only, qemu_only } => test::run(only.as_deref(), qemu_only),
         Command::Bench => bench::run(),
+        Command::Rootfs { variant } => rootfs::get(&variant).map(|d| println!("{}", d.display())),
     }
 }
 
