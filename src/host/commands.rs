@@ -148,8 +148,16 @@ fn host_config(sys: &System) -> crate::config::Config {
     c
 }
 
-/// What `choice` loads, checked: see [`live`] for the command-line rules.
-pub fn plan(choice: &Choice, sys: &System, conf: &KexecConf) -> Result<(Plan, Volumes), ()> {
+/// What `choice` loads, checked: see [`live`] for the command-line rules. `openrc_conf`: an
+/// `/etc/conf.d/kexec` (or `/etc/kexec.conf`) exists, so with nothing chosen its `KNAME` or,
+/// without one, the OpenRC service's naming rules pick the kernel (falling back to the
+/// default entry when they find none).
+pub fn plan(
+    choice: &Choice,
+    sys: &System,
+    conf: &KexecConf,
+    openrc_conf: bool,
+) -> Result<(Plan, Volumes), ()> {
     let fail = |e: String| log::error!("{e}");
     let cfg = host_config(sys);
     let finish = |own: String, by_name: bool| -> String {
@@ -174,9 +182,15 @@ pub fn plan(choice: &Choice, sys: &System, conf: &KexecConf) -> Result<(Plan, Vo
             choice.initrds.clone()
         };
         Some((k, initrds))
-    } else if choice.entry.is_none() && conf.kname.is_some() && !conf.disabled() {
-        let (k, i) = sys.conf_kernel(conf).map_err(fail)?;
-        Some((k, i.into_iter().collect()))
+    } else if choice.is_empty() && openrc_conf && !conf.disabled() {
+        match sys.conf_kernel(conf) {
+            Ok((k, i)) => Some((k, i.into_iter().collect())),
+            Err(e) if conf.kname.is_none() => {
+                log::info!("{e}; using the default entry");
+                None
+            }
+            Err(e) => return Err(fail(e)),
+        }
     } else {
         None
     };
@@ -276,11 +290,11 @@ fn can_load(sys: &System, what: &str) -> Result<(), ()> {
 /// `leapboot load`.
 pub fn load(choice: &Choice, dry_run: bool) -> Result<(), ()> {
     let sys = System::real();
-    let (conf, _) = sys.kexec_conf();
+    let (conf, from) = sys.kexec_conf();
     if !dry_run {
         can_load(&sys, "load")?;
     }
-    let (p, vols) = plan(choice, &sys, &conf)?;
+    let (p, vols) = plan(choice, &sys, &conf, from.is_some())?;
     if dry_run {
         println!("{}", p.describe());
         return Ok(());
@@ -476,8 +490,8 @@ pub fn reboot(choice: &Choice, force: bool) -> Result<(), ()> {
         println!("a kernel is already loaded; rebooting into it");
     } else {
         can_load(&sys, "reboot")?;
-        let (conf, _) = sys.kexec_conf();
-        let (p, vols) = plan(choice, &sys, &conf)?;
+        let (conf, from) = sys.kexec_conf();
+        let (p, vols) = plan(choice, &sys, &conf, from.is_some())?;
         do_load(&p, &vols, &sys, "leapboot reboot")?;
     }
     match cmd {
@@ -690,7 +704,13 @@ pub fn shutdown_hook(phase: &str) -> Result<(), ()> {
     let from = from.map_or("the defaults".to_string(), |p| p.display().to_string());
     let rebooting = match phase {
         "systemd" => Some(true), // the unit is wanted by reboot.target only
-        _ => initsys::rebooting_from_env(&|k| std::env::var(k).ok()),
+        _ => initsys::rebooting_from_env(&|k| std::env::var(k).ok()).or_else(|| {
+            // OpenRC clears the environment of its services: ask sysvinit (utmp).
+            std::process::Command::new("runlevel")
+                .output()
+                .ok()
+                .and_then(|o| initsys::rebooting_from_runlevel(&String::from_utf8_lossy(&o.stdout)))
+        }),
     };
     match phase {
         "arm" => {
@@ -699,7 +719,7 @@ pub fn shutdown_hook(phase: &str) -> Result<(), ()> {
                 return Ok(());
             }
             println!("leapboot: LOAD_DURING_SHUTDOWN=no: loading now");
-            hook_load(&sys, &conf)
+            hook_load(&sys, &conf, true)
         }
         "load" | "systemd" => {
             if rebooting == Some(false) {
@@ -732,7 +752,7 @@ pub fn shutdown_hook(phase: &str) -> Result<(), ()> {
                     println!("leapboot: LOAD_DURING_SHUTDOWN=no and nothing is loaded: the firmware reboots");
                     return Ok(());
                 }
-                hook_load(&sys, &conf)?;
+                hook_load(&sys, &conf, from != "the defaults")?;
             } else {
                 println!("leapboot: a kernel is already loaded: kexec into it");
             }
@@ -764,9 +784,9 @@ pub fn shutdown_hook(phase: &str) -> Result<(), ()> {
     }
 }
 
-fn hook_load(sys: &System, conf: &KexecConf) -> Result<(), ()> {
+fn hook_load(sys: &System, conf: &KexecConf, openrc_conf: bool) -> Result<(), ()> {
     let _boot = ensure_boot(sys, conf)?;
-    let (p, vols) = plan(&Choice::default(), sys, conf)?;
+    let (p, vols) = plan(&Choice::default(), sys, conf, openrc_conf)?;
     do_load(&p, &vols, sys, "leapboot shutdown-hook")?;
     println!(
         "leapboot: loaded {} for the reboot: {}",

@@ -151,6 +151,18 @@ pub fn rebooting_from_env(get: &dyn Fn(&str) -> Option<String>) -> Option<bool> 
     None
 }
 
+/// Whether sysvinit is switching to runlevel 6, from the output of `runlevel` (`2 6`: from 2
+/// to 6). `None` in a steady runlevel or on anything else.
+pub fn rebooting_from_runlevel(out: &str) -> Option<bool> {
+    let mut w = out.split_whitespace();
+    let (_prev, now) = (w.next()?, w.next()?);
+    match now {
+        "6" => Some(true),
+        "0" | "1" => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +236,9 @@ mod tests {
         assert_eq!(rebooting_from_env(&env(&[("RUNLEVEL", "6")])), Some(true));
         assert_eq!(rebooting_from_env(&env(&[("RUNLEVEL", "0")])), Some(false));
         assert_eq!(rebooting_from_env(&env(&[])), None);
+        assert_eq!(rebooting_from_runlevel("2 6\n"), Some(true));
+        assert_eq!(rebooting_from_runlevel("2 0\n"), Some(false));
+        assert_eq!(rebooting_from_runlevel("N 2\n"), None);
+        assert_eq!(rebooting_from_runlevel("unknown"), None);
     }
 }

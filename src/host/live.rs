@@ -371,7 +371,7 @@ impl Plan {
                 return Err(format!(
                     "the command line is {} bytes; {} accepts at most {max}: shorten it",
                     cmdline.len(),
-                    entry.kernel
+                    shown(&entry.kernel)
                 ));
             }
         }

@@ -264,11 +264,12 @@ fn boot(kernel: &Path, initrd: &Path, disk: &Path) -> anyhow::Result<Boot> {
     std::fs::copy(disk, &copy)?;
     let vm = Vm {
         kernel: kernel.to_owned(),
-        initrd: initrd.to_owned(),
+        initrd: Some(initrd.to_owned()),
         append: "leapboot.timeout=0".into(),
         disks: vec![crate::qemu::VmDisk::virtio(copy.clone())],
         kvm: false,
         monitor: None,
+        firmware_reboot: false,
     };
     let mut cmd = vm.command(false);
     cmd.stdin(Stdio::null())

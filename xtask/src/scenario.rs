@@ -50,6 +50,36 @@ pub struct Scenario {
     /// The kernel leapboot runs on: `cloud` (default) or `generic` (AHCI, USB as modules).
     #[serde(default)]
     pub kernel: crate::kernel::Flavor,
+    /// What QEMU boots: `leapboot` (the kernel with leapboot's initramfs, default) or
+    /// `kernel` (the kernel alone, no initramfs: `append` gives its `root=`; a real system).
+    #[serde(default)]
+    pub boot: BootKind,
+    /// A guest reboot goes through the firmware (SeaBIOS) and boots again, instead of ending
+    /// QEMU (`-no-reboot` off).
+    #[serde(default)]
+    pub firmware_reboot: bool,
+    /// Durations to measure and report: from the first line containing `from` to the next
+    /// line containing `to`.
+    #[serde(default)]
+    pub timing: Vec<Timing>,
+}
+
+/// What QEMU boots.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BootKind {
+    #[default]
+    Leapboot,
+    Kernel,
+}
+
+/// A duration measured on the serial console.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    pub name: String,
+    pub from: String,
+    pub to: String,
 }
 
 fn default_limit() -> u64 {
@@ -201,6 +231,8 @@ pub struct Outcome {
     pub message: String,
     pub transcript: PathBuf,
     pub duration: Duration,
+    /// The `timing` results, one line each.
+    pub timings: Vec<String>,
 }
 
 fn sha256(p: &Path) -> anyhow::Result<String> {
@@ -222,7 +254,8 @@ pub fn run(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts) -> Outco
     let start = Instant::now();
     let dir = paths::target().join("qemu-tests").join(&s.name);
     let transcript = dir.join("serial.log");
-    let result = run_inner(s, kernel, initrd, art, &dir, &transcript);
+    let mut timings = Vec::new();
+    let result = run_inner(s, kernel, initrd, art, &dir, &transcript, &mut timings);
     let (passed, message) = match result {
         Ok(()) => (true, String::new()),
         Err(e) => (false, format!("{e:#}")),
@@ -232,6 +265,7 @@ pub fn run(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts) -> Outco
         message,
         transcript,
         duration: start.elapsed(),
+        timings,
     }
 }
 
@@ -242,6 +276,7 @@ fn run_inner(
     art: &Artifacts,
     dir: &Path,
     transcript: &Path,
+    timings: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
     let disks = image::build_disks(&s.disk, dir, art).context("building disk images")?;
@@ -253,7 +288,7 @@ fn run_inner(
         .then(|| dir.join("monitor.sock"));
     let vm = Vm {
         kernel: kernel.to_owned(),
-        initrd: initrd.to_owned(),
+        initrd: (s.boot == BootKind::Leapboot).then(|| initrd.to_owned()),
         append: s.append.clone(),
         disks: disks
             .iter()
@@ -262,10 +297,12 @@ fn run_inner(
                 path: path.clone(),
                 bus: spec.bus,
                 hotplug: spec.hotplug,
+                snapshot: spec.snapshot,
             })
             .collect(),
         kvm: false,
         monitor: monitor_path.clone(),
+        firmware_reboot: s.firmware_reboot,
     };
     let mut child = vm
         .command(false)
@@ -298,6 +335,9 @@ fn run_inner(
     let deadline = Instant::now() + Duration::from_secs(s.time_limit_s);
     let mut next = 0;
     let mut monitor: Option<Monitor> = None;
+    // For each timing: when its `from` was seen, and whether it is done.
+    let mut started: Vec<Option<Instant>> = s.timing.iter().map(|_| None).collect();
+    let mut done = vec![false; s.timing.len()];
     let verdict: anyhow::Result<()> = loop {
         if next == s.expect.len() {
             break Ok(());
@@ -333,6 +373,24 @@ fn run_inner(
         match rx.recv_timeout(left) {
             Ok(line) => {
                 writeln!(log, "{line}")?;
+                for (i, t) in s.timing.iter().enumerate() {
+                    match started[i] {
+                        None if line.contains(&t.from) => started[i] = Some(Instant::now()),
+                        Some(at) if !done[i] && line.contains(&t.to) => {
+                            done[i] = true;
+                            let r = format!(
+                                "{}: {:.1} s (from {:?} to {:?})",
+                                t.name,
+                                at.elapsed().as_secs_f64(),
+                                t.from,
+                                t.to
+                            );
+                            writeln!(log, "[xtask] timing {r}")?;
+                            timings.push(r);
+                        }
+                        _ => {}
+                    }
+                }
                 if let Some(bad) = ALWAYS_REJECT
                     .iter()
                     .copied()
