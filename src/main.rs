@@ -308,7 +308,7 @@ fn print_table(list: &BootList, running: Option<usize>) {
         } else {
             ""
         };
-        println!("{mark}{run}{}  [{}]{note}", p(&e.title), p(&e.id));
+        println!("{mark}{run} {}  [{}]{note}", p(&e.title), p(&e.id));
         println!("    kernel  {}", p(&e.kernel.to_string()));
         for f in &e.initrds {
             println!("    initrd  {}", p(&f.to_string()));
