@@ -195,11 +195,11 @@ fn main() -> ExitCode {
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
-        Err(()) => ExitCode::FAILURE,
+        Err(_) => ExitCode::FAILURE,
     }
 }
 
-fn list(sources: &Sources, json: bool) -> Result<(), ()> {
+fn list(sources: &Sources, json: bool) -> Result<(), leapboot::host::commands::Failed> {
     let sys = leapboot::host::live::System::real();
     let volumes = leapboot::host::commands::open(&sources.disk, &sources.root, &sys)?;
     let (list, errors) = volumes.boot_list();

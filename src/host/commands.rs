@@ -1,7 +1,7 @@
 //! The host commands themselves (`load`, `status`, `unload`, `exec`, `reboot`,
 //! `install-service`, and `shutdown-hook`, which the shipped services run), over the decisions
 //! of the sibling modules. `src/main.rs` only turns arguments into a [`Choice`] and calls
-//! these. Every failure is logged with what to do and returned as `Err(())`.
+//! these. Every failure is logged with what to do and returned as `Err(Failed)`.
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +48,24 @@ impl Choice {
     }
 }
 
+/// A command failed; what and why was logged already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed;
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed (see the log)")
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// Logs `e` as an error: the way every failure here ends.
+fn logged(e: impl std::fmt::Display) -> Failed {
+    log::error!("{e}");
+    Failed
+}
+
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() }
@@ -57,7 +75,7 @@ fn euid() -> u32 {
 /// (`/boot`, `/efi`, `/boot/efi`) through the filesystem first, then every block device that
 /// has nothing mounted (a mounted one is read through its mounts). A device that cannot be
 /// opened is named with the reason and skipped. Errors are logged.
-pub fn open(disks: &[PathBuf], roots: &[PathBuf], sys: &System) -> Result<Volumes, ()> {
+pub fn open(disks: &[PathBuf], roots: &[PathBuf], sys: &System) -> Result<Volumes, Failed> {
     let mut volumes = Volumes::default();
     if disks.is_empty() && roots.is_empty() {
         for d in sys.boot_dirs() {
@@ -104,7 +122,7 @@ pub fn open(disks: &[PathBuf], roots: &[PathBuf], sys: &System) -> Result<Volume
             Ok(disk) => opened.push((disk, path.display().to_string())),
             Err(e) => {
                 log::error!("{e}");
-                return Err(());
+                return Err(Failed);
             }
         }
     }
@@ -128,7 +146,7 @@ pub fn open(disks: &[PathBuf], roots: &[PathBuf], sys: &System) -> Result<Volume
     for r in roots {
         if !r.is_dir() {
             log::error!("{}: not a directory", r.display());
-            return Err(());
+            return Err(Failed);
         }
         volumes.add_dir(r);
     }
@@ -157,8 +175,8 @@ pub fn plan(
     sys: &System,
     conf: &KexecConf,
     openrc_conf: bool,
-) -> Result<(Plan, Volumes), ()> {
-    let fail = |e: String| log::error!("{e}");
+) -> Result<(Plan, Volumes), Failed> {
+    let fail = |e: String| logged(e);
     let cfg = host_config(sys);
     let finish = |own: String, by_name: bool| -> String {
         let base = match (&choice.command_line, by_name) {
@@ -209,7 +227,7 @@ pub fn plan(
         log::warn!("{e}");
     }
     let pattern = choice.entry.as_deref().or(cfg.default.as_deref());
-    let i = super::choose(&list, pattern).map_err(|e| log::error!("{e}"))?;
+    let i = super::choose(&list, pattern).map_err(logged)?;
     let e = list.entries[i].clone();
     // A kernel the plain /boot scan found on a mounted directory has no root= of its own.
     let by_name = e.format == Format::Bootdir
@@ -261,7 +279,7 @@ fn refusal(err: &crate::kexec::KexecError, p: &Plan, sys: &System) -> String {
 }
 
 /// Loads `plan`, records it; errors logged in words.
-fn do_load(p: &Plan, vols: &Volumes, sys: &System, by: &str) -> Result<(), ()> {
+fn do_load(p: &Plan, vols: &Volumes, sys: &System, by: &str) -> Result<(), Failed> {
     log::info!(
         "loading '{}' [{}] with command line: {}",
         super::printable(&p.entry.title),
@@ -269,7 +287,7 @@ fn do_load(p: &Plan, vols: &Volumes, sys: &System, by: &str) -> Result<(), ()> {
         super::printable(&p.cmdline)
     );
     crate::kexec::load(&p.entry, &p.cmdline, vols, &mut |_, _, _| {})
-        .map_err(|e| log::error!("{}", refusal(&e, p, sys)))?;
+        .map_err(|e| logged(refusal(&e, p, sys)))?;
     if let Err(e) = record::save(&sys.run, &p.record(by)) {
         log::warn!(
             "loaded, but cannot record what under {}: {e}",
@@ -280,15 +298,15 @@ fn do_load(p: &Plan, vols: &Volumes, sys: &System, by: &str) -> Result<(), ()> {
 }
 
 /// The checks before any load: root, and a kernel with `kexec_file_load`.
-fn can_load(sys: &System, what: &str) -> Result<(), ()> {
-    preflight::root(euid(), what).map_err(|e| log::error!("{e}"))?;
+fn can_load(sys: &System, what: &str) -> Result<(), Failed> {
+    preflight::root(euid(), what).map_err(logged)?;
     let rel = sys.release();
     let config = live::read_text(&sys.path(&format!("boot/config-{rel}")));
-    preflight::kexec_file(config.as_deref(), &rel).map_err(|e| log::error!("{e}"))
+    preflight::kexec_file(config.as_deref(), &rel).map_err(logged)
 }
 
 /// `leapboot load`.
-pub fn load(choice: &Choice, dry_run: bool) -> Result<(), ()> {
+pub fn load(choice: &Choice, dry_run: bool) -> Result<(), Failed> {
     let sys = System::real();
     let (conf, from) = sys.kexec_conf();
     if !dry_run {
@@ -311,7 +329,7 @@ pub fn load(choice: &Choice, dry_run: bool) -> Result<(), ()> {
 }
 
 /// `leapboot status`: loaded or not, what, and how a reboot would happen.
-pub fn status(json: bool) -> Result<(), ()> {
+pub fn status(json: bool) -> Result<(), Failed> {
     let sys = System::real();
     let loaded = sys.kexec_loaded();
     let rec = record::read(&sys.run);
@@ -394,11 +412,11 @@ fn reboot_words(init: Init, sys: &System) -> String {
 }
 
 /// `leapboot unload`.
-pub fn unload() -> Result<(), ()> {
+pub fn unload() -> Result<(), Failed> {
     let sys = System::real();
-    preflight::root(euid(), "unload").map_err(|e| log::error!("{e}"))?;
+    preflight::root(euid(), "unload").map_err(logged)?;
     let was = sys.kexec_loaded();
-    crate::kexec::try_unload().map_err(|e| log::error!("{e}"))?;
+    crate::kexec::try_unload().map_err(logged)?;
     if let Err(e) = record::clear(&sys.run) {
         log::warn!("cannot remove {}: {e}", record::path(&sys.run).display());
     }
@@ -414,12 +432,12 @@ pub fn unload() -> Result<(), ()> {
 }
 
 /// `leapboot exec`: the immediate jump.
-pub fn exec(force: bool) -> Result<(), ()> {
+pub fn exec(force: bool) -> Result<(), Failed> {
     let sys = System::real();
-    preflight::root(euid(), "exec").map_err(|e| log::error!("{e}"))?;
+    preflight::root(euid(), "exec").map_err(logged)?;
     if !sys.kexec_loaded() {
         log::error!("nothing is loaded (/sys/kernel/kexec_loaded = 0): load a kernel first with `leapboot load`, or use `leapboot reboot`, which loads the default entry");
-        return Err(());
+        return Err(Failed);
     }
     let init = initsys::detect(&sys.proc, &sys.run);
     if !force && init.init != Init::Unknown {
@@ -427,11 +445,11 @@ pub fn exec(force: bool) -> Result<(), ()> {
             "services are running ({} runs this system): `leapboot exec` would jump into the new kernel without stopping them or unmounting anything; use `leapboot reboot` for a clean kexec, or `leapboot exec --force`",
             init.init.name()
         );
-        return Err(());
+        return Err(Failed);
     }
     log::warn!("kexec now: nothing is stopped and nothing is unmounted");
     force_kexec();
-    Err(())
+    Err(Failed)
 }
 
 /// `sync`, remount what can be remounted read-only, `reboot(RB_KEXEC)`. Returns only on
@@ -470,7 +488,7 @@ fn remount_ro_all() {
 }
 
 /// `leapboot reboot`.
-pub fn reboot(choice: &Choice, force: bool) -> Result<(), ()> {
+pub fn reboot(choice: &Choice, force: bool) -> Result<(), Failed> {
     let sys = System::real();
     let init = initsys::detect(&sys.proc, &sys.run);
     // Decide first: loading a kernel and then refusing to reboot helps nobody.
@@ -482,7 +500,7 @@ pub fn reboot(choice: &Choice, force: bool) -> Result<(), ()> {
             Graceful::RunWithHook(cmd, _) if hook_installed(init.init, &sys) => Some(cmd),
             _ => {
                 log::error!("{}", reboot_words(init.init, &sys));
-                return Err(());
+                return Err(Failed);
             }
         }
     };
@@ -501,18 +519,18 @@ pub fn reboot(choice: &Choice, force: bool) -> Result<(), ()> {
                 Ok(s) if s.success() => Ok(()),
                 Ok(s) => {
                     log::error!("{} failed ({s}); the kernel stays loaded", cmd.join(" "));
-                    Err(())
+                    Err(Failed)
                 }
                 Err(e) => {
                     log::error!("cannot run {}: {e}; the kernel stays loaded", cmd[0]);
-                    Err(())
+                    Err(Failed)
                 }
             }
         }
         None => {
             println!("rebooting now (--force): sync, then kexec");
             force_kexec();
-            Err(())
+            Err(Failed)
         }
     }
 }
@@ -575,13 +593,13 @@ pub fn enable_commands(family: &str, shutdown: &str) -> Vec<Vec<String>> {
 }
 
 /// `leapboot install-service`.
-pub fn install_service(init: Option<&str>, dry_run: bool) -> Result<(), ()> {
+pub fn install_service(init: Option<&str>, dry_run: bool) -> Result<(), Failed> {
     let sys = System::real();
     let family = match init {
         Some(f @ ("systemd" | "openrc" | "sysvinit")) => f,
         Some(other) => {
             log::error!("--init {other}: expected systemd, openrc or sysvinit");
-            return Err(());
+            return Err(Failed);
         }
         None => {
             let d = initsys::detect(&sys.proc, &sys.run);
@@ -589,13 +607,13 @@ pub fn install_service(init: Option<&str>, dry_run: bool) -> Result<(), ()> {
                 Some(f) => f,
                 None => {
                     log::error!("{} runs this system ({}): leapboot ships no service for it; `leapboot reboot --force` is the way to kexec here", d.init.name(), d.evidence);
-                    return Err(());
+                    return Err(Failed);
                 }
             }
         }
     };
     if !dry_run {
-        preflight::root(euid(), "install-service").map_err(|e| log::error!("{e}"))?;
+        preflight::root(euid(), "install-service").map_err(logged)?;
     }
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
@@ -622,10 +640,11 @@ pub fn install_service(init: Option<&str>, dry_run: bool) -> Result<(), ()> {
             });
         if let Err(e) = written {
             log::error!("cannot write {} ({f} service): {e}", dest.display());
-            return Err(());
+            return Err(Failed);
         }
         println!("installed {}", dest.display());
     }
+    let mut failed = false;
     for cmd in enable_commands(family, shutdown) {
         if dry_run {
             println!("would run: {}", cmd.join(" "));
@@ -634,13 +653,25 @@ pub fn install_service(init: Option<&str>, dry_run: bool) -> Result<(), ()> {
         println!("running: {}", cmd.join(" "));
         match std::process::Command::new(&cmd[0]).args(&cmd[1..]).status() {
             Ok(s) if s.success() => {}
-            Ok(s) => log::warn!("{} failed ({s}); run it yourself", cmd.join(" ")),
-            Err(e) => log::warn!(
-                "cannot run {}: {e}; run `{}` yourself",
-                cmd[0],
-                cmd.join(" ")
-            ),
+            Ok(s) => {
+                log::error!(
+                    "{} failed ({s}): fix what it says and run it again",
+                    cmd.join(" ")
+                );
+                failed = true;
+            }
+            Err(e) => {
+                log::error!(
+                    "cannot run {}: {e}; run `{}` yourself",
+                    cmd[0],
+                    cmd.join(" ")
+                );
+                failed = true;
+            }
         }
+    }
+    if failed {
+        return Err(Failed);
     }
     if !dry_run {
         println!("a plain `reboot` now kexecs into the default entry (/etc/conf.d/kexec and /etc/leapboot.toml apply; `touch /nokexec` skips it once)");
@@ -660,7 +691,7 @@ impl Drop for TempMount {
 }
 
 /// Mounts the boot directory read-only if fstab has it and it is not mounted.
-fn ensure_boot(sys: &System, conf: &KexecConf) -> Result<Option<TempMount>, ()> {
+fn ensure_boot(sys: &System, conf: &KexecConf) -> Result<Option<TempMount>, Failed> {
     let dir = conf.bootpart.clone().unwrap_or_else(|| "/boot".into());
     let fstab = live::read_text(&sys.path("etc/fstab")).unwrap_or_default();
     let mi = live::read_text(&sys.proc.join("self/mountinfo")).unwrap_or_default();
@@ -671,7 +702,7 @@ fn ensure_boot(sys: &System, conf: &KexecConf) -> Result<Option<TempMount>, ()> 
                 "{}",
                 preflight::boot_not_mounted(&dir, &dev, "DONT_MOUNT_BOOT=yes forbids mounting it")
             );
-            Err(())
+            Err(Failed)
         }
         preflight::BootMount::NotMounted(dev, fstype) => {
             let opts = preflight::ro_options(&fstype);
@@ -688,7 +719,7 @@ fn ensure_boot(sys: &System, conf: &KexecConf) -> Result<Option<TempMount>, ()> 
                     "{}",
                     preflight::boot_not_mounted(&dir, &dev, "mounting it read-only failed")
                 );
-                Err(())
+                Err(Failed)
             }
         }
     }
@@ -698,7 +729,7 @@ fn ensure_boot(sys: &System, conf: &KexecConf) -> Result<Option<TempMount>, ()> 
 /// `LOAD_DURING_SHUTDOWN=no`), `load` (shutdown: loads when rebooting), `exec` (the end of
 /// the shutdown: kexecs when rebooting and loaded), `systemd` (load, then turn the reboot
 /// into `systemctl --force kexec`). Never fails the shutdown: problems are logged.
-pub fn shutdown_hook(phase: &str) -> Result<(), ()> {
+pub fn shutdown_hook(phase: &str) -> Result<(), Failed> {
     let sys = System::real();
     let (conf, from) = sys.kexec_conf();
     let from = from.map_or("the defaults".to_string(), |p| p.display().to_string());
@@ -730,7 +761,7 @@ pub fn shutdown_hook(phase: &str) -> Result<(), ()> {
             if nokexec.exists() {
                 let removed = std::fs::remove_file(&nokexec).is_ok();
                 if sys.kexec_loaded() {
-                    let _ = crate::kexec::unload();
+                    crate::kexec::unload();
                 }
                 println!(
                     "leapboot: {} exists: no kexec this time, the firmware reboots ({})",
@@ -775,16 +806,16 @@ pub fn shutdown_hook(phase: &str) -> Result<(), ()> {
             println!("leapboot: kexec into {what}");
             nix::unistd::sync();
             log::error!("{}", crate::kexec::exec());
-            Err(())
+            Err(Failed)
         }
         other => {
             log::error!("shutdown-hook {other}: expected arm, load, exec or systemd");
-            Err(())
+            Err(Failed)
         }
     }
 }
 
-fn hook_load(sys: &System, conf: &KexecConf, openrc_conf: bool) -> Result<(), ()> {
+fn hook_load(sys: &System, conf: &KexecConf, openrc_conf: bool) -> Result<(), Failed> {
     let _boot = ensure_boot(sys, conf)?;
     let (p, vols) = plan(&Choice::default(), sys, conf, openrc_conf)?;
     do_load(&p, &vols, sys, "leapboot shutdown-hook")?;
