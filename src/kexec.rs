@@ -61,6 +61,8 @@ pub enum KexecError {
     },
     #[error("reboot into the loaded kernel failed: {0}")]
     Reboot(nix::errno::Errno),
+    #[error("unloading the loaded kernel failed: {}", explain(*.0))]
+    Unload(nix::errno::Errno),
 }
 
 /// What an errno from `kexec_file_load` means for the user.
@@ -86,7 +88,7 @@ pub fn explain(e: nix::errno::Errno) -> String {
 
 /// The command-line limit of a bzImage (boot protocol ≥ 2.06 stores it in the setup header),
 /// capped by the running kernel's own limit. Length excludes the NUL.
-fn cmdline_limit(header: &[u8]) -> usize {
+pub fn cmdline_limit(header: &[u8]) -> usize {
     let mut max = ARCH_CMDLINE_SIZE;
     if header.len() >= 0x23C && &header[0x202..0x206] == b"HdrS" {
         let version = u16::from_le_bytes([header[0x206], header[0x207]]);
@@ -527,6 +529,28 @@ pub fn exec() -> KexecError {
         Ok(never) => match never {},
         Err(e) => KexecError::Reboot(e),
     }
+}
+
+/// As [`unload`], with the kernel's answer (`kexec -u`, `leapboot unload`). Unloading when
+/// nothing is loaded succeeds.
+pub fn try_unload() -> Result<(), KexecError> {
+    let empty = b"\0";
+    // SAFETY: no fds are used with KEXEC_FILE_UNLOAD; the command line is a valid empty
+    // string the kernel ignores.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_kexec_file_load,
+            -1 as libc::c_int,
+            -1 as libc::c_int,
+            0 as libc::c_ulong,
+            empty.as_ptr(),
+            0x1 as libc::c_ulong, // KEXEC_FILE_UNLOAD
+        )
+    };
+    if r != 0 {
+        return Err(KexecError::Unload(nix::errno::Errno::last()));
+    }
+    Ok(())
 }
 
 /// Unmounts every mount point under `root`, deepest first.

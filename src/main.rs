@@ -1,14 +1,14 @@
 //! `leapboot`: the same discovery and parsing as the initramfs, on a running system or on disk
-//! images; `load` and `reboot` automate `kexec -l …; reboot -k`. Never writes to any disk or
-//! image.
+//! images; `load`, `status`, `unload`, `exec`, `reboot` and `install-service` do what
+//! `kexec -l …; reboot -k` and the init systems' kexec scripts do. Argument glue only: the
+//! commands are [`leapboot::host::commands`]. Never writes to any disk or image.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use leapboot::disk::{Disk, RoPolicy};
 use leapboot::entry::BootList;
-use leapboot::pipeline::{DiskRef, Volumes};
+use leapboot::pipeline::Volumes;
 
 #[derive(Parser)]
 #[command(
@@ -33,8 +33,13 @@ struct Sources {
     /// A directory to treat as the root of one boot volume (repeatable).
     #[arg(long, value_name = "DIR")]
     root: Vec<PathBuf>,
+}
+
+/// A network boot source for `list`, instead of disks.
+#[derive(clap::Args)]
+struct NetSource {
     /// A network boot source instead of disks: a pxelinux or GRUB config, an iPXE script or a
-    /// kernel, by tftp://, http:// or https:// URL. Its files are fetched when loading.
+    /// kernel, by tftp://, http:// or https:// URL.
     #[arg(long, value_name = "URL", conflicts_with_all = ["disk", "root"])]
     url: Option<String>,
     /// A CA certificate (PEM) HTTPS servers are verified against (repeatable); default: the
@@ -43,15 +48,29 @@ struct Sources {
     ca: Vec<PathBuf>,
 }
 
-/// Which entry and with what command line.
+/// Which kernel and with what command line.
 #[derive(clap::Args)]
 struct Choice {
     /// The entry: its id, its title, or a glob over either (see `leapboot list`). Default:
     /// the default entry, as the boot menu would autoboot it.
+    #[arg(conflicts_with_all = ["kernel", "latest"])]
     entry: Option<String>,
+    /// A kernel file that is in no configuration (like `kexec -l KERNEL`).
+    #[arg(long, value_name = "PATH", conflicts_with = "latest")]
+    kernel: Option<PathBuf>,
+    /// An initrd for --kernel or --latest (repeatable: concatenated in order).
+    #[arg(long, value_name = "PATH")]
+    initrd: Vec<PathBuf>,
+    /// The newest kernel installed in /boot, by version, with its initrd.
+    #[arg(long)]
+    latest: bool,
     /// Boot with this command line instead of the entry's own.
-    #[arg(long, value_name = "ARGS")]
-    cmdline: Option<String>,
+    #[arg(long = "command-line", visible_alias = "cmdline", value_name = "ARGS")]
+    command_line: Option<String>,
+    /// Boot with the running command line (/proc/cmdline without BOOT_IMAGE=, initrd= and
+    /// leapboot.* options).
+    #[arg(long, conflicts_with = "command_line")]
+    reuse_cmdline: bool,
     /// Add these arguments to the command line (repeatable).
     #[arg(long, value_name = "ARGS")]
     append: Vec<String>,
@@ -59,16 +78,36 @@ struct Choice {
     sources: Sources,
 }
 
+impl Choice {
+    fn lib(&self) -> leapboot::host::commands::Choice {
+        leapboot::host::commands::Choice {
+            entry: self.entry.clone(),
+            kernel: self.kernel.clone(),
+            initrds: self.initrd.clone(),
+            latest: self.latest,
+            command_line: self.command_line.clone(),
+            reuse_cmdline: self.reuse_cmdline,
+            append: self.append.clone(),
+            disks: self.sources.disk.clone(),
+            roots: self.sources.root.clone(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// List the boot entries found, in menu order, the default marked with '*'.
     ///
-    /// With no --disk or --root, scans the block devices of this machine (as root), through
-    /// read-only descriptors; their kernel read-only flag is left alone, since the running
-    /// system uses them. Disk images and directories need no privileges.
+    /// With no --disk or --root: this machine. Its mounted /boot, /efi and /boot/efi are read
+    /// through the filesystem first; then every block device with nothing mounted, through
+    /// read-only descriptors (as root; a device that cannot be opened is named with the
+    /// reason). The running kernel is marked '>'. Disk images and directories need no
+    /// privileges.
     List {
         #[command(flatten)]
         sources: Sources,
+        #[command(flatten)]
+        net: NetSource,
         /// Print JSON: {"default", "timeout", "entries": [...], "volumes": [...]}.
         #[arg(long)]
         json: bool,
@@ -76,15 +115,72 @@ enum Command {
         #[arg(long)]
         stats: bool,
     },
-    /// Load an entry as the next kernel (kexec_file_load), without rebooting.
+    /// Load a kernel as the next one (kexec_file_load), without rebooting: like `kexec -l`.
     ///
-    /// Like `kexec -l`: the kernel, its initrds (concatenated) and its command line are handed
-    /// to the running kernel, which boots them on the next kexec reboot (`leapboot reboot`,
-    /// `systemctl kexec`). Needs root (CAP_SYS_BOOT); a kernel locked down by Secure Boot
-    /// accepts only signed kernels it trusts.
+    /// An entry (or the default one), a file (--kernel, --initrd), or the newest installed
+    /// kernel (--latest). The kernel, its initrds (concatenated) and its command line are
+    /// handed to the running kernel, which boots them on the next kexec reboot (`leapboot
+    /// reboot`, `systemctl kexec`). A file that is not a kernel for this machine, a missing
+    /// initrd, a command line longer than the kernel accepts or too little memory are refused
+    /// before anything is loaded. Needs root (CAP_SYS_BOOT).
     Load {
         #[command(flatten)]
         choice: Choice,
+        /// Print what would be loaded (files, sizes, command line, the kexec call); load
+        /// nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Whether a kernel is loaded, what leapboot loaded, and how a reboot would happen here.
+    Status {
+        /// Print JSON: {"loaded", "record", "init", "evidence", "reboot"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unload the loaded kernel (like `kexec -u`).
+    Unload,
+    /// Jump into the loaded kernel now (like `kexec -e`): nothing is stopped or unmounted.
+    ///
+    /// Refused while an init system runs services, unless --force.
+    Exec {
+        /// Jump even though services are running.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Reboot into a kernel through the init system, skipping the firmware.
+    ///
+    /// With nothing chosen and a kernel already loaded, boots that one; otherwise loads the
+    /// choice (default: the default entry) first. The reboot goes through whatever runs the
+    /// system: systemd (`systemctl kexec`), OpenRC (`openrc-shutdown --kexec`), sysvinit with
+    /// or without OpenRC (`reboot`, once `leapboot install-service` put its shutdown script
+    /// in place). Where there is no graceful path (busybox, runit, s6), --force syncs,
+    /// remounts filesystems read-only where it can and kexecs at once.
+    Reboot {
+        #[command(flatten)]
+        choice: Choice,
+        /// Reboot with reboot(2) right away instead of asking the init system.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Install the service that makes a plain `reboot` kexec (systemd unit, OpenRC service or
+    /// sysvinit script, for the init detected).
+    ///
+    /// At shutdown, when rebooting, it loads the default entry or the kernel
+    /// /etc/conf.d/kexec (/etc/kexec.conf) names, with its KPARAM, unless /nokexec exists
+    /// (skipped once) or KNAME=-. The files are shipped in leapboot's dist/ directory too.
+    InstallService {
+        /// The init system to install for: systemd, openrc or sysvinit (default: detected).
+        #[arg(long)]
+        init: Option<String>,
+        /// Print the files and commands; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// What the installed services run (arm, load, exec, systemd).
+    #[command(hide = true)]
+    ShutdownHook {
+        /// arm, load, exec or systemd.
+        phase: String,
     },
     /// Fetch one file by URL as the loader would (bounded, with retries), printing progress
     /// and the rate to stderr: checks a TFTP/HTTP(S) server.
@@ -100,19 +196,6 @@ enum Command {
         /// Give up after this many seconds in all.
         #[arg(long, value_name = "SECONDS", default_value_t = 600)]
         timeout: u64,
-    },
-    /// Reboot into an entry now, skipping the firmware: load it, then kexec.
-    ///
-    /// With no ENTRY and a kernel already loaded (`leapboot load`, `kexec -l`), boots that one;
-    /// with no ENTRY and nothing loaded, loads the default entry. The reboot goes through
-    /// systemd (`systemctl kexec`: services stop, filesystems unmount cleanly). Without
-    /// systemd, --force reboots at once after a sync, stopping nothing.
-    Reboot {
-        #[command(flatten)]
-        choice: Choice,
-        /// Reboot with reboot(2) right away instead of asking the init system.
-        #[arg(long)]
-        force: bool,
     },
     /// Get a DHCP lease (or parse an `ip=` setting) and print it as JSON, for diagnosis.
     ///
@@ -141,35 +224,230 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     leapboot::logger::init(false, cli.debug);
-    match cli.command {
+    use leapboot::host::commands as c;
+    let r = match cli.command {
         Command::List {
             sources,
+            net,
             json,
             stats,
         } => {
-            let code = list(&sources, json);
+            let r = match &net.url {
+                Some(url) => list_url(url, &net.ca, json),
+                None => list(&sources, json),
+            };
             if stats {
                 print_stats();
             }
-            code
+            r
         }
-        Command::Load { choice } => match load(&choice) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(()) => ExitCode::FAILURE,
-        },
-        Command::Reboot { choice, force } => reboot(&choice, force),
+        Command::Load { choice, dry_run } => c::load(&choice.lib(), dry_run),
+        Command::Status { json } => c::status(json),
+        Command::Unload => c::unload(),
+        Command::Exec { force } => c::exec(force),
+        Command::Reboot { choice, force } => c::reboot(&choice.lib(), force),
+        Command::InstallService { init, dry_run } => c::install_service(init.as_deref(), dry_run),
+        Command::ShutdownHook { phase } => c::shutdown_hook(&phase),
         Command::NetLease {
             iface,
             ip,
             timeout,
             apply,
-        } => net_lease(&iface, &ip, timeout, apply),
+        } => return net_lease(&iface, &ip, timeout, apply),
         Command::Fetch {
             url,
             output,
             ca,
             timeout,
-        } => fetch(&url, output.as_deref(), &ca, timeout),
+        } => return fetch(&url, output.as_deref(), &ca, timeout),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn list(sources: &Sources, json: bool) -> Result<(), leapboot::host::commands::Failed> {
+    let sys = leapboot::host::live::System::real();
+    let volumes = leapboot::host::commands::open(&sources.disk, &sources.root, &sys)?;
+    let (mut list, errors) = volumes.boot_list();
+    host_policy().resolve(&mut list);
+    for e in &errors {
+        log::warn!("{e}");
+    }
+    // The running kernel is marked only for this machine.
+    let running = (sources.disk.is_empty() && sources.root.is_empty())
+        .then(|| leapboot::host::running_entry(&list, &sys.release(), &sys.cmdline()))
+        .flatten();
+    if json {
+        println!("{}", to_json(&list, &volumes, running));
+    } else {
+        print_table(&list, running);
+    }
+    Ok(())
+}
+
+/// `list --url`: the entries a network boot source gives, through the same parsers.
+fn list_url(url: &str, ca: &[PathBuf], json: bool) -> Result<(), leapboot::host::commands::Failed> {
+    use leapboot::host::commands::Failed;
+    let url = leapboot::net::url::Url::parse(url).map_err(|e| {
+        log::error!("--url {url}: {e}");
+        Failed
+    })?;
+    let ca: Vec<String> = if ca.is_empty() {
+        std::fs::read_to_string(leapboot::config::PATH)
+            .map(|t| leapboot::config::Config::parse(&t).0.ca_certificates)
+            .unwrap_or_default()
+    } else {
+        ca.iter().map(|p| p.display().to_string()).collect()
+    };
+    let cfg = leapboot::net::fetch::FetchConfig::with_ca(ca);
+    leapboot::net::fetch::set_global(cfg.clone());
+    let (found, fs) = leapboot::net::source::discover_url(&url, &cfg, "");
+    log::debug!("{}: {} transfers", fs.name(), fs.fetches());
+    for e in &found.errors {
+        log::warn!("{e}");
+    }
+    let mut list = BootList::default();
+    list.merge(found);
+    host_policy().resolve(&mut list);
+    let volumes = Volumes::default();
+    if json {
+        println!("{}", to_json(&list, &volumes, None));
+    } else {
+        print_table(&list, None);
+    }
+    if list.entries.is_empty() {
+        log::error!("no boot entries at {url}");
+        return Err(Failed);
+    }
+    Ok(())
+}
+
+/// The boot policy `/init` would apply, from this system's `/etc/leapboot.toml` if any.
+fn host_policy() -> leapboot::session::Policy {
+    let text = std::fs::read_to_string(leapboot::config::PATH).ok();
+    leapboot::session::Policy::for_host(text.as_deref())
+}
+
+/// `stats: cpu_ms=N peak_rss_kib=N`: this process's CPU time (user + system) and the high-water
+/// mark of its own memory (`VmHWM`, which unlike `ru_maxrss` does not inherit the parent's peak
+/// across `exec`). `cargo xtask bench` reads this line.
+fn print_stats() {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec.max(0) as u64 * 1_000_000 + t.tv_usec.max(0) as u64;
+    let cpu_us = us(ru.ru_utime) + us(ru.ru_stime);
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    eprintln!(
+        "stats: cpu_ms={}.{:03} peak_rss_kib={hwm}",
+        cpu_us / 1000,
+        cpu_us % 1000
+    );
+}
+
+fn to_json(list: &BootList, volumes: &Volumes, running: Option<usize>) -> String {
+    let entries: Vec<serde_json::Value> = list
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let url = |f: &leapboot::entry::FileRef| {
+                leapboot::net::netfs::url_of(f).map(|u| u.to_string())
+            };
+            let mut v = serde_json::json!({
+                "running": Some(i) == running,
+                "id": e.id,
+                "title": e.title,
+                "version": e.version,
+                "kernel": e.kernel.path,
+                "initrd": e.initrds.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                "cmdline": e.cmdline,
+                "devicetree": e.devicetree.as_ref().map(|f| &f.path),
+                "format": e.format,
+                "source": e.source,
+            });
+            // Network entries: where the loader fetches each file.
+            if let (Some(k), Some(obj)) = (url(&e.kernel), v.as_object_mut()) {
+                obj.insert("kernel_url".into(), k.into());
+                let i: Vec<Option<String>> = e.initrds.iter().map(url).collect();
+                obj.insert("initrd_url".into(), serde_json::json!(i));
+            }
+            v
+        })
+        .collect();
+    // The volumes opened, as blkid would describe them.
+    let vols: Vec<serde_json::Value> = volumes
+        .list
+        .iter()
+        .map(|v| {
+            let p = v.partition.as_ref();
+            serde_json::json!({
+                "name": v.name,
+                "fs": v.info.as_ref().map(|i| i.kind),
+                "uuid": v.info.as_ref().and_then(|i| i.uuid.as_deref()),
+                "label": v.info.as_ref().and_then(|i| i.label.as_deref()),
+                "partition": p.map(|p| p.number),
+                "partuuid": p.and_then(|p| p.part_uuid.as_deref()),
+                "parttype": p.and_then(|p| {
+                    p.type_guid
+                        .clone()
+                        .or_else(|| p.mbr_type.map(|t| format!("0x{t:02x}")))
+                }),
+                "partlabel": p.and_then(|p| p.label.as_deref()),
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "default": list.default_entry().map(|i| &list.entries[i].id),
+        "timeout": list.timeout,
+        "entries": entries,
+        "volumes": vols,
+    });
+    leapboot::sanitize::json_escape_terminal_controls(
+        &serde_json::to_string_pretty(&v).unwrap_or_default(),
+    )
+}
+
+fn print_table(list: &BootList, running: Option<usize>) {
+    use leapboot::host::printable as p;
+    if list.entries.is_empty() {
+        println!("no boot entries found");
+        return;
+    }
+    let default = list.default_entry();
+    for (i, e) in list.entries.iter().enumerate() {
+        let mark = if Some(i) == default { '*' } else { ' ' };
+        let run = if Some(i) == running { '>' } else { ' ' };
+        let note = if Some(i) == running {
+            "  (running)"
+        } else {
+            ""
+        };
+        println!("{mark}{run} {}  [{}]{note}", p(&e.title), p(&e.id));
+        // A network file is shown as its URL.
+        let name = |f: &leapboot::entry::FileRef| {
+            leapboot::net::netfs::url_of(f).map_or_else(|| f.to_string(), |u| u.to_string())
+        };
+        println!("    kernel  {}", p(&name(&e.kernel)));
+        for f in &e.initrds {
+            println!("    initrd  {}", p(&name(f)));
+        }
+        println!("    cmdline {}", p(&e.cmdline));
+        let line = e.source.line.map(|l| format!(":{l}")).unwrap_or_default();
+        println!(
+            "    from    {}:{}{line}",
+            p(&e.source.volume),
+            p(&e.source.file)
+        );
     }
 }
 
@@ -266,309 +544,5 @@ fn fetch(url: &str, output: Option<&std::path::Path>, ca: &[PathBuf], timeout: u
             log::error!("{e} (after {:.1} s)", t.elapsed().as_secs_f64());
             ExitCode::FAILURE
         }
-    }
-}
-
-fn list(sources: &Sources, json: bool) -> ExitCode {
-    let Ok((volumes, list)) = scan(sources) else {
-        return ExitCode::FAILURE;
-    };
-    if sources.url.is_some() && list.entries.is_empty() {
-        if json {
-            println!("{}", to_json(&list, &volumes));
-        }
-        log::error!(
-            "no boot entries at {}",
-            sources.url.as_deref().unwrap_or("")
-        );
-        return ExitCode::FAILURE;
-    }
-    if json {
-        println!("{}", to_json(&list, &volumes));
-    } else {
-        print_table(&list);
-    }
-    ExitCode::SUCCESS
-}
-
-/// Finds the chosen entry and loads it; errors are logged.
-fn load(choice: &Choice) -> Result<(), ()> {
-    let (volumes, list) = scan(&choice.sources)?;
-    let i =
-        leapboot::host::choose(&list, choice.entry.as_deref()).map_err(|e| log::error!("{e}"))?;
-    let e = &list.entries[i];
-    let cmdline =
-        leapboot::host::compose_cmdline(&e.cmdline, choice.cmdline.as_deref(), &choice.append);
-    log::info!(
-        "loading '{}' [{}] with command line: {cmdline}",
-        e.title,
-        e.id
-    );
-    leapboot::kexec::load(e, &cmdline, &volumes, &mut |_, _, _| {}).map_err(|err| {
-        log::error!(
-            "entry '{}' ({}:{}): {err}",
-            e.title,
-            e.source.volume,
-            e.source.file
-        );
-    })?;
-    let t = |s: &str| leapboot::sanitize::for_terminal(s).into_owned();
-    println!(
-        "loaded '{}' [{}]: {} with {} initrd(s); `leapboot reboot` or `systemctl kexec` boots it",
-        t(&e.title),
-        t(&e.id),
-        t(&e.kernel.to_string()),
-        e.initrds.len()
-    );
-    Ok(())
-}
-
-fn reboot(choice: &Choice, force: bool) -> ExitCode {
-    use leapboot::host::{kexec_loaded, reboot_method, RebootMethod};
-    // Decide first: loading a kernel and then refusing to reboot helps nobody.
-    let Some(method) = reboot_method("/run".as_ref(), force) else {
-        log::error!(
-            "this system is not run by systemd, and leapboot knows no other init to ask for a \
-             clean kexec reboot; stop your services and run `leapboot reboot --force`, or load \
-             with `leapboot load` and use your init's kexec reboot"
-        );
-        return ExitCode::FAILURE;
-    };
-    let nothing_chosen =
-        choice.entry.is_none() && choice.cmdline.is_none() && choice.append.is_empty();
-    if nothing_chosen && kexec_loaded("/sys".as_ref()) {
-        println!("a kernel is already loaded; rebooting into it");
-    } else if load(choice).is_err() {
-        return ExitCode::FAILURE;
-    }
-    match method {
-        RebootMethod::Systemd => {
-            println!("rebooting through systemd: systemctl kexec");
-            match std::process::Command::new("systemctl")
-                .arg("kexec")
-                .status()
-            {
-                Ok(s) if s.success() => ExitCode::SUCCESS,
-                Ok(s) => {
-                    log::error!("systemctl kexec failed ({s}); the kernel stays loaded");
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    log::error!("cannot run systemctl: {e}; the kernel stays loaded");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        RebootMethod::Immediate => {
-            println!("rebooting now (--force): sync, then kexec");
-            log::error!("{}", leapboot::kexec::exec());
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The entries of `sources` (disks, directories or a URL), problems logged as warnings.
-fn scan(sources: &Sources) -> Result<(Volumes, BootList), ()> {
-    let Some(url) = &sources.url else {
-        let volumes = open(sources)?;
-        let (mut list, errors) = volumes.boot_list();
-        host_policy().resolve(&mut list);
-        for e in &errors {
-            log::warn!("{e}");
-        }
-        return Ok((volumes, list));
-    };
-    let url = leapboot::net::url::Url::parse(url).map_err(|e| log::error!("--url {url}: {e}"))?;
-    let ca: Vec<String> = if sources.ca.is_empty() {
-        std::fs::read_to_string(leapboot::config::PATH)
-            .map(|t| leapboot::config::Config::parse(&t).0.ca_certificates)
-            .unwrap_or_default()
-    } else {
-        sources.ca.iter().map(|p| p.display().to_string()).collect()
-    };
-    let cfg = leapboot::net::fetch::FetchConfig::with_ca(ca);
-    leapboot::net::fetch::set_global(cfg.clone());
-    let (found, fs) = leapboot::net::source::discover_url(&url, &cfg, "");
-    log::debug!("{}: {} transfers", fs.name(), fs.fetches());
-    for e in &found.errors {
-        log::warn!("{e}");
-    }
-    let mut list = BootList::default();
-    list.merge(found);
-    host_policy().resolve(&mut list);
-    Ok((Volumes::default(), list))
-}
-
-/// Opens the volumes `sources` names, or this machine's disks if it names none. Errors are
-/// logged.
-/// The boot policy `/init` would apply, from this system's `/etc/leapboot.toml` if any.
-fn host_policy() -> leapboot::session::Policy {
-    let text = std::fs::read_to_string(leapboot::config::PATH).ok();
-    leapboot::session::Policy::for_host(text.as_deref())
-}
-
-fn open(sources: &Sources) -> Result<Volumes, ()> {
-    let (disks, roots) = (&sources.disk, &sources.root);
-    let mut volumes = Volumes::default();
-    if disks.is_empty() && roots.is_empty() {
-        // A running system writes to its own disks: read them through read-only descriptors
-        // but leave the kernel's read-only flag alone (the initramfs sets it; we must not).
-        for d in leapboot::discover::block_devices("/sys".as_ref(), "/dev".as_ref()) {
-            match Disk::open_with(&d.node, RoPolicy::Leave) {
-                Ok(disk) => volumes.add_disk(&disk, &d.name, &|n| {
-                    leapboot::discover::partition_name(&d.name, n)
-                }),
-                Err(e) => log::error!("{e}"),
-            }
-        }
-    }
-    let mut opened = Vec::new();
-    for path in disks {
-        match Disk::open(path) {
-            Ok(disk) => opened.push((disk, path.display().to_string())),
-            Err(e) => {
-                log::error!("{e}");
-                return Err(());
-            }
-        }
-    }
-    let namers: Vec<Box<dyn Fn(u32) -> String + Sync>> = opened
-        .iter()
-        .map(|(_, name)| {
-            let name = name.clone();
-            Box::new(move |n| format!("{name}:{n}")) as Box<dyn Fn(u32) -> String + Sync>
-        })
-        .collect();
-    let refs: Vec<DiskRef<'_>> = opened
-        .iter()
-        .zip(&namers)
-        .map(|((disk, name), namer)| DiskRef {
-            disk,
-            name,
-            part_name: namer.as_ref(),
-        })
-        .collect();
-    volumes.add_disks(&refs);
-    for r in roots {
-        if !r.is_dir() {
-            log::error!("{}: not a directory", r.display());
-            return Err(());
-        }
-        volumes.add_dir(r);
-    }
-    Ok(volumes)
-}
-
-/// `stats: cpu_ms=N peak_rss_kib=N`: this process's CPU time (user + system) and the high-water
-/// mark of its own memory (`VmHWM`, which unlike `ru_maxrss` does not inherit the parent's peak
-/// across `exec`). `cargo xtask bench` reads this line.
-fn print_stats() {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let us = |t: libc::timeval| t.tv_sec.max(0) as u64 * 1_000_000 + t.tv_usec.max(0) as u64;
-    let cpu_us = us(ru.ru_utime) + us(ru.ru_stime);
-    let hwm = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    eprintln!(
-        "stats: cpu_ms={}.{:03} peak_rss_kib={hwm}",
-        cpu_us / 1000,
-        cpu_us % 1000
-    );
-}
-
-fn to_json(list: &BootList, volumes: &Volumes) -> String {
-    let entries: Vec<serde_json::Value> = list
-        .entries
-        .iter()
-        .map(|e| {
-            let url = |f: &leapboot::entry::FileRef| {
-                leapboot::net::netfs::url_of(f).map(|u| u.to_string())
-            };
-            let mut v = serde_json::json!({
-                "id": e.id,
-                "title": e.title,
-                "version": e.version,
-                "kernel": e.kernel.path,
-                "initrd": e.initrds.iter().map(|f| &f.path).collect::<Vec<_>>(),
-                "cmdline": e.cmdline,
-                "devicetree": e.devicetree.as_ref().map(|f| &f.path),
-                "format": e.format,
-                "source": e.source,
-            });
-            // Network entries: where the loader fetches each file.
-            if let (Some(k), Some(obj)) = (url(&e.kernel), v.as_object_mut()) {
-                obj.insert("kernel_url".into(), k.into());
-                let i: Vec<Option<String>> = e.initrds.iter().map(url).collect();
-                obj.insert("initrd_url".into(), serde_json::json!(i));
-            }
-            v
-        })
-        .collect();
-    // The volumes opened, as blkid would describe them.
-    let vols: Vec<serde_json::Value> = volumes
-        .list
-        .iter()
-        .map(|v| {
-            let p = v.partition.as_ref();
-            serde_json::json!({
-                "name": v.name,
-                "fs": v.info.as_ref().map(|i| i.kind),
-                "uuid": v.info.as_ref().and_then(|i| i.uuid.as_deref()),
-                "label": v.info.as_ref().and_then(|i| i.label.as_deref()),
-                "partition": p.map(|p| p.number),
-                "partuuid": p.and_then(|p| p.part_uuid.as_deref()),
-                "parttype": p.and_then(|p| {
-                    p.type_guid
-                        .clone()
-                        .or_else(|| p.mbr_type.map(|t| format!("0x{t:02x}")))
-                }),
-                "partlabel": p.and_then(|p| p.label.as_deref()),
-            })
-        })
-        .collect();
-    let v = serde_json::json!({
-        "default": list.default_entry().map(|i| &list.entries[i].id),
-        "timeout": list.timeout,
-        "entries": entries,
-        "volumes": vols,
-    });
-    leapboot::sanitize::json_escape_terminal_controls(
-        &serde_json::to_string_pretty(&v).unwrap_or_default(),
-    )
-}
-
-fn print_table(list: &BootList) {
-    if list.entries.is_empty() {
-        println!("no boot entries found");
-        return;
-    }
-    // Titles, ids, paths and command lines come from disks: shown, never obeyed.
-    let t = |s: &str| leapboot::sanitize::for_terminal(s).into_owned();
-    let default = list.default_entry();
-    for (i, e) in list.entries.iter().enumerate() {
-        let mark = if Some(i) == default { '*' } else { ' ' };
-        println!("{mark} {}  [{}]", t(&e.title), t(&e.id));
-        // A network file is shown as its URL.
-        let name = |f: &leapboot::entry::FileRef| {
-            leapboot::net::netfs::url_of(f).map_or_else(|| f.to_string(), |u| u.to_string())
-        };
-        println!("    kernel  {}", t(&name(&e.kernel)));
-        for f in &e.initrds {
-            println!("    initrd  {}", t(&name(f)));
-        }
-        println!("    cmdline {}", t(&e.cmdline));
-        let line = e.source.line.map(|l| format!(":{l}")).unwrap_or_default();
-        println!(
-            "    from    {}:{}{line}",
-            t(&e.source.volume),
-            t(&e.source.file)
-        );
     }
 }

@@ -40,6 +40,10 @@ pub struct DiskSpec {
     pub hotplug: bool,
     /// This many identical disks (scenarios only; at most 32). Default 1.
     pub repeat: Option<usize>,
+    /// The booted system's own disk (a `debian_rootfs`): the guest writes to it, through a
+    /// QEMU overlay (`snapshot=on`) kept across the VM's reboots; the image stays as built.
+    #[serde(default)]
+    pub snapshot: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -91,9 +95,14 @@ pub struct PartSpec {
     #[serde(default)]
     pub mkfs_args: Vec<String>,
     /// Path → content. Content is text, or `@kernel`, `@target-initrd`,
-    /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`.
+    /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`, `@leapboot` (the static
+    /// `leapboot` command), `@symlink TARGET`. Text starting with `#!` and `@leapboot` are
+    /// made executable.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// ext4 only: start from a cached Debian root filesystem (`systemd` or `openrc`, built
+    /// by debootstrap on first use, see `xtask/src/rootfs.rs`); `files` are added over it.
+    pub debian_rootfs: Option<String>,
 }
 
 fn default_size() -> u64 {
@@ -144,6 +153,7 @@ impl Artifacts {
             "target-initrd" => self.target_initrd.clone(),
             "marker-initrd" if !arg.is_empty() => crate::initramfs::marker(arg)?,
             "garbage" => garbage(arg.parse().context("@garbage needs a byte count")?),
+            "leapboot" => std::fs::read(&self.cli)?,
             "uki" => self.uki(arg)?,
             "chain-initrd" => crate::initramfs::chain(
                 &std::fs::read(&self.cli)?,
@@ -203,14 +213,34 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(stage);
     std::fs::create_dir_all(stage)?;
+    if let Some(variant) = &p.debian_rootfs {
+        if p.fs != FsKind::Ext4 {
+            bail!("`debian_rootfs` is for ext4 partitions only");
+        }
+        let tree = crate::rootfs::get(variant)?;
+        run(Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", tree.display()))
+            .arg(stage))?;
+        let _ = std::fs::remove_file(stage.join(".leapboot-complete"));
+    }
     for (path, content) in &p.files {
         let dest = stage.join(path.trim_start_matches('/'));
         std::fs::create_dir_all(dest.parent().expect("a file path has a parent"))?;
+        let _ = std::fs::remove_file(&dest);
+        if let Some(target) = content.strip_prefix("@symlink ") {
+            std::os::unix::fs::symlink(target, &dest)?;
+            continue;
+        }
         std::fs::write(
             &dest,
             art.content(content)
                 .with_context(|| format!("file {path}"))?,
         )?;
+        if content.starts_with("#!") || content == "@leapboot" {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))?;
+        }
     }
     let f = File::create(out)?;
     f.set_len(p.size_mib << 20)?;

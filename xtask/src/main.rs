@@ -12,6 +12,7 @@ mod netlab;
 mod nettest;
 mod prereq;
 mod qemu;
+mod rootfs;
 mod run;
 mod scenario;
 mod test;
@@ -69,6 +70,12 @@ enum Command {
     TestNet,
     /// Measure sizes, discovery cost, parser scaling and four boot arms side by side; write
     /// BENCHMARKS.md.
+    /// Build (once) and cache a Debian root filesystem for the live-system scenarios:
+    /// `systemd` or `openrc` (debootstrap, under target/rootfs/).
+    Rootfs {
+        /// `systemd` or `openrc`.
+        variant: String,
+    },
     ///
     /// Takes about 10 minutes (2 cores): it builds the bench disks and boots a direct boot, a
     /// busybox floor, a busybox + kexec-tools script and leapboot in QEMU, interleaved.
@@ -123,6 +130,7 @@ fn main() -> anyhow::Result<()> {
         Command::TestNet => nettest::run(),
         Command::Bench { quick, only } => bench::run(quick, only),
         Command::BenchScaling { runs } => bench::scaling::run(runs.max(1)),
+        Command::Rootfs { variant } => rootfs::get(&variant).map(|d| println!("{}", d.display())),
     }
 }
 

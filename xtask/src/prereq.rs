@@ -58,6 +58,14 @@ impl Need {
         }
     }
 
+    /// The Debian root filesystems of the live-system scenarios.
+    pub fn rootfs() -> Need {
+        Need {
+            musl: false,
+            tools: vec![("debootstrap", "debootstrap"), ("chroot", "coreutils")],
+        }
+    }
+
     pub fn qemu() -> Need {
         let mut n = Need::images();
         n.tools.push(("qemu-system-x86_64", "qemu-system-x86"));

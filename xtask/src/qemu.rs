@@ -30,6 +30,9 @@ pub struct VmDisk {
     /// Not attached at start: the drive exists (id `d<N>`) and a monitor `device_add` with
     /// `drive=d<N>` attaches it later. See [`VmDisk::device`] for the arguments.
     pub hotplug: bool,
+    /// Writes go to a temporary overlay (`snapshot=on`) that lives as long as QEMU: the
+    /// guest sees its own writes across reboots, the image file stays as built.
+    pub snapshot: bool,
 }
 
 impl VmDisk {
@@ -39,6 +42,7 @@ impl VmDisk {
             path,
             bus: Bus::Virtio,
             hotplug: false,
+            snapshot: false,
         }
     }
 
@@ -57,13 +61,16 @@ impl VmDisk {
 /// A virtual machine booting leapboot.
 pub struct Vm {
     pub kernel: PathBuf,
-    pub initrd: PathBuf,
+    /// None: the kernel boots without an initramfs (its own root= in `append`).
+    pub initrd: Option<PathBuf>,
     /// Extra kernel arguments (after `console=ttyS0 panic=-1`).
     pub append: String,
     pub disks: Vec<VmDisk>,
     pub kvm: bool,
     /// A unix socket for QEMU's human monitor (HMP), for hotplug steps.
     pub monitor: Option<PathBuf>,
+    /// A guest reboot goes through the firmware and boots `kernel` again (no `-no-reboot`).
+    pub firmware_reboot: bool,
 }
 
 impl Vm {
@@ -78,10 +85,12 @@ impl Vm {
             "-smp",
             "1",
             "-nodefaults",
-            "-no-reboot",
             "-display",
             "none",
         ]);
+        if !self.firmware_reboot {
+            c.arg("-no-reboot");
+        }
         if self.kvm {
             c.args(["-accel", "kvm", "-cpu", "host"]);
         } else {
@@ -98,10 +107,10 @@ impl Vm {
             }
             None => {}
         }
-        c.arg("-kernel")
-            .arg(&self.kernel)
-            .arg("-initrd")
-            .arg(&self.initrd);
+        c.arg("-kernel").arg(&self.kernel);
+        if let Some(initrd) = &self.initrd {
+            c.arg("-initrd").arg(initrd);
+        }
         // panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging a test.
         // no_timer_check: under TCG on a loaded machine the kernel's IO-APIC timer check can
         // miss its ticks and panic ("IO-APIC + timer doesn't work!"); a VM's timer is fine.
@@ -123,8 +132,9 @@ impl Vm {
             // Writable on purpose: a write by leapboot must change the image, and the
             // checksums after the run must catch it.
             c.arg("-drive").arg(format!(
-                "file={},format=raw,if=none,id=d{i}",
-                d.path.display()
+                "file={},format=raw,if=none,id=d{i}{}",
+                d.path.display(),
+                if d.snapshot { ",snapshot=on" } else { "" }
             ));
             if !d.hotplug {
                 c.arg("-device").arg(d.device(i, ahci_port));
@@ -147,10 +157,11 @@ mod tests {
             path: PathBuf::from(format!("/x/{bus:?}.img")),
             bus,
             hotplug,
+            snapshot: false,
         };
         let vm = Vm {
             kernel: "k".into(),
-            initrd: "i".into(),
+            initrd: Some("i".into()),
             append: String::new(),
             disks: vec![
                 disk(Bus::Nvme, false),
@@ -160,6 +171,7 @@ mod tests {
             ],
             kvm: false,
             monitor: Some("/tmp/m.sock".into()),
+            firmware_reboot: false,
         };
         let args: Vec<String> = vm
             .command(false)

@@ -25,11 +25,12 @@ pub fn run(disks: &[PathBuf], append: &str, kvm: bool) -> anyhow::Result<()> {
     let interactive = std::io::stdin().is_terminal();
     let vm = Vm {
         kernel: k.image.clone(),
-        initrd,
+        initrd: Some(initrd),
         append: append.to_string(),
         disks: disks.into_iter().map(crate::qemu::VmDisk::virtio).collect(),
         kvm,
         monitor: None,
+        firmware_reboot: false,
     };
     let mut cmd = vm.command(interactive);
     println!("xtask: {cmd:?}");

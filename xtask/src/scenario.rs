@@ -53,6 +53,36 @@ pub struct Scenario {
     /// A network for the guest: a namespace, a tap, dnsmasq (see `crate::netlab`).
     #[serde(default)]
     pub network: Option<crate::netlab::NetworkSpec>,
+    /// What QEMU boots: `leapboot` (the kernel with leapboot's initramfs, default) or
+    /// `kernel` (the kernel alone, no initramfs: `append` gives its `root=`; a real system).
+    #[serde(default)]
+    pub boot: BootKind,
+    /// A guest reboot goes through the firmware (SeaBIOS) and boots again, instead of ending
+    /// QEMU (`-no-reboot` off).
+    #[serde(default)]
+    pub firmware_reboot: bool,
+    /// Durations to measure and report: from the first line containing `from` to the next
+    /// line containing `to`.
+    #[serde(default)]
+    pub timing: Vec<Timing>,
+}
+
+/// What QEMU boots.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BootKind {
+    #[default]
+    Leapboot,
+    Kernel,
+}
+
+/// A duration measured on the serial console.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    pub name: String,
+    pub from: String,
+    pub to: String,
 }
 
 fn default_limit() -> u64 {
@@ -204,6 +234,8 @@ pub struct Outcome {
     pub message: String,
     pub transcript: PathBuf,
     pub duration: Duration,
+    /// The `timing` results, one line each.
+    pub timings: Vec<String>,
 }
 
 pub fn sha256(p: &Path) -> anyhow::Result<String> {
@@ -225,7 +257,8 @@ pub fn run(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts) -> Outco
     let start = Instant::now();
     let dir = paths::target().join("qemu-tests").join(&s.name);
     let transcript = dir.join("serial.log");
-    let result = run_inner(s, kernel, initrd, art, &dir, &transcript);
+    let mut timings = Vec::new();
+    let result = run_inner(s, kernel, initrd, art, &dir, &transcript, &mut timings);
     let (passed, message) = match result {
         Ok(()) => (true, String::new()),
         Err(e) => (false, format!("{e:#}")),
@@ -235,6 +268,7 @@ pub fn run(s: &Scenario, kernel: &Path, initrd: &Path, art: &Artifacts) -> Outco
         message,
         transcript,
         duration: start.elapsed(),
+        timings,
     }
 }
 
@@ -245,6 +279,7 @@ fn run_inner(
     art: &Artifacts,
     dir: &Path,
     transcript: &Path,
+    timings: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
     let disks = image::build_disks(&s.disk, dir, art).context("building disk images")?;
@@ -256,7 +291,7 @@ fn run_inner(
         .then(|| dir.join("monitor.sock"));
     let vm = Vm {
         kernel: kernel.to_owned(),
-        initrd: initrd.to_owned(),
+        initrd: (s.boot == BootKind::Leapboot).then(|| initrd.to_owned()),
         append: s.append.clone(),
         disks: disks
             .iter()
@@ -265,10 +300,12 @@ fn run_inner(
                 path: path.clone(),
                 bus: spec.bus,
                 hotplug: spec.hotplug,
+                snapshot: spec.snapshot,
             })
             .collect(),
         kvm: false,
         monitor: monitor_path.clone(),
+        firmware_reboot: s.firmware_reboot,
     };
     let mut cmd = vm.command(false);
     // Declared before the child: dropped (dnsmasq killed, namespace deleted) after it.
@@ -314,6 +351,9 @@ fn run_inner(
     let deadline = Instant::now() + Duration::from_secs(s.time_limit_s);
     let mut next = 0;
     let mut monitor: Option<Monitor> = None;
+    // For each timing: when its `from` was seen, and whether it is done.
+    let mut started: Vec<Option<Instant>> = s.timing.iter().map(|_| None).collect();
+    let mut done = vec![false; s.timing.len()];
     let verdict: anyhow::Result<()> = loop {
         if next == s.expect.len() {
             break Ok(());
@@ -349,6 +389,24 @@ fn run_inner(
         match rx.recv_timeout(left) {
             Ok(line) => {
                 writeln!(log, "{line}")?;
+                for (i, t) in s.timing.iter().enumerate() {
+                    match started[i] {
+                        None if line.contains(&t.from) => started[i] = Some(Instant::now()),
+                        Some(at) if !done[i] && line.contains(&t.to) => {
+                            done[i] = true;
+                            let r = format!(
+                                "{}: {:.1} s (from {:?} to {:?})",
+                                t.name,
+                                at.elapsed().as_secs_f64(),
+                                t.from,
+                                t.to
+                            );
+                            writeln!(log, "[xtask] timing {r}")?;
+                            timings.push(r);
+                        }
+                        _ => {}
+                    }
+                }
                 if let Some(bad) = ALWAYS_REJECT
                     .iter()
                     .copied()

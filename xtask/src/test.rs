@@ -74,6 +74,9 @@ pub fn run(only: Option<&str>, qemu_only: bool) -> anyhow::Result<()> {
                 };
                 let (image, initrd) = &kernels[&s.kernel];
                 let o = scenario::run(s, image, initrd, art);
+                for t in &o.timings {
+                    println!("     {:<32} timing {t}", s.name);
+                }
                 if o.passed {
                     println!("PASS {:<32} {:6.1} s", s.name, o.duration.as_secs_f64());
                 } else {

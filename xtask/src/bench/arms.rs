@@ -437,15 +437,17 @@ pub fn boot(s: &Setup, arm: Arm) -> anyhow::Result<Boot> {
     };
     let vm = Vm {
         kernel: s.kernel.clone(),
-        initrd: initrd.clone(),
+        initrd: Some(initrd.clone()),
         append,
         disks: vec![VmDisk {
             path: s.disk.clone(),
             bus: Bus::Nvme,
             hotplug: false,
+            snapshot: false,
         }],
         kvm: false,
         monitor: None,
+        firmware_reboot: false,
     };
     let mut cmd = vm.command(false);
     cmd.stdin(Stdio::null())
