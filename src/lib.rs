@@ -18,6 +18,8 @@ pub mod host;
 pub mod kexec;
 pub mod kmod;
 pub mod logger;
+pub mod lvm;
+pub mod md;
 pub mod menu;
 pub mod partition;
 pub mod pipeline;

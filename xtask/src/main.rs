@@ -7,6 +7,7 @@ mod build;
 mod image;
 mod initramfs;
 mod kernel;
+mod mdvm;
 mod modinfo;
 mod prereq;
 mod qemu;
@@ -66,6 +67,8 @@ enum Command {
     ///
     /// Takes a few minutes: it builds the bench disks and boots the demo in QEMU three times.
     Bench,
+    /// Regenerate src/md/testdata: md arrays made by mdadm in a helper VM (needs the kernel).
+    MdFixtures,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run { disk, append, kvm } => run::run(&disk, &append, kvm),
         Command::Test { only, qemu_only } => test::run(only.as_deref(), qemu_only),
         Command::Bench => bench::run(),
+        Command::MdFixtures => mdvm::fixtures(),
     }
 }
 
