@@ -910,6 +910,85 @@ mod tests {
         assert_eq!(names, ["usb:2"]);
     }
 
+    fn fixture_disk(path: &str, name: &str) -> Disk {
+        let text =
+            std::fs::read_to_string(format!("{}/src/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        Disk::from_bytes(name, crate::testutil::sparse_image(&text))
+    }
+
+    fn add(v: &mut Volumes, disks: &[(&Disk, &str)]) {
+        let refs: Vec<DiskRef<'_>> = disks
+            .iter()
+            .map(|(d, n)| DiskRef {
+                disk: d,
+                name: n,
+                part_name: &|k| format!("p{k}"),
+            })
+            .collect();
+        v.add_disks(&refs);
+    }
+
+    #[test]
+    fn a_raid1_pair_is_one_volume_read_from_one_member_and_one_member_is_enough() {
+        for version in ["v0.90", "v1.0", "v1.1", "v1.2"] {
+            let a = fixture_disk(&format!("md/testdata/{version}-m0.sparse"), "vda");
+            let b = fixture_disk(&format!("md/testdata/{version}-m1.sparse"), "vdb");
+            let mut v = Volumes::default();
+            add(&mut v, &[(&a, "vda"), (&b, "vdb")]);
+            let names: Vec<&str> = v.list.iter().map(|v| v.name.as_str()).collect();
+            let want = if version == "v0.90" { "md0" } else { "md/boot" };
+            assert_eq!(names, [want], "{version}");
+            assert_eq!(
+                v.list[0].device.as_deref(),
+                Some(format!("/dev/{want}").as_str())
+            );
+            let (list, _) = v.boot_list();
+            assert_eq!(list.entries.len(), 1, "{version}");
+            assert_eq!(list.entries[0].title, "On RAID1");
+            // The second member arriving later (a late disk) does not list the mirror again.
+            let mut v = Volumes::default();
+            add(&mut v, &[(&b, "vdb")]);
+            add(&mut v, &[(&a, "vda")]);
+            assert_eq!(v.list.len(), 1, "{version}");
+        }
+        // Other levels are skipped.
+        let a = fixture_disk("md/testdata/raid0-m0.sparse", "vda");
+        let b = fixture_disk("md/testdata/raid0-m1.sparse", "vdb");
+        let mut v = Volumes::default();
+        add(&mut v, &[(&a, "vda"), (&b, "vdb")]);
+        assert!(v.list.is_empty());
+    }
+
+    #[test]
+    fn an_lvm_volume_group_over_two_disks_gives_its_linear_lvs_as_volumes() {
+        let a = fixture_disk("lvm/testdata/span-pv0.sparse", "vda");
+        let b = fixture_disk("lvm/testdata/span-pv1.sparse", "vdb");
+        let mut v = Volumes::default();
+        add(&mut v, &[(&a, "vda")]);
+        // vg0/boot spans both PVs: not yet; vg0/root is all on the second.
+        assert!(v.list.is_empty());
+        add(&mut v, &[(&b, "vdb")]);
+        let names: Vec<(&str, Option<&str>)> = v
+            .list
+            .iter()
+            .map(|v| (v.name.as_str(), v.device.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("vg0/boot", Some("/dev/mapper/vg0-boot")),
+                ("vg0/root", Some("/dev/mapper/vg0-root"))
+            ]
+        );
+        let (list, _) = v.boot_list();
+        assert_eq!(list.entries[0].title, "On LVM");
+        let fs = v.fs(&list.entries[0].kernel.volume).unwrap();
+        assert_eq!(
+            fs.read(&list.entries[0].kernel.path, 100).unwrap(),
+            b"LVM-KERNEL"
+        );
+    }
+
     #[test]
     fn parallel_probing_keeps_disk_and_partition_order() {
         let parts: Vec<(&str, Vec<u8>)> = (0..6)
