@@ -95,7 +95,7 @@ fn main() -> anyhow::Result<()> {
             image::demo(&art)?;
             for s in scenario::load_all()? {
                 let dir = paths::target().join("qemu-tests").join(&s.name);
-                image::build_disks(&s.disk, &dir, &art)?;
+                image::build_layout(&s.disk, &s.md, &s.lvm, &dir, &art)?;
                 println!("images for {}: {}", s.name, dir.display());
             }
             Ok(())

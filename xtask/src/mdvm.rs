@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::initramfs::Archive;
-use crate::kernel::Kernel;
 
 /// One array to create.
 pub struct Array {
@@ -72,11 +71,12 @@ fn add_program(a: &mut Archive, program: &Path) -> anyhow::Result<()> {
 }
 
 /// Creates `arrays` in one helper VM run; returns the VM's transcript (mdadm's output).
-pub fn create(kernel: &Kernel, arrays: &[Array], work: &Path) -> anyhow::Result<String> {
-    let modules = kernel
-        .modules
-        .as_ref()
-        .context("the test kernel has no modules directory (md-mod, raid1)")?;
+pub fn create(
+    kernel: &Path,
+    modules: &Path,
+    arrays: &[Array],
+    work: &Path,
+) -> anyhow::Result<String> {
     let busybox = crate::prereq::find("busybox").context("busybox (busybox-static)")?;
     let mdadm = crate::prereq::find("mdadm").context("mdadm")?;
     let mut a = Archive::default();
@@ -166,7 +166,7 @@ pub fn create(kernel: &Kernel, arrays: &[Array], work: &Path) -> anyhow::Result<
         "-display", "none", "-accel", "tcg", "-serial", "stdio", "-monitor", "none",
     ])
     .arg("-kernel")
-    .arg(&kernel.image)
+    .arg(kernel)
     .arg("-initrd")
     .arg(&initrd)
     .args(["-append", "console=ttyS0 panic=-1 quiet"]);
@@ -303,7 +303,11 @@ pub fn fixtures() -> anyhow::Result<()> {
             content: (level == 1).then(|| fs.clone()),
         });
     }
-    let transcript = create(&kernel, &arrays, &work)?;
+    let modules = kernel
+        .modules
+        .as_ref()
+        .context("the test kernel has no modules directory (md-mod, raid1)")?;
+    let transcript = create(&kernel.image, modules, &arrays, &work)?;
     let dir = crate::paths::root().join("src/md/testdata");
     std::fs::create_dir_all(&dir)?;
     for (name, ..) in sets {

@@ -50,6 +50,12 @@ pub struct Scenario {
     /// The kernel leapboot runs on: `cloud` (default) or `generic` (AHCI, USB as modules).
     #[serde(default)]
     pub kernel: crate::kernel::Flavor,
+    /// md RAID arrays over the disks' `fs = "md"` partitions (made by mdadm).
+    #[serde(default)]
+    pub md: Vec<image::MdSpec>,
+    /// LVM2 volume groups over the disks' `fs = "lvm"` partitions (made by the LVM tools).
+    #[serde(default)]
+    pub lvm: Vec<image::VgSpec>,
 }
 
 fn default_limit() -> u64 {
@@ -244,7 +250,8 @@ fn run_inner(
     transcript: &Path,
 ) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
-    let disks = image::build_disks(&s.disk, dir, art).context("building disk images")?;
+    let disks =
+        image::build_layout(&s.disk, &s.md, &s.lvm, dir, art).context("building disk images")?;
     let before: Vec<String> = disks.iter().map(|d| sha256(d)).collect::<Result<_, _>>()?;
     let monitor_path = s
         .expect
