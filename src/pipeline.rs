@@ -222,11 +222,10 @@ impl Volumes {
             };
             let member = &self.members[*i];
             log::info!(
-                "{name}: RAID1 (md {}, uuid {}) read from member {} of {} present ({} of {} in the array), never assembled",
+                "{name}: RAID1 (md {}, uuid {}) read from member {} (present: {}; {} in the array), never assembled",
                 m.version,
                 m.uuid_text(),
                 member.name,
-                members.len(),
                 names.join(", "),
                 m.raid_disks
             );

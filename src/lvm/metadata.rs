@@ -367,7 +367,7 @@ pub fn vg(text: &[u8]) -> Result<Vg, String> {
             name: lv_name.clone(),
             id: l.str("id").unwrap_or_default().to_string(),
             visible: l.flags("status").contains("VISIBLE"),
-            kind: lv_kind(l, &pvs).unwrap_or_else(|e| LvKind::Unsupported(e)),
+            kind: lv_kind(l, &pvs).unwrap_or_else(LvKind::Unsupported),
         });
     }
     Ok(Vg {

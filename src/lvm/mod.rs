@@ -50,9 +50,12 @@ fn le64(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
+/// A PV label: the PV's UUID and its metadata areas, (byte offset, size) each.
+pub type Label = (String, Vec<(u64, u64)>);
+
 /// The PV label of the first 2 KiB of a volume: the label sector and the PV header's
 /// (offset, size) metadata areas. Pure; never panics.
-pub fn parse_label(head: &[u8]) -> Result<Option<(String, Vec<(u64, u64)>)>, String> {
+pub fn parse_label(head: &[u8]) -> Result<Option<Label>, String> {
     for s in 0..4usize {
         let Some(l) = head.get(s * 512..s * 512 + 512) else {
             break;

@@ -353,11 +353,14 @@ pub fn read(vol: &Slice) -> std::io::Result<Option<Result<Member, MdError>>> {
 }
 
 /// Of the members of one array, the one to read: an in-sync member of a clean array first,
-/// then any in-sync member, by the highest event count (the member written last); `None`
+/// then any in-sync member, by the highest event count (the member written last), the first
+/// of equals; `None`
 /// when no member is in sync (all spares or faulty).
-pub fn pick<'a, T>(members: &'a [(T, Member)]) -> Option<&'a (T, Member)> {
+pub fn pick<T>(members: &[(T, Member)]) -> Option<&(T, Member)> {
+    // Reversed: of equally good members, the first (in discovery order) wins.
     members
         .iter()
+        .rev()
         .filter(|(_, m)| m.in_sync)
         .max_by_key(|(_, m)| (m.clean, m.events))
 }
