@@ -59,6 +59,14 @@ fn real_members_of_every_version_read_as_mdadm_describes_them() {
                 m.uuid_text()
             );
             assert!(m.in_sync && m.clean, "{name}: {m:?}");
+            assert_eq!(examine(n, k, "State"), "clean", "{name}");
+            if version != Version::V090 {
+                assert_eq!(
+                    examine(n, k, "Device Role"),
+                    format!("Active device {k}"),
+                    "{name}"
+                );
+            }
             assert_eq!(m.role, Some(k as u32), "{name}");
             let size_kib: u64 = examine(n, k, "Array Size")
                 .split_whitespace()
