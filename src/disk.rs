@@ -192,19 +192,39 @@ impl Disk {
         let start = start.min(self.size);
         let len = len.min(self.size - start);
         Slice {
-            disk: self.clone(),
-            start,
+            pieces: Arc::from(vec![Piece {
+                disk: self.clone(),
+                start,
+                len,
+                at: 0,
+            }]),
             len,
             pos: 0,
         }
     }
 }
 
-/// A read-only window onto a [`Disk`] with its own cursor: what filesystem readers see.
+/// At most this many pieces make one [`Slice`] (an LVM logical volume's segments).
+pub const MAX_PIECES: usize = 1024;
+
+/// One contiguous run of a [`Slice`]: `len` bytes at `start` on `disk`, at offset `at` of
+/// the window.
 #[derive(Clone, Debug)]
-pub struct Slice {
+struct Piece {
     disk: Disk,
     start: u64,
+    len: u64,
+    at: u64,
+}
+
+/// A read-only window with its own cursor: what filesystem readers see. Usually one
+/// contiguous run of a [`Disk`] (a partition, a RAID1 member's data area); an LVM logical
+/// volume is an ordered list of runs on one or several disks ([`Slice::concat`]), read as
+/// one window. Every write through it fails.
+#[derive(Clone, Debug)]
+pub struct Slice {
+    /// In window order, `at` increasing, never empty.
+    pieces: Arc<[Piece]>,
     len: u64,
     pos: u64,
 }
@@ -220,14 +240,81 @@ impl Slice {
         self.len == 0
     }
 
-    /// Offset of the window on its disk.
+    /// Offset of the window's first byte on its first disk.
     pub fn start(&self) -> u64 {
-        self.start
+        self.pieces[0].start
     }
 
-    /// The disk this window belongs to.
+    /// The disk the window starts on.
     pub fn disk(&self) -> &Disk {
-        &self.disk
+        &self.pieces[0].disk
+    }
+
+    /// How many contiguous runs the window is made of (1 for a partition).
+    pub fn piece_count(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// The window `[offset, offset + len)` of this one, clamped to it.
+    pub fn sub(&self, offset: u64, len: u64) -> Slice {
+        let offset = offset.min(self.len);
+        let len = len.min(self.len - offset);
+        let end = offset + len;
+        let mut pieces = Vec::new();
+        for p in self.pieces.iter() {
+            let (from, to) = (p.at.max(offset), (p.at + p.len).min(end));
+            if from < to {
+                pieces.push(Piece {
+                    disk: p.disk.clone(),
+                    start: p.start + (from - p.at),
+                    len: to - from,
+                    at: from - offset,
+                });
+            }
+        }
+        if pieces.is_empty() {
+            let first = &self.pieces[0];
+            pieces.push(Piece {
+                disk: first.disk.clone(),
+                start: first.start,
+                len: 0,
+                at: 0,
+            });
+        }
+        Slice {
+            pieces: Arc::from(pieces),
+            len,
+            pos: 0,
+        }
+    }
+
+    /// The windows `parts` one after the other, as one window (an LVM logical volume's
+    /// segments). `None` for no parts or more than [`MAX_PIECES`] runs in all.
+    pub fn concat(parts: &[Slice]) -> Option<Slice> {
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut at = 0u64;
+        for s in parts {
+            for p in s.pieces.iter().filter(|p| p.len > 0) {
+                if pieces.len() == MAX_PIECES {
+                    return None;
+                }
+                pieces.push(Piece {
+                    disk: p.disk.clone(),
+                    start: p.start,
+                    len: p.len,
+                    at,
+                });
+                at = at.checked_add(p.len)?;
+            }
+        }
+        if pieces.is_empty() {
+            return parts.first().map(|s| s.sub(0, 0));
+        }
+        Some(Slice {
+            pieces: Arc::from(pieces),
+            len: at,
+            pos: 0,
+        })
     }
 
     /// Reads exactly `buf.len()` bytes at `offset` within the window.
@@ -237,14 +324,34 @@ impl Slice {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!(
-                    "read of {} bytes at offset {offset} is past the end of a {}-byte partition of {}",
+                    "read of {} bytes at offset {offset} is past the end of a {}-byte volume on {}",
                     buf.len(),
                     self.len,
-                    self.disk.path.display()
+                    self.disk().path.display()
                 ),
             ));
         }
-        self.disk.read_exact_at(self.start + offset, buf)
+        if let [p] = &*self.pieces {
+            return p.disk.read_exact_at(p.start + offset, buf);
+        }
+        // The first piece holding `offset`, then on through the following ones.
+        let mut i = self.pieces.partition_point(|p| p.at + p.len <= offset);
+        let (mut done, mut at) = (0usize, offset);
+        while done < buf.len() {
+            let Some(p) = self.pieces.get(i) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "a volume's pieces end before its length",
+                ));
+            };
+            let n = ((p.at + p.len - at) as usize).min(buf.len() - done);
+            p.disk
+                .read_exact_at(p.start + (at - p.at), &mut buf[done..done + n])?;
+            done += n;
+            at += n as u64;
+            i += 1;
+        }
+        Ok(())
     }
 }
 
@@ -346,6 +453,53 @@ mod tests {
         let (_f, d) = image(b"0123456789");
         let mut s = d.slice(0, 10);
         assert!(s.write(b"x").is_err());
+    }
+
+    #[test]
+    fn a_concatenated_window_reads_its_pieces_in_order_and_refuses_writes() {
+        let (_f, d) = image(b"0123456789");
+        let (_g, e) = image(b"abcdefghij");
+        let mut s = Slice::concat(&[d.slice(7, 3), e.slice(2, 4), d.slice(0, 2)]).unwrap();
+        assert_eq!((s.len(), s.piece_count()), (9, 3));
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "789cdef01");
+        let mut b = [0u8; 5];
+        s.read_exact_at(2, &mut b).unwrap();
+        assert_eq!(&b, b"9cdef");
+        assert!(s.read_exact_at(5, &mut [0; 5]).is_err());
+        assert!(s.write(b"x").is_err());
+        let sub = s.sub(2, 4);
+        let mut b = [0u8; 4];
+        sub.read_exact_at(0, &mut b).unwrap();
+        assert_eq!((&b, sub.len()), (b"9cde", 4));
+        assert_eq!(s.sub(100, 5).len(), 0);
+        assert!(Slice::concat(&[]).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn concatenated_windows_read_like_the_bytes_they_join(
+            cuts in proptest::collection::vec((0u64..64, 0u64..64), 1..8),
+            off in 0u64..600, n in 0usize..600,
+        ) {
+            let bytes: Vec<u8> = (0..64u8).collect();
+            let d = Disk::from_bytes("m", bytes.clone());
+            let parts: Vec<Slice> = cuts.iter().map(|&(a, l)| d.slice(a, l)).collect();
+            let want: Vec<u8> = cuts.iter().flat_map(|&(a, l)| {
+                let a = a as usize;
+                bytes[a..(a + l as usize).min(64)].to_vec()
+            }).collect();
+            let s = Slice::concat(&parts).unwrap();
+            proptest::prop_assert_eq!(s.len(), want.len() as u64);
+            let mut buf = vec![0u8; n];
+            let r = s.read_exact_at(off, &mut buf);
+            if off as usize + n <= want.len() {
+                proptest::prop_assert_eq!(&buf[..], &want[off as usize..off as usize + n]);
+            } else {
+                proptest::prop_assert!(r.is_err());
+            }
+        }
     }
 
     #[test]

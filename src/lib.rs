@@ -20,6 +20,8 @@ pub mod host;
 pub mod kexec;
 pub mod kmod;
 pub mod logger;
+pub mod lvm;
+pub mod md;
 pub mod menu;
 pub mod net;
 pub mod partition;

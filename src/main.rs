@@ -403,6 +403,7 @@ fn to_json(list: &BootList, volumes: &Volumes, running: Option<usize>) -> String
                         .or_else(|| p.mbr_type.map(|t| format!("0x{t:02x}")))
                 }),
                 "partlabel": p.and_then(|p| p.label.as_deref()),
+                "device": v.device,
             })
         })
         .collect();

@@ -3,18 +3,26 @@
 //!
 //! Each volume is handled in isolation: an error or even a panic in a filesystem or table
 //! reader on a hostile disk loses that volume (logged), never the others.
+//!
+//! md RAID members and LVM2 PVs are kept aside as they are found ([`Volumes::add_disks`]
+//! may see one member now and another on a later call); after each call, RAID1 mirrors not
+//! yet listed become one volume each (read from one member, [`md::pick`]) and linear LVs
+//! whose PVs are all present become volumes over their extents ([`lvm::logical_volumes`]);
+//! they are probed and opened like partitions, in userspace only (nothing is assembled, so
+//! there is no device node to mount).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use crate::budget;
-use crate::disk::Disk;
+use crate::disk::{Disk, Slice};
 use crate::entry::{self, BootList, EntryError, Found};
 use crate::fs::mount::MountConfig;
 use crate::fs::{self, BootFs};
 use crate::partition::{self, Partition, Table};
 use crate::probe::{self, FsInfo};
+use crate::{lvm, md};
 
 /// A volume leapboot opened: a partition, or a whole disk holding a filesystem.
 pub struct Volume {
@@ -30,6 +38,23 @@ pub struct Volume {
     pub disk_index: Option<u32>,
     /// The read-only view of its files.
     pub fs: Box<dyn BootFs>,
+    /// For a RAID1 mirror or an LVM logical volume: the device the system names it by once
+    /// assembled (`/dev/md/boot`, `/dev/mapper/vg-lv`), for details.
+    pub device: Option<String>,
+}
+
+/// An md RAID member or LVM2 PV found on a volume, kept until its array or volume group can
+/// be read.
+struct StackMember {
+    /// The member volume's name (`vda1`).
+    name: String,
+    slice: Slice,
+    kind: MemberKind,
+}
+
+enum MemberKind {
+    Md(md::Member),
+    Pv(lvm::PvLabel),
 }
 
 /// All opened volumes.
@@ -43,6 +68,10 @@ pub struct Volumes {
     disk_names: Vec<PathBuf>,
     /// Kernel mounts for filesystems without a userspace reader: only in the initramfs.
     mounts: Option<MountConfig>,
+    /// md members and LVM PVs seen so far.
+    members: Vec<StackMember>,
+    /// md array UUIDs and LV ids already opened (or refused for good): listed once.
+    stacked: BTreeSet<String>,
 }
 
 /// Volumes probed (and mounted) at once, at most.
@@ -63,16 +92,21 @@ pub struct DiskRef<'a> {
 struct Candidate {
     name: String,
     disk: Disk,
-    disk_index: u32,
+    /// `None` for a RAID1 mirror or an LV (no GRUB `hdN` position).
+    disk_index: Option<u32>,
     partition: Option<Partition>,
     slice: crate::disk::Slice,
-    /// The block device node to mount (the partition's own node).
-    node: PathBuf,
+    /// The block device node to mount (the partition's own node); `None` for a mirror or
+    /// an LV, which leapboot never assembles.
+    node: Option<PathBuf>,
+    /// `/dev/md/...` or `/dev/mapper/...` for a mirror or an LV.
+    device: Option<String>,
 }
 
 /// What the parallel stage found for one candidate.
 enum Probe {
     Skip,
+    Member(MemberKind),
     Userspace(FsInfo),
     Mounted(FsInfo, Result<fs::mount::MountedFs, fs::OpenError>),
     NeedsMount(FsInfo),
@@ -105,6 +139,7 @@ impl Volumes {
             info: None,
             disk_index: None,
             fs: Box::new(fs::dir::DirFs::new(root)),
+            device: None,
         });
     }
 
@@ -139,6 +174,117 @@ impl Volumes {
         for (c, p) in candidates.into_iter().zip(probed) {
             self.open_volume(c, p);
         }
+        // A mirror or LV may itself hold a PV (LVM on RAID1): a few rounds, bounded.
+        for _ in 0..4 {
+            let stacked = self.stacked_candidates();
+            if stacked.is_empty() {
+                break;
+            }
+            let probed = probe_all(&stacked, None);
+            for (c, p) in stacked.into_iter().zip(probed) {
+                self.open_volume(c, p);
+            }
+        }
+    }
+
+    /// RAID1 mirrors and linear LVs that the members seen so far make readable and that
+    /// are not listed yet.
+    fn stacked_candidates(&mut self) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        let mut arrays: BTreeMap<[u8; 16], Vec<(usize, md::Member)>> = BTreeMap::new();
+        for (i, m) in self.members.iter().enumerate() {
+            if let MemberKind::Md(md) = &m.kind {
+                arrays.entry(md.uuid).or_default().push((i, md.clone()));
+            }
+        }
+        for (uuid, members) in arrays {
+            let first = &members[0].1;
+            let key = format!("md:{}", first.uuid_text());
+            if self.stacked.contains(&key) {
+                continue;
+            }
+            let name = first.volume_name();
+            let names: Vec<&str> = members
+                .iter()
+                .map(|(i, _)| self.members[*i].name.as_str())
+                .collect();
+            if first.level != 1 {
+                log::info!(
+                    "{name}: md RAID{} array (members {}); only RAID1 mirrors are read; skipped",
+                    first.level,
+                    names.join(", ")
+                );
+                self.stacked.insert(key);
+                continue;
+            }
+            let Some((i, m)) = md::pick(&members) else {
+                log::warn!(
+                    "{name}: no member of this RAID1 is in sync (members {}: spares or faulty); not read yet",
+                    names.join(", ")
+                );
+                continue;
+            };
+            let member = &self.members[*i];
+            log::info!(
+                "{name}: RAID1 (md {}, uuid {}) read from member {} (present: {}; {} in the array), never assembled",
+                m.version,
+                m.uuid_text(),
+                member.name,
+                names.join(", "),
+                m.raid_disks
+            );
+            let _ = uuid;
+            self.stacked.insert(key);
+            let slice = m.data(&member.slice);
+            out.push(Candidate {
+                device: Some(format!("/dev/{name}")),
+                name,
+                disk: slice.disk().clone(),
+                disk_index: None,
+                partition: None,
+                slice,
+                node: None,
+            });
+        }
+        let pvs: Vec<(Slice, lvm::PvLabel)> = self
+            .members
+            .iter()
+            .filter_map(|m| match &m.kind {
+                MemberKind::Pv(l) => Some((m.slice.clone(), l.clone())),
+                MemberKind::Md(_) => None,
+            })
+            .collect();
+        if pvs.is_empty() {
+            return out;
+        }
+        let found = lvm::logical_volumes(&pvs);
+        for (name, why) in found.skipped {
+            if self.stacked.insert(format!("lvm-skip:{name}:{why}")) {
+                log::info!("{name}: LVM logical volume not read: {why}");
+            }
+        }
+        for lv in found.volumes {
+            let key = format!("lv:{}", lv.id);
+            if !self.stacked.insert(key) {
+                continue;
+            }
+            log::info!(
+                "{}: LVM linear logical volume ({} bytes in {} piece(s)), read without device-mapper",
+                lv.name,
+                lv.slice.len(),
+                lv.slice.piece_count()
+            );
+            out.push(Candidate {
+                name: lv.name,
+                disk: lv.slice.disk().clone(),
+                disk_index: None,
+                partition: None,
+                slice: lv.slice,
+                node: None,
+                device: Some(lv.device),
+            });
+        }
+        out
     }
 
     /// Puts the volumes in disk-name order, then partition order, as if every disk had been
@@ -180,10 +326,11 @@ impl Volumes {
         let whole = |name: &str| Candidate {
             name: name.to_string(),
             disk: disk.clone(),
-            disk_index,
+            disk_index: Some(disk_index),
             partition: None,
             slice: disk.slice(0, disk.size()),
-            node: disk.path().to_owned(),
+            node: Some(disk.path().to_owned()),
+            device: None,
         };
         let partitions = match table {
             Table::None => return vec![whole(disk_name)],
@@ -242,12 +389,13 @@ impl Volumes {
             taken.push((p.start, end, p.number));
             let name = (d.part_name)(p.number);
             out.push(Candidate {
-                node: dev.join(&name),
+                node: Some(dev.join(&name)),
                 slice: disk.slice(p.start, p.len),
                 name,
                 disk: disk.clone(),
-                disk_index,
+                disk_index: Some(disk_index),
                 partition: Some(p),
+                device: None,
             });
         }
         out
@@ -257,6 +405,21 @@ impl Volumes {
         let name = c.name;
         let (info, fs): (FsInfo, Box<dyn BootFs>) = match probed {
             Probe::Skip => return,
+            Probe::Member(kind) => {
+                self.members.push(StackMember {
+                    name,
+                    slice: c.slice,
+                    kind,
+                });
+                return;
+            }
+            Probe::NeedsMount(info) if c.node.is_none() => {
+                log::warn!(
+                    "{name}: {} has no userspace reader and this volume has no device node to mount (md and LVM volumes are never assembled); skipped",
+                    info.kind
+                );
+                return;
+            }
             Probe::NeedsMount(info) => {
                 log::warn!(
                     "{name}: {} needs a kernel mount; leapboot list reads images in userspace only (the initramfs mounts it read-only); skipped",
@@ -273,12 +436,12 @@ impl Volumes {
                 let kind = info.kind;
                 match catch_unwind(AssertUnwindSafe(|| fs::open(c.slice, kind))) {
                     Ok(Ok(fs)) => (info, fs),
-                    Ok(Err(e)) => match &self.mounts {
+                    Ok(Err(e)) => match (&self.mounts, &c.node) {
                         // ext4-view refuses some features (inline_data, casefold, meta_bg,
                         // journals without checksums): the kernel reads them, ro and noload.
-                        Some(m) if kind != probe::FsKind::Vfat => {
+                        (Some(m), Some(node)) if kind != probe::FsKind::Vfat => {
                             log::warn!("{name}: {e}; falling back to a read-only kernel mount");
-                            match fs::mount::mount(&name, &c.node, kind, m) {
+                            match fs::mount::mount(&name, node, kind, m) {
                                 Ok(dir) => (info, Box::new(dir)),
                                 Err(e) => {
                                     log::error!("{name}: cannot mount the {kind} filesystem: {e}");
@@ -315,8 +478,9 @@ impl Volumes {
             disk: c.disk.path().to_owned(),
             partition: c.partition,
             info: Some(info),
-            disk_index: Some(c.disk_index),
+            disk_index: c.disk_index,
             fs,
+            device: c.device,
         });
     }
 
@@ -559,6 +723,59 @@ fn probe_one(c: &Candidate, mounts: Option<&MountConfig>) -> Probe {
     let probed = catch_unwind(AssertUnwindSafe(|| probe::probe(&c.slice)));
     let info = match probed {
         Ok(Ok(probe::Probed::Fs(info))) => info,
+        Ok(Ok(probe::Probed::Other(o))) if o.kind == "linux_raid_member" => {
+            return match catch_unwind(AssertUnwindSafe(|| md::read(&c.slice))) {
+                Ok(Ok(Some(Ok(m)))) => {
+                    log::info!(
+                        "{name}: md RAID{} member (superblock {}, array {}, uuid {}{})",
+                        m.level,
+                        m.version,
+                        m.volume_name(),
+                        m.uuid_text(),
+                        if m.in_sync { "" } else { ", not in sync" }
+                    );
+                    Probe::Member(MemberKind::Md(m))
+                }
+                Ok(Ok(Some(Err(e)))) => {
+                    log::error!("{name}: {e}; the md member is not trusted, skipped");
+                    Probe::Skip
+                }
+                Ok(Ok(None)) => Probe::Skip,
+                Ok(Err(e)) => {
+                    log::error!("{name}: cannot read the md superblock: {e}");
+                    Probe::Skip
+                }
+                Err(_) => {
+                    log::error!("{name}: the md superblock reader crashed on this volume; skipped");
+                    Probe::Skip
+                }
+            };
+        }
+        Ok(Ok(probe::Probed::Other(o))) if o.kind == "LVM2_member" => {
+            return match catch_unwind(AssertUnwindSafe(|| lvm::read_pv(&c.slice))) {
+                Ok(Ok(Some(l))) => {
+                    match &l.vg {
+                        Some(vg) => log::info!(
+                            "{name}: LVM2 physical volume {} of volume group {} (metadata seqno {})",
+                            l.uuid,
+                            vg.name.escape_debug(),
+                            vg.seqno
+                        ),
+                        None => log::info!("{name}: LVM2 physical volume {} without metadata", l.uuid),
+                    }
+                    Probe::Member(MemberKind::Pv(l))
+                }
+                Ok(Ok(None)) => Probe::Skip,
+                Ok(Err(e)) => {
+                    log::error!("{name}: LVM2 physical volume: {e}; skipped");
+                    Probe::Skip
+                }
+                Err(_) => {
+                    log::error!("{name}: the LVM reader crashed on this volume; skipped");
+                    Probe::Skip
+                }
+            };
+        }
         Ok(Ok(probe::Probed::Other(o))) => {
             log::info!("{name}: {}; not a boot volume, skipped", o.detail);
             return Probe::Skip;
@@ -583,15 +800,15 @@ fn probe_one(c: &Candidate, mounts: Option<&MountConfig>) -> Probe {
     if fs::has_userspace_reader(info.kind) {
         return Probe::Userspace(info);
     }
-    match mounts {
-        Some(m) => {
+    match (mounts, &c.node) {
+        (Some(m), Some(node)) => {
             let r = catch_unwind(AssertUnwindSafe(|| {
-                fs::mount::mount(name, &c.node, info.kind, m)
+                fs::mount::mount(name, node, info.kind, m)
             }))
             .unwrap_or_else(|_| Err(fs::OpenError("the mount code crashed".into())));
             Probe::Mounted(info, r)
         }
-        None => Probe::NeedsMount(info),
+        _ => Probe::NeedsMount(info),
     }
 }
 
@@ -783,6 +1000,7 @@ mod tests {
                     }),
                     disk_index: v["disk"].as_u64().map(|i| i as u32),
                     fs: Box::new(fs::dir::DirFs::new(&d.join(v["dir"].as_str().unwrap()))),
+                    device: None,
                 });
             }
             let (list, errors) = vols.boot_list();
@@ -916,6 +1134,85 @@ mod tests {
         v.add_disk(&disk, "usb", &part_name);
         let names: Vec<&str> = v.list.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["usb:2"]);
+    }
+
+    fn fixture_disk(path: &str, name: &str) -> Disk {
+        let text =
+            std::fs::read_to_string(format!("{}/src/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        Disk::from_bytes(name, crate::testutil::sparse_image(&text))
+    }
+
+    fn add(v: &mut Volumes, disks: &[(&Disk, &str)]) {
+        let refs: Vec<DiskRef<'_>> = disks
+            .iter()
+            .map(|(d, n)| DiskRef {
+                disk: d,
+                name: n,
+                part_name: &|k| format!("p{k}"),
+            })
+            .collect();
+        v.add_disks(&refs);
+    }
+
+    #[test]
+    fn a_raid1_pair_is_one_volume_read_from_one_member_and_one_member_is_enough() {
+        for version in ["v0.90", "v1.0", "v1.1", "v1.2"] {
+            let a = fixture_disk(&format!("md/testdata/{version}-m0.sparse"), "vda");
+            let b = fixture_disk(&format!("md/testdata/{version}-m1.sparse"), "vdb");
+            let mut v = Volumes::default();
+            add(&mut v, &[(&a, "vda"), (&b, "vdb")]);
+            let names: Vec<&str> = v.list.iter().map(|v| v.name.as_str()).collect();
+            let want = if version == "v0.90" { "md0" } else { "md/boot" };
+            assert_eq!(names, [want], "{version}");
+            assert_eq!(
+                v.list[0].device.as_deref(),
+                Some(format!("/dev/{want}").as_str())
+            );
+            let (list, _) = v.boot_list();
+            assert_eq!(list.entries.len(), 1, "{version}");
+            assert_eq!(list.entries[0].title, "On RAID1");
+            // The second member arriving later (a late disk) does not list the mirror again.
+            let mut v = Volumes::default();
+            add(&mut v, &[(&b, "vdb")]);
+            add(&mut v, &[(&a, "vda")]);
+            assert_eq!(v.list.len(), 1, "{version}");
+        }
+        // Other levels are skipped.
+        let a = fixture_disk("md/testdata/raid0-m0.sparse", "vda");
+        let b = fixture_disk("md/testdata/raid0-m1.sparse", "vdb");
+        let mut v = Volumes::default();
+        add(&mut v, &[(&a, "vda"), (&b, "vdb")]);
+        assert!(v.list.is_empty());
+    }
+
+    #[test]
+    fn an_lvm_volume_group_over_two_disks_gives_its_linear_lvs_as_volumes() {
+        let a = fixture_disk("lvm/testdata/span-pv0.sparse", "vda");
+        let b = fixture_disk("lvm/testdata/span-pv1.sparse", "vdb");
+        let mut v = Volumes::default();
+        add(&mut v, &[(&a, "vda")]);
+        // vg0/boot spans both PVs: not yet; vg0/root is all on the second.
+        assert!(v.list.is_empty());
+        add(&mut v, &[(&b, "vdb")]);
+        let names: Vec<(&str, Option<&str>)> = v
+            .list
+            .iter()
+            .map(|v| (v.name.as_str(), v.device.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("vg0/boot", Some("/dev/mapper/vg0-boot")),
+                ("vg0/root", Some("/dev/mapper/vg0-root"))
+            ]
+        );
+        let (list, _) = v.boot_list();
+        assert_eq!(list.entries[0].title, "On LVM");
+        let fs = v.fs(&list.entries[0].kernel.volume).unwrap();
+        assert_eq!(
+            fs.read(&list.entries[0].kernel.path, 100).unwrap(),
+            b"LVM-KERNEL"
+        );
     }
 
     #[test]

@@ -31,9 +31,12 @@ pub struct BlockDevice {
     pub partitions: Vec<String>,
 }
 
-const IGNORED_PREFIXES: &[&str] = &["ram", "loop", "zram"];
+/// Also assembled md arrays and device-mapper devices (only a running system has them):
+/// leapboot reads RAID1 members and LVM PVs itself, and would otherwise list them twice.
+const IGNORED_PREFIXES: &[&str] = &["ram", "loop", "zram", "md", "dm-"];
 
-/// Whether `name` is a RAM, loop or zram device (ignored unless configured).
+/// Whether `name` is a RAM, loop, zram, md or device-mapper device (ignored unless
+/// configured).
 pub fn is_ignored_name(name: &str) -> bool {
     IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
@@ -183,6 +186,8 @@ mod tests {
             ("vda1", "1024", true),
             ("loop0", "100", false),
             ("ram0", "100", false),
+            ("md127", "100", false),
+            ("dm-0", "100", false),
             ("sr0", "0", false),
         ]);
         let disks = block_devices(sys.path(), Path::new("/dev"));

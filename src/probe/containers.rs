@@ -1,5 +1,7 @@
-//! Volumes that hold no filesystem leapboot reads, recognised so the log can say why a volume
-//! was skipped: md RAID members, LUKS, LVM2 PVs, bcache, swap. Later issues may open them.
+//! Volumes that hold no filesystem leapboot reads directly, recognised so the log can say
+//! why a volume was skipped: md RAID members, LUKS, LVM2 PVs, bcache, swap. md members and
+//! LVM PVs are then read by [`crate::md`] and [`crate::lvm`] (the pipeline opens RAID1
+//! mirrors and linear LVs over them).
 
 use super::{bytes, le32, text, uuid, Other};
 

@@ -5,7 +5,8 @@
 //! [`identify`] decides from those bytes alone (pure, fuzzed). Filesystems: ext2/3/4, vfat
 //! (FAT12/16/32), xfs, btrfs, iso9660, squashfs, f2fs ([`filesystems`]). Recognised and
 //! reported as not-a-boot-volume, so the log says why a volume was skipped: swap, LUKS 1/2,
-//! LVM2 PV, md RAID members (0.90, 1.0, 1.1, 1.2), bcache ([`containers`]). RAID and
+//! LVM2 PV, md RAID members (0.90, 1.0, 1.1, 1.2), bcache ([`containers`]); the pipeline
+//! then reads md members and PVs with [`crate::md`] and [`crate::lvm`]. RAID and
 //! encryption are checked first, as blkid does: an md 1.0 member also shows a filesystem at
 //! offset 0.
 //!

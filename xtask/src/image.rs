@@ -103,6 +103,60 @@ pub struct PartSpec {
     /// ext4 only: start from a cached Debian root filesystem (`systemd` or `openrc`, built
     /// by debootstrap on first use, see `xtask/src/rootfs.rs`); `files` are added over it.
     pub debian_rootfs: Option<String>,
+    /// `fs = "md"`: the `[[md]]` array (by `name`) this partition is a member of.
+    pub array: Option<String>,
+    /// `fs = "lvm"`: the `[[lvm]]` volume group (by `vg`) this partition is a PV of.
+    pub vg: Option<String>,
+    /// The member or PV image made by [`build_stacks`], copied in as the partition.
+    #[serde(skip)]
+    pub prebuilt: Option<PathBuf>,
+}
+
+/// An md RAID array over partitions with `fs = "md"` and `array = NAME` (in disk order),
+/// made by mdadm in a helper VM ([`crate::mdvm`]); raid devices beyond the partitions
+/// present are created `missing` (a degraded mirror).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MdSpec {
+    pub name: String,
+    /// `0.90`, `1.0`, `1.1` or `1.2` (default).
+    #[serde(default = "default_md_metadata")]
+    pub metadata: String,
+    /// RAID level (default 1).
+    #[serde(default = "default_md_level")]
+    pub level: u32,
+    /// `--raid-devices` (default: the member partitions present).
+    pub devices: Option<usize>,
+    /// The filesystem written onto the array (`size_mib` must fit it).
+    pub volume: PartSpec,
+}
+
+fn default_md_metadata() -> String {
+    "1.2".into()
+}
+fn default_md_level() -> u32 {
+    1
+}
+
+/// An LVM2 volume group over partitions with `fs = "lvm"` and `vg = NAME`, written by the
+/// real `pvcreate`/`vgcreate`/`lvcreate` on loop devices without device-mapper (`--driverloaded
+/// n`, `--activate n`); each LV's filesystem is written at the extents `lvs --segments` names.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VgSpec {
+    pub vg: String,
+    /// Extent size in MiB (default 1).
+    pub extent_mib: Option<u64>,
+    /// Logical volumes, created in order (linear; one may span several PVs).
+    pub lv: Vec<LvSpec>,
+}
+
+/// One linear logical volume: its name and filesystem (`volume.size_mib` is the LV's size).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LvSpec {
+    pub name: String,
+    pub volume: PartSpec,
 }
 
 fn default_size() -> u64 {
@@ -116,6 +170,10 @@ pub enum FsKind {
     Ext4,
     /// ISO 9660 with Rock Ridge and Joliet (`xorriso -as mkisofs`); its size is its content's.
     Iso9660,
+    /// An md RAID member (of the `[[md]]` array named by `array`).
+    Md,
+    /// An LVM2 physical volume (of the `[[lvm]]` volume group named by `vg`).
+    Lvm,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -130,6 +188,8 @@ pub enum PartType {
 /// The generated files fixtures refer to with `@...`.
 pub struct Artifacts {
     kernel: PathBuf,
+    /// The kernel's modules (md-mod, raid1 for the mdadm helper VM).
+    modules: Option<PathBuf>,
     target_initrd: Vec<u8>,
     cli: PathBuf,
 }
@@ -138,6 +198,7 @@ impl Artifacts {
     pub fn new(bins: &Binaries, kernel: &Kernel) -> anyhow::Result<Artifacts> {
         Ok(Artifacts {
             kernel: kernel.image.clone(),
+            modules: kernel.modules.clone(),
             target_initrd: crate::initramfs::target(bins)?,
             cli: bins.cli.clone(),
         })
@@ -211,6 +272,14 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 
 /// Builds one filesystem image file of the partition's size at `out`.
 fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::Result<()> {
+    if matches!(p.fs, FsKind::Md | FsKind::Lvm) {
+        let from = p
+            .prebuilt
+            .as_ref()
+            .context("an md/lvm partition needs its `array`/`vg` defined by [[md]]/[[lvm]]")?;
+        std::fs::copy(from, out)?;
+        return Ok(());
+    }
     let _ = std::fs::remove_dir_all(stage);
     std::fs::create_dir_all(stage)?;
     if let Some(variant) = &p.debian_rootfs {
@@ -269,7 +338,7 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
                     .arg("::/"))?;
             }
         }
-        FsKind::Iso9660 => {} // built below from the staged files
+        FsKind::Iso9660 | FsKind::Md | FsKind::Lvm => {} // below, or prebuilt
         FsKind::Ext4 => {
             let label = p.label.clone().unwrap_or_else(|| "leapboot".into());
             let mut mkfs = Command::new(crate::prereq::find("mkfs.ext4").context("mkfs.ext4")?);
@@ -360,7 +429,22 @@ pub fn build_disks(
     dir: &Path,
     art: &Artifacts,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    build_layout(disks, &[], &[], dir, art)
+}
+
+/// As [`build_disks`], with md arrays and LVM volume groups over the disks' `md`/`lvm`
+/// partitions, made first by the real tools ([`build_stacks`]).
+pub fn build_layout(
+    disks: &[DiskSpec],
+    md: &[MdSpec],
+    lvm: &[VgSpec],
+    dir: &Path,
+    art: &Artifacts,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
+    let mut disks = disks.to_vec();
+    build_stacks(&mut disks, md, lvm, dir, art)?;
+    let disks = &disks[..];
     let mut out = Vec::new();
     for (i, d) in disks.iter().enumerate() {
         let img = dir.join(format!("disk{i}.img"));
@@ -422,10 +506,12 @@ fn build_gpt(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
         .create_from_device(f, None)?;
     let mut ids = Vec::new();
     for (n, p) in d.partition.iter().enumerate() {
-        let t = match p.ptype {
-            PartType::Esp => gpt::partition_types::EFI,
-            PartType::Xbootldr => gpt::partition_types::FREEDESK_BOOT,
-            PartType::Linux => gpt::partition_types::LINUX_FS,
+        let t = match (p.ptype, p.fs) {
+            (PartType::Esp, _) => gpt::partition_types::EFI,
+            (PartType::Xbootldr, _) => gpt::partition_types::FREEDESK_BOOT,
+            (PartType::Linux, FsKind::Md) => gpt::partition_types::LINUX_RAID,
+            (PartType::Linux, FsKind::Lvm) => gpt::partition_types::LINUX_LVM,
+            (PartType::Linux, _) => gpt::partition_types::LINUX_FS,
         };
         let name = p.label.clone().unwrap_or_else(|| format!("part{}", n + 1));
         ids.push(g.add_partition(&name, p.size_mib * MIB, t, 0, Some(2048))?);
@@ -461,6 +547,8 @@ fn build_mbr(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> anyhow::
         (PartType::Xbootldr, _) => "ea",
         (PartType::Linux, FsKind::Vfat) => "c",
         (PartType::Linux, FsKind::Ext4 | FsKind::Iso9660) => "83",
+        (PartType::Linux, FsKind::Md) => "fd",
+        (PartType::Linux, FsKind::Lvm) => "8e",
     };
     let mut script = String::from("label: dos\nlabel-id: 0x4c454150\n");
     let mut total = MIB;
@@ -598,4 +686,253 @@ pub fn demo(art: &Artifacts) -> anyhow::Result<PathBuf> {
     let imgs = build_disks(&demo.disk, &dir, art)?;
     println!("xtask: demo disk {}", imgs[0].display());
     Ok(imgs[0].clone())
+}
+
+/// Makes the md member and LVM PV images the disks' `md`/`lvm` partitions refer to and sets
+/// their `prebuilt`: all md arrays in one mdadm helper VM run, each VG with the LVM tools
+/// on loop devices.
+fn build_stacks(
+    disks: &mut [DiskSpec],
+    md: &[MdSpec],
+    lvm: &[VgSpec],
+    dir: &Path,
+    art: &Artifacts,
+) -> anyhow::Result<()> {
+    let work = dir.join("stacks");
+    if md.is_empty() && lvm.is_empty() {
+        return Ok(());
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    // Member partitions per array / VG, in disk order: (disk, partition index).
+    let members = |pick: &dyn Fn(&PartSpec) -> bool, disks: &[DiskSpec]| -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        for (i, d) in disks.iter().enumerate() {
+            for (n, p) in d.partition.iter().enumerate() {
+                if pick(p) {
+                    v.push((i, n));
+                }
+            }
+        }
+        v
+    };
+    let mut arrays = Vec::new();
+    for a in md {
+        let parts = members(
+            &|p| p.fs == FsKind::Md && p.array.as_deref() == Some(&a.name),
+            disks,
+        );
+        if parts.is_empty() {
+            bail!(
+                "md array {}: no partition has fs = \"md\", array = {:?}",
+                a.name,
+                a.name
+            );
+        }
+        let content = work.join(format!("md-{}.fs", a.name));
+        build_fs(&a.volume, &content, &work.join("stage"), art)
+            .with_context(|| format!("md array {}: its volume", a.name))?;
+        let mut imgs = Vec::new();
+        for (k, &(i, n)) in parts.iter().enumerate() {
+            let img = work.join(format!("md-{}-{k}.img", a.name));
+            File::create(&img)?.set_len(disks[i].partition[n].size_mib << 20)?;
+            disks[i].partition[n].prebuilt = Some(img.clone());
+            imgs.push(Some(img));
+        }
+        let devices = a.devices.unwrap_or(imgs.len());
+        if devices < imgs.len() {
+            bail!(
+                "md array {}: {} member partitions but devices = {devices}",
+                a.name,
+                imgs.len()
+            );
+        }
+        imgs.resize(devices, None);
+        arrays.push(crate::mdvm::Array {
+            metadata: a.metadata.clone(),
+            level: a.level,
+            name: a.name.clone(),
+            members: imgs,
+            content: Some(content),
+        });
+    }
+    if !arrays.is_empty() {
+        let modules = art
+            .modules
+            .as_ref()
+            .context("the test kernel has no modules (md-mod, raid1) for the mdadm helper VM")?;
+        let transcript = crate::mdvm::create(&art.kernel, modules, &arrays, &work)?;
+        std::fs::write(dir.join("mdadm.txt"), transcript)?;
+    }
+    for g in lvm {
+        let parts = members(
+            &|p| p.fs == FsKind::Lvm && p.vg.as_deref() == Some(&g.vg),
+            disks,
+        );
+        if parts.is_empty() {
+            bail!(
+                "volume group {}: no partition has fs = \"lvm\", vg = {:?}",
+                g.vg,
+                g.vg
+            );
+        }
+        let mut imgs = Vec::new();
+        for (k, &(i, n)) in parts.iter().enumerate() {
+            let img = work.join(format!("vg-{}-{k}.img", g.vg));
+            File::create(&img)?.set_len(disks[i].partition[n].size_mib << 20)?;
+            disks[i].partition[n].prebuilt = Some(img.clone());
+            imgs.push(img);
+        }
+        build_vg(g, &imgs, &work, art)?;
+    }
+    Ok(())
+}
+
+/// Loop devices attached read-write to PV image files, detached on drop.
+struct Loops(Vec<String>);
+
+impl Drop for Loops {
+    fn drop(&mut self) {
+        for l in &self.0 {
+            let _ = Command::new("losetup").args(["-d", l]).status();
+        }
+    }
+}
+
+/// `pvcreate`, `vgcreate`, `lvcreate` on loop devices over `pvs`, then each LV's filesystem
+/// written at the PV extents `lvs --segments` reports.
+fn build_vg(g: &VgSpec, pvs: &[PathBuf], work: &Path, art: &Artifacts) -> anyhow::Result<()> {
+    let mut loops = Loops(Vec::new());
+    for p in pvs {
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(p)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "losetup {} failed (LVM fixtures need root): {}",
+                p.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        loops
+            .0
+            .push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    let etc = work.join(format!("lvm-{}", g.vg));
+    std::fs::create_dir_all(&etc)?;
+    std::fs::write(
+        etc.join("lvm.conf"),
+        "devices { obtain_device_list_from_udev = 0 use_devicesfile = 0 }\n\
+         activation { udev_sync = 0 udev_rules = 0 }\nbackup { backup = 0 archive = 0 }\n\
+         global { use_lvmlockd = 0 }\n",
+    )?;
+    let devices = loops.0.join(",");
+    let lvm = |args: &[&str]| -> anyhow::Result<String> {
+        let out = Command::new(crate::prereq::find("lvm").context("lvm (lvm2)")?)
+            .args(args)
+            .args(["--devices", &devices, "--driverloaded", "n"])
+            .env("LVM_SYSTEM_DIR", &etc)
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "lvm {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let mut pv_args = vec!["pvcreate", "-q"];
+    pv_args.extend(loops.0.iter().map(String::as_str));
+    lvm(&pv_args)?;
+    let extent = format!("{}M", g.extent_mib.unwrap_or(1));
+    let mut vg_args = vec!["vgcreate", "-q", "-s", &extent, &g.vg];
+    vg_args.extend(loops.0.iter().map(String::as_str));
+    lvm(&vg_args)?;
+    for lv in &g.lv {
+        let size = format!("{}M", lv.volume.size_mib);
+        lvm(&[
+            "lvcreate",
+            "-q",
+            "--activate",
+            "n",
+            "--zero",
+            "n",
+            "-L",
+            &size,
+            "-n",
+            &lv.name,
+            &g.vg,
+        ])?;
+    }
+    let pe_starts = lvm(&[
+        "pvs",
+        "-o",
+        "pv_name,pe_start",
+        "--units",
+        "b",
+        "--noheadings",
+        "--separator",
+        ";",
+    ])?;
+    let segs = lvm(&[
+        "lvs",
+        "--segments",
+        "-o",
+        "lv_name,seg_start_pe,seg_pe_ranges,vg_extent_size",
+        "--units",
+        "b",
+        "--noheadings",
+        "--separator",
+        ";",
+        &g.vg,
+    ])?;
+    let pe_start = |dev: &str| -> anyhow::Result<u64> {
+        pe_starts
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(dev)?.strip_prefix(';'))
+            .and_then(|n| n.trim().trim_end_matches('B').parse().ok())
+            .with_context(|| format!("pvs: no pe_start for {dev}"))
+    };
+    for lv in &g.lv {
+        let fs_img = work.join(format!("lv-{}-{}.fs", g.vg, lv.name));
+        build_fs(&lv.volume, &fs_img, &work.join("stage"), art)
+            .with_context(|| format!("LV {}/{}", g.vg, lv.name))?;
+        let data = std::fs::read(&fs_img)?;
+        let mut rows: Vec<(u64, String, u64, u64, u64)> = Vec::new();
+        for l in segs.lines() {
+            let f: Vec<&str> = l.trim().split(';').collect();
+            if f.len() == 4 && f[0] == lv.name {
+                let (dev, range) = f[2].split_once(':').context("lvs: seg_pe_ranges")?;
+                let (a, b) = range.split_once('-').context("lvs: seg_pe_ranges")?;
+                rows.push((
+                    f[1].parse()?,
+                    dev.to_string(),
+                    a.parse()?,
+                    b.parse()?,
+                    f[3].trim_end_matches('B').parse()?,
+                ));
+            }
+        }
+        rows.sort();
+        let mut at = 0usize;
+        for (_, dev, a, b, extent) in rows {
+            let k = loops
+                .0
+                .iter()
+                .position(|l| *l == dev)
+                .context("lvs: unknown PV")?;
+            let n = ((b - a + 1) * extent) as usize;
+            let mut f = File::options().write(true).open(&pvs[k])?;
+            f.seek(SeekFrom::Start(pe_start(&dev)? + a * extent))?;
+            f.write_all(
+                data.get(at..at + n)
+                    .context("LV larger than its filesystem image")?,
+            )?;
+            at += n;
+        }
+    }
+    Ok(())
 }

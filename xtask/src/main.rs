@@ -7,6 +7,7 @@ mod build;
 mod image;
 mod initramfs;
 mod kernel;
+mod mdvm;
 mod modinfo;
 mod netlab;
 mod nettest;
@@ -94,6 +95,8 @@ enum Command {
         #[arg(long, default_value_t = 21)]
         runs: usize,
     },
+    /// Regenerate src/md/testdata: md arrays made by mdadm in a helper VM (needs the kernel).
+    MdFixtures,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -120,7 +123,7 @@ fn main() -> anyhow::Result<()> {
             image::demo(&art)?;
             for s in scenario::load_all()? {
                 let dir = paths::target().join("qemu-tests").join(&s.name);
-                image::build_disks(&s.disk, &dir, &art)?;
+                image::build_layout(&s.disk, &s.md, &s.lvm, &dir, &art)?;
                 println!("images for {}: {}", s.name, dir.display());
             }
             Ok(())
@@ -131,6 +134,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench { quick, only } => bench::run(quick, only),
         Command::BenchScaling { runs } => bench::scaling::run(runs.max(1)),
         Command::Rootfs { variant } => rootfs::get(&variant).map(|d| println!("{}", d.display())),
+        Command::MdFixtures => mdvm::fixtures(),
     }
 }
 

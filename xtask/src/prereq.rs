@@ -42,6 +42,22 @@ impl Need {
             ("sfdisk", "fdisk"),
             ("xorriso", "xorriso"),
         ]);
+        n.tools.extend(Need::md().tools);
+        n
+    }
+
+    /// md RAID and LVM fixtures: mdadm runs in a helper VM of static busybox; LVM's tools
+    /// write PVs on loop devices without activation.
+    pub fn md() -> Need {
+        let mut n = Need::kernel();
+        n.tools.extend([
+            ("mdadm", "mdadm"),
+            ("busybox", "busybox-static"),
+            ("mkfs.ext4", "e2fsprogs"),
+            ("pvcreate", "lvm2"),
+            ("losetup", "mount"),
+            ("qemu-system-x86_64", "qemu-system-x86"),
+        ]);
         n
     }
 

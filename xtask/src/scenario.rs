@@ -53,6 +53,12 @@ pub struct Scenario {
     /// A network for the guest: a namespace, a tap, dnsmasq (see `crate::netlab`).
     #[serde(default)]
     pub network: Option<crate::netlab::NetworkSpec>,
+    /// md RAID arrays over the disks' `fs = "md"` partitions (made by mdadm).
+    #[serde(default)]
+    pub md: Vec<image::MdSpec>,
+    /// LVM2 volume groups over the disks' `fs = "lvm"` partitions (made by the LVM tools).
+    #[serde(default)]
+    pub lvm: Vec<image::VgSpec>,
     /// What QEMU boots: `leapboot` (the kernel with leapboot's initramfs, default) or
     /// `kernel` (the kernel alone, no initramfs: `append` gives its `root=`; a real system).
     #[serde(default)]
@@ -282,7 +288,8 @@ fn run_inner(
     timings: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
-    let disks = image::build_disks(&s.disk, dir, art).context("building disk images")?;
+    let disks =
+        image::build_layout(&s.disk, &s.md, &s.lvm, dir, art).context("building disk images")?;
     let before: Vec<String> = disks.iter().map(|d| sha256(d)).collect::<Result<_, _>>()?;
     let monitor_path = s
         .expect

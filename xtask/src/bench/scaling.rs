@@ -219,6 +219,7 @@ fn time(fs: MemFs, runs: usize) -> (Duration, usize, usize) {
         info: None,
         disk_index: Some(0),
         fs: Box::new(fs),
+        device: None,
     });
     let (list, errors) = vols.boot_list();
     let (entries, errors) = (list.entries.len(), errors.len());
