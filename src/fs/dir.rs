@@ -98,4 +98,23 @@ impl BootFs for DirFs {
         let mut f = std::fs::File::open(&p).map_err(|e| io(path, e))?;
         copy_bounded(path, &mut f, out, max)
     }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        use std::os::unix::fs::FileExt;
+        let p = self.resolve(path)?;
+        let f = std::fs::File::open(&p).map_err(|e| io(path, e))?;
+        if !f.metadata().map_err(|e| io(path, e))?.is_file() {
+            return Err(FsError::NotAFile(path.to_string()));
+        }
+        let mut n = 0;
+        while n < buf.len() {
+            match f.read_at(&mut buf[n..], offset.saturating_add(n as u64)) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(path, e)),
+            }
+        }
+        Ok(n)
+    }
 }

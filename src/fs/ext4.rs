@@ -98,4 +98,14 @@ impl BootFs for Ext4Fs {
         }
         copy_bounded(path, &mut file, out, max)
     }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        let p = super::normalize(path);
+        let mut file = self.fs.open(p.as_str()).map_err(|e| err(path, e))?;
+        if offset >= file.metadata().len() {
+            return Ok(0);
+        }
+        file.seek_to(offset).map_err(|e| err(path, e))?;
+        super::read_full(path, &mut file, buf)
+    }
 }

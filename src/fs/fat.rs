@@ -140,4 +140,21 @@ impl BootFs for FatFs {
         let mut file = entry.to_file();
         copy_bounded(path, &mut file, out, max)
     }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        use std::io::{Seek, SeekFrom};
+        let fs = self.fs.borrow();
+        let entry =
+            walk(fs.root_dir(), path)?.ok_or_else(|| FsError::NotAFile(path.to_string()))?;
+        if entry.is_dir() {
+            return Err(FsError::NotAFile(path.to_string()));
+        }
+        if offset >= entry.len() {
+            return Ok(0);
+        }
+        let mut file = entry.to_file();
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| io(path, e))?;
+        super::read_full(path, &mut file, buf)
+    }
 }

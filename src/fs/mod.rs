@@ -10,6 +10,7 @@ pub mod blockcache;
 pub mod dir;
 pub mod ext4;
 pub mod fat;
+pub mod iso;
 pub mod mem;
 pub mod mount;
 
@@ -89,6 +90,40 @@ pub trait BootFs {
     fn exists(&self, path: &str) -> bool {
         self.metadata(path).is_ok()
     }
+
+    /// Reads up to `buf.len()` bytes of regular file `path` from byte `offset` (the seekable
+    /// read path a filesystem inside a file, an ISO image, is read through). Returns the
+    /// number of bytes read: fewer only at the end of the file, 0 at or past it.
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        let _ = (offset, buf);
+        Err(FsError::Io {
+            path: path.to_string(),
+            message: "this volume has no random-access reads".into(),
+        })
+    }
+}
+
+/// Fills `buf` from `r` at its current position until `buf` is full or `r` ends.
+pub(crate) fn read_full(
+    path: &str,
+    r: &mut dyn std::io::Read,
+    buf: &mut [u8],
+) -> Result<usize, FsError> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(FsError::Io {
+                    path: path.to_string(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Normalises a volume path to its components: `//a/./b/../c` → `["a", "c"]`.

@@ -101,6 +101,10 @@ impl BootFs for MountedFs {
     fn copy_to(&self, path: &str, out: &mut dyn std::io::Write, max: u64) -> Result<u64, FsError> {
         self.dir.copy_to(path, out, max)
     }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        self.dir.read_at(path, offset, buf)
+    }
 }
 
 impl Drop for MountedFs {
