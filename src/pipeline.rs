@@ -29,6 +29,8 @@ pub struct Volume {
     pub disk_index: Option<u32>,
     /// The read-only view of its files.
     pub fs: Box<dyn BootFs>,
+    /// For an ISO image read from a file of another volume: that file.
+    pub iso: Option<entry::isofile::IsoOrigin>,
 }
 
 /// All opened volumes.
@@ -102,7 +104,9 @@ impl Volumes {
             info: None,
             disk_index: None,
             fs: Box::new(fs::dir::DirFs::new(root)),
+            iso: None,
         });
+        self.add_iso_files(self.list.len() - 1);
     }
 
     /// Reads `disk`'s partition table and opens every volume with a filesystem leapboot can
@@ -132,8 +136,84 @@ impl Volumes {
             candidates.extend(self.candidates(d, disk_index));
         }
         let probed = probe_all(&candidates, self.mounts.as_ref());
+        let first = self.list.len();
         for (c, p) in candidates.into_iter().zip(probed) {
             self.open_volume(c, p);
+        }
+        self.add_iso_files(first);
+    }
+
+    /// Adds the ISO image files found on the volumes from index `first` on as volumes of
+    /// their own, named `<volume><path>` (`vdb1/isos/debian.iso`), read in userspace through
+    /// the volume's file: no loop device, no mount. An ISO inside an ISO is not looked for.
+    fn add_iso_files(&mut self, first: usize) {
+        let end = self.list.len();
+        for i in first..end {
+            if self.list[i].iso.is_some() {
+                continue;
+            }
+            let name = self.list[i].name.clone();
+            let found = match catch_unwind(AssertUnwindSafe(|| {
+                fs::isoscan::find(self.list[i].fs.as_ref(), &name)
+            })) {
+                Ok(f) => f,
+                Err(_) => {
+                    log::error!("{name}: the ISO file search crashed on this volume; skipped");
+                    continue;
+                }
+            };
+            if found.is_empty() {
+                continue;
+            }
+            // The volume's reader is shared with the ISOs read from its files.
+            let own = std::mem::replace(&mut self.list[i].fs, Box::new(fs::mem::MemFs::default()));
+            let shared: std::rc::Rc<dyn BootFs> = std::rc::Rc::from(own);
+            self.list[i].fs = Box::new(fs::iso::Shared(shared.clone()));
+            for (path, len) in found {
+                let iso_name = format!("{name}{path}");
+                let opened = catch_unwind(AssertUnwindSafe(|| {
+                    fs::iso::IsoFs::open(shared.clone(), &path)
+                }));
+                let iso = match opened {
+                    Ok(Ok(iso)) => iso,
+                    Ok(Err(e)) => {
+                        log::warn!("{name}: {path} is not a readable ISO 9660 image: {e}; skipped");
+                        continue;
+                    }
+                    Err(_) => {
+                        log::error!("{name}: the ISO reader crashed on {path}; skipped");
+                        continue;
+                    }
+                };
+                let parent = &self.list[i];
+                log::info!(
+                    "{iso_name}: ISO image file ({} MiB){}",
+                    len >> 20,
+                    iso.label()
+                        .map(|l| format!(" label={l}"))
+                        .unwrap_or_default()
+                );
+                let info = FsInfo {
+                    kind: probe::FsKind::Iso9660,
+                    uuid: iso.uuid().map(str::to_string),
+                    label: iso.label().map(str::to_string),
+                };
+                let origin = entry::isofile::IsoOrigin {
+                    volume: name.clone(),
+                    path,
+                    volume_uuid: parent.info.as_ref().and_then(|i| i.uuid.clone()),
+                };
+                let disk = parent.disk.clone();
+                self.list.push(Volume {
+                    name: iso_name,
+                    disk,
+                    partition: None,
+                    info: Some(info),
+                    disk_index: None,
+                    fs: Box::new(iso),
+                    iso: Some(origin),
+                });
+            }
         }
     }
 
@@ -276,6 +356,7 @@ impl Volumes {
             info: Some(info),
             disk_index: Some(c.disk_index),
             fs,
+            iso: None,
         });
     }
 
@@ -322,7 +403,11 @@ impl Volumes {
         };
         let mut grub: Vec<Option<Found>> = views
             .iter()
-            .map(|v| Some(run(entry::Format::Grub, entry::grub::discover, v)))
+            .zip(&self.list)
+            .map(|(v, vol)| {
+                // An ISO file's volume has its own discovery (below).
+                (vol.iso.is_none()).then(|| run(entry::Format::Grub, entry::grub::discover, v))
+            })
             .collect();
         let bls_shown: BTreeSet<String> = grub
             .iter()
@@ -330,12 +415,28 @@ impl Volumes {
             .flat_map(|f| f.bls_shown.iter().cloned())
             .collect();
         let mut list = BootList::default();
-        for (v, grub) in views.iter().zip(&mut grub) {
+        for ((v, grub), vol) in views.iter().zip(&mut grub).zip(&self.list) {
             let mut count = 0;
             let mut merge = |found: Found, list: &mut BootList| {
                 errors.extend(found.errors.iter().cloned());
                 list.merge(found);
             };
+            if let Some(origin) = &vol.iso {
+                let found = catch_unwind(AssertUnwindSafe(|| {
+                    entry::isofile::discover(v, &views, origin)
+                }))
+                .unwrap_or_else(|_| Found {
+                    errors: vec![EntryError {
+                        volume: v.name.to_string(),
+                        file: "/".into(),
+                        line: None,
+                        message: "the ISO file parser crashed on this image".into(),
+                    }],
+                    ..Found::default()
+                });
+                merge(found, &mut list);
+                continue;
+            }
             for (format, f) in entry::FORMATS {
                 let found = match format {
                     entry::Format::Grub => grub.take().unwrap_or_default(),

@@ -673,5 +673,27 @@ impl BootFs for IsoFs {
     }
 }
 
+/// A volume's filesystem shared between its own volume and the ISO images read from its
+/// files.
+pub struct Shared(pub Rc<dyn BootFs>);
+
+impl BootFs for Shared {
+    fn metadata(&self, path: &str) -> Result<Metadata, FsError> {
+        self.0.metadata(path)
+    }
+
+    fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError> {
+        self.0.read_dir(path)
+    }
+
+    fn copy_to(&self, path: &str, out: &mut dyn std::io::Write, max: u64) -> Result<u64, FsError> {
+        self.0.copy_to(path, out, max)
+    }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        self.0.read_at(path, offset, buf)
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ pub mod dir;
 pub mod ext4;
 pub mod fat;
 pub mod iso;
+pub mod isoscan;
 pub mod mem;
 pub mod mount;
 

@@ -142,9 +142,28 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
     let Some(path) = find_config(vol.fs) else {
         return Found::default();
     };
+    discover_file(vol, all, &path, &[])
+}
+
+/// Runs config file `path` of `vol` as GRUB would, with the exported variables `vars` set
+/// first (an ISO's `loopback.cfg` is run with `iso_path`, as GRUB's loopback convention
+/// says).
+pub fn discover_file(
+    vol: &VolumeView<'_>,
+    all: &[VolumeView<'_>],
+    path: &str,
+    vars: &[(&str, &str)],
+) -> Found {
     let (vols, home) = volumes(vol, all);
-    let loc = Loc { vol: home, path };
+    let loc = Loc {
+        vol: home,
+        path: path.to_string(),
+    };
     let mut it = Interp::new(&vols, loc.clone());
+    for (k, v) in vars {
+        it.env.set(k, v);
+        it.env.export(k);
+    }
     it.run_file(loc);
     let env = it.env.clone();
     let items = std::mem::take(&mut it.menu);

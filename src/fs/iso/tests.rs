@@ -1,58 +1,11 @@
 //! ISO images made by the real `xorriso` (a prerequisite `cargo xtask test` installs), read
 //! through a [`MemFs`] file as the pipeline reads them through a volume's file.
 
-use std::path::Path;
 use std::rc::Rc;
 
 use super::*;
 use crate::fs::mem::MemFs;
-
-/// The `xorriso` binary, or `None` (the test then says so and passes nothing off as checked:
-/// it fails).
-fn xorriso() -> &'static str {
-    ["/usr/bin/xorriso", "/bin/xorriso"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("xorriso is needed by this test; `cargo xtask test` installs it")
-}
-
-/// An ISO image of `files` (path, content) and `links` (path, target), built by
-/// `xorriso -as mkisofs` with `args` (`-R`, `-J`, ...).
-pub(crate) fn iso_image(args: &[&str], files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
-    let stage = tempfile::tempdir().unwrap();
-    for (path, data) in files {
-        let p = stage.path().join(path.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, data).unwrap();
-    }
-    for (path, target) in links {
-        let p = stage.path().join(path.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(target, p).unwrap();
-    }
-    let out = tempfile::NamedTempFile::new().unwrap();
-    // `-as mkisofs` always writes Rock Ridge; `-rockridge off` before it does not.
-    let rr = if args.contains(&"-R") { "on" } else { "off" };
-    let ok = std::process::Command::new(xorriso())
-        .args([
-            "-rockridge",
-            rr,
-            "-as",
-            "mkisofs",
-            "-quiet",
-            "-V",
-            "TEST_ISO",
-        ])
-        .args(args)
-        .arg("-o")
-        .arg(out.path())
-        .arg(stage.path())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "xorriso failed");
-    std::fs::read(out.path()).unwrap()
-}
+use crate::testutil::iso_image;
 
 fn open(img: Vec<u8>) -> IsoFs {
     let parent: Rc<dyn BootFs> = Rc::new(MemFs([("/x.iso".to_string(), img)].into()));
