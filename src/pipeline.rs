@@ -794,6 +794,58 @@ mod tests {
     }
 
     #[test]
+    fn iso_files_on_an_ext4_partition_are_volumes_whose_kernels_load() {
+        let loopback = b"menuentry Live { linux /live/vmlinuz boot=live findiso=${iso_path}\n initrd /live/initrd.img }\n";
+        let iso = crate::testutil::iso_image(
+            &["-R", "-J"],
+            &[
+                ("boot/grub/loopback.cfg", loopback),
+                ("live/vmlinuz", b"KERNEL-IN-ISO"),
+                ("live/initrd.img", b"INITRD-IN-ISO"),
+            ],
+            &[],
+        );
+        let not_iso = vec![7u8; 64 * 1024];
+        let data = ext4_volume(
+            16 << 20,
+            &[
+                ("isos/live.iso", &iso),
+                ("isos/broken.iso", &not_iso),
+                ("readme.txt", b"x"),
+            ],
+        );
+        let img = gpt_image(&[(types::LINUX_FS, data)]);
+        let before = sha(img.path());
+        let (vols, list) = scan(img.path());
+        let names: Vec<&str> = vols.list.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["img:1", "img:1/isos/live.iso"]);
+        let e = &list.entries[0];
+        assert_eq!(e.title, "Live (live.iso)");
+        assert_eq!(e.kernel.volume, "img:1/isos/live.iso");
+        assert!(
+            e.cmdline.ends_with("boot=live findiso=/isos/live.iso"),
+            "{}",
+            e.cmdline
+        );
+        // What the loader does: the FileRef's volume, then the file.
+        let fs = vols.fs(&e.kernel.volume).unwrap();
+        assert_eq!(fs.read(&e.kernel.path, 100).unwrap(), b"KERNEL-IN-ISO");
+        assert_eq!(
+            vols.fs(&e.initrds[0].volume)
+                .unwrap()
+                .read(&e.initrds[0].path, 100)
+                .unwrap(),
+            b"INITRD-IN-ISO"
+        );
+        // The data partition itself is still readable through the shared reader.
+        assert_eq!(
+            vols.fs("img:1").unwrap().read("/readme.txt", 10).unwrap(),
+            b"x"
+        );
+        assert!(before == sha(img.path()), "the image was modified");
+    }
+
+    #[test]
     fn parallel_probing_keeps_disk_and_partition_order() {
         let parts: Vec<(&str, Vec<u8>)> = (0..6)
             .map(|i| {
