@@ -331,11 +331,10 @@ impl IsoFs {
                 }
                 let data = &area[at + 4..at + len];
                 match &sig {
-                    b"NM" if !data.is_empty() => {
-                        if data[0] & 0x06 == 0 {
-                            name.push_str(&String::from_utf8_lossy(&data[1..]));
-                            has_name = true;
-                        }
+                    // NM with CURRENT or PARENT set names "." or "..": ignored.
+                    b"NM" if !data.is_empty() && data[0] & 0x06 == 0 => {
+                        name.push_str(&String::from_utf8_lossy(&data[1..]));
+                        has_name = true;
                     }
                     b"SL" if !data.is_empty() => {
                         sl_components(data, &mut link, &mut link_continue);

@@ -110,4 +110,21 @@ mod tests {
             assert!(!cmdline_safe(bad), "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_tree_gives_a_bounded_list_of_plain_paths(
+            paths in proptest::collection::vec("(/[a-zA-Z. ]{0,3}){1,5}(\\.iso)?", 0..80)
+        ) {
+            let iso = "x".repeat(MIN_BYTES as usize);
+            let files: Vec<(&str, &str)> = paths.iter().map(|p| (p.as_str(), iso.as_str())).collect();
+            let found = find(&MemFs::new(&files), "v");
+            proptest::prop_assert!(found.len() <= MAX_ISOS);
+            for (p, _) in &found {
+                proptest::prop_assert!(cmdline_safe(p) && p.to_ascii_lowercase().ends_with(".iso"));
+                proptest::prop_assert!(p.matches('/').count() <= MAX_DEPTH + 1);
+            }
+        }
+    }
 }
