@@ -5,7 +5,7 @@
 //! to the file's path on its volume. Without one, the ISO's GRUB or isolinux configuration is
 //! read as it is and the distribution's documented parameter for finding its ISO at boot is
 //! added to every entry's command line (see [`Convention`]). Titles end with the ISO's file
-//! name. Pure: the ISO is read only through its [`BootFs`](crate::fs::BootFs); the pipeline
+//! name. An ISO never names the default entry or the timeout. Pure: the ISO is read only through its [`BootFs`](crate::fs::BootFs); the pipeline
 //! makes it a volume.
 
 use super::{grub, syslinux, EntryError, Found, VolumeView};
@@ -181,6 +181,11 @@ pub fn discover(iso: &VolumeView<'_>, all: &[VolumeView<'_>], origin: &IsoOrigin
     for e in &mut found.entries {
         e.title = format!("{} ({name})", e.title);
     }
+    // An ISO's menu is one a person opens on purpose (GRUB's loopback submenu): its default
+    // and timeout never become the machine's, or a data disk full of installers could make
+    // the machine autoboot one of them.
+    found.default = None;
+    found.timeout = None;
     found.bls_shown.clear();
     found
 }
