@@ -227,8 +227,13 @@ impl IsoFs {
                 link: None,
             })
         };
+        // The label reaches logs and the menu's details: no control characters.
         let text = |b: &[u8]| {
-            let t = String::from_utf8_lossy(b).trim().to_string();
+            let t: String = String::from_utf8_lossy(b)
+                .trim()
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
             (!t.is_empty()).then_some(t)
         };
         let date = |at: usize| {

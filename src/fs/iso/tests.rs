@@ -212,3 +212,15 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn a_label_with_control_characters_is_shown_harmless() {
+    let mut img = iso_image(&["-R"], &[("k", b"x")], &[]);
+    img[16 * 2048 + 40..16 * 2048 + 44].copy_from_slice(b"\x1b[2J");
+    let fs = open(img);
+    assert_eq!(
+        fs.label(),
+        Some("?[2J_ISO"),
+        "TEST_ISO with its first 4 bytes replaced"
+    );
+}
