@@ -814,11 +814,28 @@ mod tests {
                 ("readme.txt", b"x"),
             ],
         );
-        let img = gpt_image(&[(types::LINUX_FS, data)]);
+        let stick = fat_volume(8 << 20, &[("live.iso", &iso)]);
+        let img = gpt_image(&[(types::LINUX_FS, data), (types::ESP, stick)]);
         let before = sha(img.path());
         let (vols, list) = scan(img.path());
         let names: Vec<&str> = vols.list.iter().map(|v| v.name.as_str()).collect();
-        assert_eq!(names, ["img:1", "img:1/isos/live.iso"]);
+        assert_eq!(
+            names,
+            ["img:1", "img:2", "img:1/isos/live.iso", "img:2/live.iso"]
+        );
+        // The same image on FAT: read through fatfs' seeks.
+        let on_fat = &list.entries[1];
+        assert_eq!(on_fat.kernel.volume, "img:2/live.iso");
+        assert!(
+            on_fat.cmdline.ends_with("findiso=/live.iso"),
+            "{}",
+            on_fat.cmdline
+        );
+        let fat_iso = vols.fs("img:2/live.iso").unwrap();
+        assert_eq!(
+            fat_iso.read("/live/vmlinuz", 100).unwrap(),
+            b"KERNEL-IN-ISO"
+        );
         let e = &list.entries[0];
         assert_eq!(e.title, "Live (live.iso)");
         assert_eq!(e.kernel.volume, "img:1/isos/live.iso");

@@ -157,4 +157,37 @@ impl BootFs for FatFs {
             .map_err(|e| io(path, e))?;
         super::read_full(path, &mut file, buf)
     }
+
+    fn copy_range_to(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, FsError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let fs = self.fs.borrow();
+        let entry =
+            walk(fs.root_dir(), path)?.ok_or_else(|| FsError::NotAFile(path.to_string()))?;
+        if entry.is_dir() {
+            return Err(FsError::NotAFile(path.to_string()));
+        }
+        if offset.checked_add(len).is_none_or(|end| end > entry.len()) {
+            return Err(FsError::Io {
+                path: path.to_string(),
+                message: format!("the file ends before byte {}", offset.saturating_add(len)),
+            });
+        }
+        let mut file = entry.to_file();
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| io(path, e))?;
+        let copied = copy_bounded(path, &mut file.take(len), out, len)?;
+        if copied != len {
+            return Err(FsError::Io {
+                path: path.to_string(),
+                message: format!("the file ends before byte {}", offset + len),
+            });
+        }
+        Ok(copied)
+    }
 }

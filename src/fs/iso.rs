@@ -34,8 +34,6 @@ pub const MAX_EXTENTS: usize = 64;
 pub const MAX_CE: usize = 16;
 /// Directories whose parsed entries are kept.
 const MAX_CACHED_DIRS: usize = 64;
-/// Chunk size of file copies.
-const CHUNK: usize = 256 * 1024;
 
 /// How names are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -628,25 +626,19 @@ impl BootFs for IsoFs {
                 max,
             });
         }
-        let mut buf = vec![0u8; CHUNK.min(n.len as usize)];
         let mut total = 0u64;
         for (start, len) in &n.extents {
-            let mut done = 0u64;
-            while done < *len {
-                let k = (len - done).min(CHUNK as u64) as usize;
-                read_exact(
-                    self.parent.as_ref(),
-                    &self.path,
-                    start + done,
-                    &mut buf[..k],
-                )?;
-                out.write_all(&buf[..k]).map_err(|e| FsError::Io {
-                    path: path.to_string(),
-                    message: e.to_string(),
+            total += self
+                .parent
+                .copy_range_to(&self.path, *start, *len, out)
+                .map_err(|e| match e {
+                    // Name the file inside the ISO, not only the ISO.
+                    FsError::Io { message, .. } => FsError::Io {
+                        path: format!("{}:{path}", self.path),
+                        message,
+                    },
+                    e => e,
                 })?;
-                done += k as u64;
-            }
-            total += len;
         }
         Ok(total)
     }
@@ -696,6 +688,16 @@ impl BootFs for Shared {
 
     fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
         self.0.read_at(path, offset, buf)
+    }
+
+    fn copy_range_to(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, FsError> {
+        self.0.copy_range_to(path, offset, len, out)
     }
 }
 

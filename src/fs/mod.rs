@@ -102,6 +102,37 @@ pub trait BootFs {
             message: "this volume has no random-access reads".into(),
         })
     }
+
+    /// Streams `len` bytes of regular file `path` from byte `offset` into `out` (one extent
+    /// of an ISO image kept in this file), failing if the file ends first. The default reads
+    /// through [`BootFs::read_at`] in 256 KiB chunks; a filesystem whose seeks are costly
+    /// (FAT walks the cluster chain from the start) streams the range after one seek.
+    fn copy_range_to(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, FsError> {
+        let mut buf = vec![0u8; (256 * 1024).min(len as usize)];
+        let mut done = 0u64;
+        while done < len {
+            let want = (len - done).min(buf.len() as u64) as usize;
+            let n = self.read_at(path, offset + done, &mut buf[..want])?;
+            if n == 0 {
+                return Err(FsError::Io {
+                    path: path.to_string(),
+                    message: format!("the file ends before byte {}", offset + len),
+                });
+            }
+            out.write_all(&buf[..n]).map_err(|e| FsError::Io {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
+            done += n as u64;
+        }
+        Ok(done)
+    }
 }
 
 /// Fills `buf` from `r` at its current position until `buf` is full or `r` ends.
