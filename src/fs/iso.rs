@@ -648,7 +648,7 @@ impl BootFs for IsoFs {
         let mut done = 0usize;
         let mut base = 0u64; // file offset of the extent
         for (start, len) in &n.extents {
-            let want = offset + done as u64;
+            let want = offset.saturating_add(done as u64);
             if done == buf.len() {
                 break;
             }

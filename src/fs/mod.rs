@@ -118,11 +118,11 @@ pub trait BootFs {
         let mut done = 0u64;
         while done < len {
             let want = (len - done).min(buf.len() as u64) as usize;
-            let n = self.read_at(path, offset + done, &mut buf[..want])?;
+            let n = self.read_at(path, offset.saturating_add(done), &mut buf[..want])?;
             if n == 0 {
                 return Err(FsError::Io {
                     path: path.to_string(),
-                    message: format!("the file ends before byte {}", offset + len),
+                    message: format!("the file ends before byte {}", offset.saturating_add(len)),
                 });
             }
             out.write_all(&buf[..n]).map_err(|e| FsError::Io {

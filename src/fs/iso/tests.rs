@@ -50,6 +50,7 @@ fn check_contents(fs: &IsoFs, long_name: &str) {
     assert_eq!(&buf[..], &files()[1].1[262_140..262_150]);
     assert_eq!(fs.read_at("/casper/initrd", 699_995, &mut buf).unwrap(), 5);
     assert_eq!(fs.read_at("/casper/initrd", 800_000, &mut buf).unwrap(), 0);
+    assert_eq!(fs.read_at("/casper/initrd", u64::MAX, &mut buf).unwrap(), 0);
     assert!(matches!(
         fs.read("/casper/initrd", 1000),
         Err(FsError::TooLarge { .. })
