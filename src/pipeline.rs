@@ -41,6 +41,8 @@ pub struct Volume {
     /// For a RAID1 mirror or an LVM logical volume: the device the system names it by once
     /// assembled (`/dev/md/boot`, `/dev/mapper/vg-lv`), for details.
     pub device: Option<String>,
+    /// For an ISO image read from a file of another volume: that file.
+    pub iso: Option<entry::isofile::IsoOrigin>,
 }
 
 /// An md RAID member or LVM2 PV found on a volume, kept until its array or volume group can
@@ -140,7 +142,9 @@ impl Volumes {
             disk_index: None,
             fs: Box::new(fs::dir::DirFs::new(root)),
             device: None,
+            iso: None,
         });
+        self.add_iso_files(self.list.len() - 1);
     }
 
     /// Reads `disk`'s partition table and opens every volume with a filesystem leapboot can
@@ -171,9 +175,11 @@ impl Volumes {
             candidates.extend(self.candidates(d, disk_index));
         }
         let probed = probe_all(&candidates, self.mounts.as_ref());
+        let first = self.list.len();
         for (c, p) in candidates.into_iter().zip(probed) {
             self.open_volume(c, p);
         }
+        self.add_iso_files(first);
         // A mirror or LV may itself hold a PV (LVM on RAID1): a few rounds, bounded.
         for _ in 0..4 {
             let stacked = self.stacked_candidates();
@@ -306,6 +312,81 @@ impl Volumes {
         self.list
             .sort_by_key(|v| (v.disk_index.is_none(), v.disk_index.unwrap_or(0)));
         self.disk_names = sorted.into_iter().map(|(n, _)| n).collect();
+    }
+
+    /// Adds the ISO image files found on the volumes from index `first` on as volumes of
+    /// their own, named `<volume><path>` (`vdb1/isos/debian.iso`), read in userspace through
+    /// the volume's file: no loop device, no mount. An ISO inside an ISO is not looked for.
+    fn add_iso_files(&mut self, first: usize) {
+        let end = self.list.len();
+        for i in first..end {
+            if self.list[i].iso.is_some() {
+                continue;
+            }
+            let name = self.list[i].name.clone();
+            let found = match catch_unwind(AssertUnwindSafe(|| {
+                fs::isoscan::find(self.list[i].fs.as_ref(), &name)
+            })) {
+                Ok(f) => f,
+                Err(_) => {
+                    log::error!("{name}: the ISO file search crashed on this volume; skipped");
+                    continue;
+                }
+            };
+            if found.is_empty() {
+                continue;
+            }
+            // The volume's reader is shared with the ISOs read from its files.
+            let own = std::mem::replace(&mut self.list[i].fs, Box::new(fs::mem::MemFs::default()));
+            let shared: std::rc::Rc<dyn BootFs> = std::rc::Rc::from(own);
+            self.list[i].fs = Box::new(fs::iso::Shared(shared.clone()));
+            for (path, len) in found {
+                let iso_name = format!("{name}{path}");
+                let opened = catch_unwind(AssertUnwindSafe(|| {
+                    fs::iso::IsoFs::open(shared.clone(), &path)
+                }));
+                let iso = match opened {
+                    Ok(Ok(iso)) => iso,
+                    Ok(Err(e)) => {
+                        log::warn!("{name}: {path} is not a readable ISO 9660 image: {e}; skipped");
+                        continue;
+                    }
+                    Err(_) => {
+                        log::error!("{name}: the ISO reader crashed on {path}; skipped");
+                        continue;
+                    }
+                };
+                let parent = &self.list[i];
+                log::info!(
+                    "{iso_name}: ISO image file ({} MiB){}",
+                    len >> 20,
+                    iso.label()
+                        .map(|l| format!(" label={l}"))
+                        .unwrap_or_default()
+                );
+                let info = FsInfo {
+                    kind: probe::FsKind::Iso9660,
+                    uuid: iso.uuid().map(str::to_string),
+                    label: iso.label().map(str::to_string),
+                };
+                let origin = entry::isofile::IsoOrigin {
+                    volume: name.clone(),
+                    path,
+                    volume_uuid: parent.info.as_ref().and_then(|i| i.uuid.clone()),
+                };
+                let disk = parent.disk.clone();
+                self.list.push(Volume {
+                    name: iso_name,
+                    disk,
+                    partition: None,
+                    info: Some(info),
+                    disk_index: None,
+                    fs: Box::new(iso),
+                    iso: Some(origin),
+                    device: None,
+                });
+            }
+        }
     }
 
     /// The volumes `d` may hold: its partitions, or the whole disk.
@@ -481,6 +562,7 @@ impl Volumes {
             disk_index: c.disk_index,
             fs,
             device: c.device,
+            iso: None,
         });
     }
 
@@ -596,7 +678,11 @@ impl Volumes {
         };
         let mut grub: Vec<Option<Found>> = views
             .iter()
-            .map(|v| Some(run(entry::Format::Grub, entry::grub::discover, v)))
+            .zip(&self.list)
+            .map(|(v, vol)| {
+                // An ISO file's volume has its own discovery (below).
+                (vol.iso.is_none()).then(|| run(entry::Format::Grub, entry::grub::discover, v))
+            })
             .collect();
         let bls_shown: BTreeSet<String> = grub
             .iter()
@@ -606,8 +692,27 @@ impl Volumes {
         // Every configuration of every volume first: the plain scan of one volume must know
         // what the configurations of all of them offer.
         let mut per_volume: Vec<Vec<Found>> = Vec::with_capacity(views.len());
-        for (v, grub) in views.iter().zip(&mut grub) {
+        for ((v, grub), vol) in views.iter().zip(&mut grub).zip(&self.list) {
             let mut founds = Vec::new();
+            // An ISO image file: its own convention (loopback.cfg, or its config plus the
+            // distribution's parameter for finding the ISO), not the formats' search.
+            if let Some(origin) = &vol.iso {
+                let found = catch_unwind(AssertUnwindSafe(|| {
+                    entry::isofile::discover(v, &views, origin)
+                }))
+                .unwrap_or_else(|_| Found {
+                    errors: vec![EntryError {
+                        volume: v.name.to_string(),
+                        file: "/".into(),
+                        line: None,
+                        message: "the ISO file parser crashed on this image".into(),
+                    }],
+                    ..Found::default()
+                });
+                founds.push(found);
+                per_volume.push(founds);
+                continue;
+            }
             for (format, f) in entry::FORMATS {
                 let found = match format {
                     entry::Format::Grub => grub.take().unwrap_or_default(),
@@ -1001,6 +1106,7 @@ mod tests {
                     disk_index: v["disk"].as_u64().map(|i| i as u32),
                     fs: Box::new(fs::dir::DirFs::new(&d.join(v["dir"].as_str().unwrap()))),
                     device: None,
+                    iso: None,
                 });
             }
             let (list, errors) = vols.boot_list();
@@ -1213,6 +1319,75 @@ mod tests {
             fs.read(&list.entries[0].kernel.path, 100).unwrap(),
             b"LVM-KERNEL"
         );
+    }
+
+    #[test]
+    fn iso_files_on_an_ext4_partition_are_volumes_whose_kernels_load() {
+        let loopback = b"menuentry Live { linux /live/vmlinuz boot=live findiso=${iso_path}\n initrd /live/initrd.img }\n";
+        let iso = crate::testutil::iso_image(
+            &["-R", "-J"],
+            &[
+                ("boot/grub/loopback.cfg", loopback),
+                ("live/vmlinuz", b"KERNEL-IN-ISO"),
+                ("live/initrd.img", b"INITRD-IN-ISO"),
+            ],
+            &[],
+        );
+        let not_iso = vec![7u8; 64 * 1024];
+        let data = ext4_volume(
+            16 << 20,
+            &[
+                ("isos/live.iso", &iso),
+                ("isos/broken.iso", &not_iso),
+                ("readme.txt", b"x"),
+            ],
+        );
+        let stick = fat_volume(8 << 20, &[("live.iso", &iso)]);
+        let img = gpt_image(&[(types::LINUX_FS, data), (types::ESP, stick)]);
+        let before = sha(img.path());
+        let (vols, list) = scan(img.path());
+        let names: Vec<&str> = vols.list.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["img:1", "img:2", "img:1/isos/live.iso", "img:2/live.iso"]
+        );
+        // The same image on FAT: read through fatfs' seeks.
+        let on_fat = &list.entries[1];
+        assert_eq!(on_fat.kernel.volume, "img:2/live.iso");
+        assert!(
+            on_fat.cmdline.ends_with("findiso=/live.iso"),
+            "{}",
+            on_fat.cmdline
+        );
+        let fat_iso = vols.fs("img:2/live.iso").unwrap();
+        assert_eq!(
+            fat_iso.read("/live/vmlinuz", 100).unwrap(),
+            b"KERNEL-IN-ISO"
+        );
+        let e = &list.entries[0];
+        assert_eq!(e.title, "Live (live.iso)");
+        assert_eq!(e.kernel.volume, "img:1/isos/live.iso");
+        assert!(
+            e.cmdline.ends_with("boot=live findiso=/isos/live.iso"),
+            "{}",
+            e.cmdline
+        );
+        // What the loader does: the FileRef's volume, then the file.
+        let fs = vols.fs(&e.kernel.volume).unwrap();
+        assert_eq!(fs.read(&e.kernel.path, 100).unwrap(), b"KERNEL-IN-ISO");
+        assert_eq!(
+            vols.fs(&e.initrds[0].volume)
+                .unwrap()
+                .read(&e.initrds[0].path, 100)
+                .unwrap(),
+            b"INITRD-IN-ISO"
+        );
+        // The data partition itself is still readable through the shared reader.
+        assert_eq!(
+            vols.fs("img:1").unwrap().read("/readme.txt", 10).unwrap(),
+            b"x"
+        );
+        assert!(before == sha(img.path()), "the image was modified");
     }
 
     #[test]

@@ -129,3 +129,69 @@ pub fn sparse_text(bytes: &[u8], keep: usize) -> String {
     }
     s
 }
+
+/// The `xorriso` binary (a prerequisite `cargo xtask test` installs).
+fn xorriso() -> &'static str {
+    ["/usr/bin/xorriso", "/bin/xorriso"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("xorriso is needed by this test; `cargo xtask test` installs it")
+}
+
+/// An ISO image of `files` (path, content) and `links` (path, target), built by
+/// `xorriso -as mkisofs` with `args` (`-R`, `-J`, ...).
+pub fn iso_image(args: &[&str], files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
+    let stage = tempfile::tempdir().unwrap();
+    iso_image_of(stage.path(), files, links, args)
+}
+
+/// An ISO image of directory `dir` plus `files` and `links`, built by `xorriso -as mkisofs`
+/// with `args`.
+pub fn iso_image_of(
+    dir: &Path,
+    files: &[(&str, &[u8])],
+    links: &[(&str, &str)],
+    args: &[&str],
+) -> Vec<u8> {
+    let stage = tempfile::tempdir().unwrap();
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", dir.display()))
+        .arg(stage.path())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cp -a {} failed", dir.display());
+    for (path, data) in files {
+        let p = stage.path().join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    for (path, target) in links {
+        let p = stage.path().join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, p).unwrap();
+    }
+    let out = tempfile::NamedTempFile::new().unwrap();
+    // `-as mkisofs` always writes Rock Ridge; `-rockridge off` before it does not.
+    let rr = if args.contains(&"-R") { "on" } else { "off" };
+    let ok = std::process::Command::new(xorriso())
+        .args([
+            "-rockridge",
+            rr,
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-V",
+            "TEST_ISO",
+        ])
+        .args(args)
+        .arg("-o")
+        .arg(out.path())
+        .arg(stage.path())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "xorriso failed");
+    std::fs::read(out.path()).unwrap()
+}

@@ -8,6 +8,7 @@ pub mod bls;
 pub mod bootdir;
 pub mod grub;
 pub mod grubenv;
+pub mod isofile;
 pub mod syslinux;
 pub mod uki;
 

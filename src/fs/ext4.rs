@@ -8,13 +8,20 @@ use ext4_view::{Ext4, Ext4Error};
 /// An ext2/3/4 volume.
 pub struct Ext4Fs {
     fs: Ext4,
+    /// The file [`BootFs::read_at`] read last, at the position it stopped: a sequential
+    /// reader (an ISO image inside this volume) continues without a new lookup and seek
+    /// (`ext4-view` seeks by walking the file's blocks from its start).
+    last: std::cell::RefCell<Option<(String, ext4_view::File)>>,
 }
 
 impl Ext4Fs {
     /// Loads the superblock, group descriptors and journal of `slice`.
     pub fn open(slice: Slice) -> Result<Ext4Fs, OpenError> {
         Ext4::load(Box::new(slice))
-            .map(|fs| Ext4Fs { fs })
+            .map(|fs| Ext4Fs {
+                fs,
+                last: std::cell::RefCell::new(None),
+            })
             .map_err(|e| OpenError(format!("ext4: {e}")))
     }
 }
@@ -97,5 +104,28 @@ impl BootFs for Ext4Fs {
             });
         }
         copy_bounded(path, &mut file, out, max)
+    }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        let p = super::normalize(path);
+        let mut last = self.last.borrow_mut();
+        let reuse = matches!(&*last, Some((q, f)) if *q == p && f.position() == offset);
+        if !reuse {
+            *last = None;
+            let mut file = self.fs.open(p.as_str()).map_err(|e| err(path, e))?;
+            if offset >= file.metadata().len() {
+                return Ok(0);
+            }
+            file.seek_to(offset).map_err(|e| err(path, e))?;
+            *last = Some((p, file));
+        }
+        let Some((_, file)) = last.as_mut() else {
+            return Ok(0);
+        };
+        let r = super::read_full(path, file, buf);
+        if r.is_err() {
+            *last = None;
+        }
+        r
     }
 }

@@ -186,6 +186,66 @@ impl BootFs for FatFs {
         self.allow(DIR_READ_BUDGET);
         r
     }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        use std::io::{Seek, SeekFrom};
+        let fs = self.fs.borrow();
+        let entry = walk(fs.root_dir(), path, &self.budget)?
+            .ok_or_else(|| FsError::NotAFile(path.to_string()))?;
+        if entry.is_dir() {
+            return Err(FsError::NotAFile(path.to_string()));
+        }
+        if offset >= entry.len() {
+            return Ok(0);
+        }
+        // A window of a large file (an ISO read through this volume): its clusters are
+        // walked like a whole file's, bounded by the same per-file budget.
+        self.allow(file_budget(entry.len()));
+        let mut file = entry.to_file();
+        let r = file
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| io(path, e))
+            .and_then(|_| super::read_full(path, &mut file, buf));
+        self.allow(DIR_READ_BUDGET);
+        r
+    }
+
+    fn copy_range_to(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, FsError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let fs = self.fs.borrow();
+        let entry = walk(fs.root_dir(), path, &self.budget)?
+            .ok_or_else(|| FsError::NotAFile(path.to_string()))?;
+        if entry.is_dir() {
+            return Err(FsError::NotAFile(path.to_string()));
+        }
+        if offset.checked_add(len).is_none_or(|end| end > entry.len()) {
+            return Err(FsError::Io {
+                path: path.to_string(),
+                message: format!("the file ends before byte {}", offset.saturating_add(len)),
+            });
+        }
+        self.allow(file_budget(entry.len()));
+        let mut file = entry.to_file();
+        let copied = file
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| io(path, e))
+            .and_then(|_| copy_bounded(path, &mut file.take(len), out, len));
+        self.allow(DIR_READ_BUDGET);
+        let copied = copied?;
+        if copied != len {
+            return Err(FsError::Io {
+                path: path.to_string(),
+                message: format!("the file ends before byte {}", offset + len),
+            });
+        }
+        Ok(copied)
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,15 @@ impl BootFs for MemFs {
         })?;
         Ok(c.len() as u64)
     }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        let p = normalize(path);
+        let c = self.0.get(&p).ok_or(FsError::NotFound(p.clone()))?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(c.len());
+        let n = buf.len().min(c.len() - start);
+        buf[..n].copy_from_slice(&c[start..start + n]);
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ pub mod blockcache;
 pub mod dir;
 pub mod ext4;
 pub mod fat;
+pub mod iso;
+pub mod isoscan;
 pub mod mem;
 pub mod mount;
 
@@ -91,6 +93,71 @@ pub trait BootFs {
     fn exists(&self, path: &str) -> bool {
         self.metadata(path).is_ok()
     }
+
+    /// Reads up to `buf.len()` bytes of regular file `path` from byte `offset` (the seekable
+    /// read path a filesystem inside a file, an ISO image, is read through). Returns the
+    /// number of bytes read: fewer only at the end of the file, 0 at or past it.
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        let _ = (offset, buf);
+        Err(FsError::Io {
+            path: path.to_string(),
+            message: "this volume has no random-access reads".into(),
+        })
+    }
+
+    /// Streams `len` bytes of regular file `path` from byte `offset` into `out` (one extent
+    /// of an ISO image kept in this file), failing if the file ends first. The default reads
+    /// through [`BootFs::read_at`] in 256 KiB chunks; a filesystem whose seeks are costly
+    /// (FAT walks the cluster chain from the start) streams the range after one seek.
+    fn copy_range_to(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, FsError> {
+        let mut buf = vec![0u8; (256 * 1024).min(len as usize)];
+        let mut done = 0u64;
+        while done < len {
+            let want = (len - done).min(buf.len() as u64) as usize;
+            let n = self.read_at(path, offset.saturating_add(done), &mut buf[..want])?;
+            if n == 0 {
+                return Err(FsError::Io {
+                    path: path.to_string(),
+                    message: format!("the file ends before byte {}", offset.saturating_add(len)),
+                });
+            }
+            out.write_all(&buf[..n]).map_err(|e| FsError::Io {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
+            done += n as u64;
+        }
+        Ok(done)
+    }
+}
+
+/// Fills `buf` from `r` at its current position until `buf` is full or `r` ends.
+pub(crate) fn read_full(
+    path: &str,
+    r: &mut dyn std::io::Read,
+    buf: &mut [u8],
+) -> Result<usize, FsError> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(FsError::Io {
+                    path: path.to_string(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// A `Vec` writer whose growth is fallible: `try_reserve`, never an allocation abort.

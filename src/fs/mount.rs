@@ -111,6 +111,20 @@ impl BootFs for MountedFs {
     fn copy_to(&self, path: &str, out: &mut dyn std::io::Write, max: u64) -> Result<u64, FsError> {
         self.dir.copy_to(path, out, max)
     }
+
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
+        self.dir.read_at(path, offset, buf)
+    }
+
+    fn copy_range_to(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, FsError> {
+        self.dir.copy_range_to(path, offset, len, out)
+    }
 }
 
 impl Drop for MountedFs {

@@ -259,7 +259,9 @@ fn list(p: &mut Painter, menu: &Menu) {
     for (i, e) in entries.iter().enumerate().take(end).skip(menu.top()) {
         let mark = if i == menu.selected() { '>' } else { ' ' };
         let default = if Some(i) == menu.default() { '*' } else { ' ' };
-        let label = format!("[{}]", e.source.volume);
+        // A long volume name (an ISO file's `vda1/isos/...iso`) gets a third of the row at
+        // most: the title says which ISO it is, `d` shows the device in full.
+        let label = format!("[{}]", fit(&e.source.volume, (cols / 3).saturating_sub(2)));
         let lock = if menu.allowed(i) { "" } else { " (locked)" };
         let head = format!(" {mark}{default}{:>2}  ", i + 1);
         let room = cols.saturating_sub(head.len() + label.chars().count() + 1);

@@ -95,11 +95,15 @@ pub struct PartSpec {
     #[serde(default)]
     pub mkfs_args: Vec<String>,
     /// Path → content. Content is text, or `@kernel`, `@target-initrd`,
-    /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`, `@leapboot` (the static
+    /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`, `@iso NAME` (the ISO image `isos.NAME`
+    /// describes), `@leapboot` (the static
     /// `leapboot` command), `@symlink TARGET`. Text starting with `#!` and `@leapboot` are
     /// made executable.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// ISO images kept as files on this filesystem (`@iso NAME`), by name.
+    #[serde(default)]
+    pub isos: BTreeMap<String, IsoSpec>,
     /// ext4 only: start from a cached Debian root filesystem (`systemd` or `openrc`, built
     /// by debootstrap on first use, see `xtask/src/rootfs.rs`); `files` are added over it.
     pub debian_rootfs: Option<String>,
@@ -110,6 +114,17 @@ pub struct PartSpec {
     /// The member or PV image made by [`build_stacks`], copied in as the partition.
     #[serde(skip)]
     pub prebuilt: Option<PathBuf>,
+}
+
+/// An ISO 9660 image file (Rock Ridge and Joliet, `xorriso -as mkisofs`) of its own files.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsoSpec {
+    /// Volume identifier (default `LEAPBOOT`).
+    pub label: Option<String>,
+    /// Path → content, as a partition's `files` (no `@iso` inside an ISO).
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
 }
 
 /// An md RAID array over partitions with `fs = "md"` and `array = NAME` (in disk order),
@@ -226,6 +241,40 @@ impl Artifacts {
         })
     }
 
+    /// `spec` as [`Artifacts::content`], and `@iso NAME`: the image `isos[NAME]` describes.
+    fn content_in(&self, spec: &str, isos: &BTreeMap<String, IsoSpec>) -> anyhow::Result<Vec<u8>> {
+        let Some(name) = spec.strip_prefix("@iso ") else {
+            return self.content(spec);
+        };
+        let iso = isos
+            .get(name)
+            .with_context(|| format!("@iso {name}: no [isos.{name}] table in this partition"))?;
+        let work = std::env::temp_dir().join(format!("leapboot-iso-{}-{name}", std::process::id()));
+        let stage = work.join("stage");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&stage)?;
+        for (path, content) in &iso.files {
+            let dest = stage.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(dest.parent().context("a file path has a parent")?)?;
+            std::fs::write(
+                &dest,
+                self.content(content)
+                    .with_context(|| format!("@iso {name}: file {path}"))?,
+            )?;
+        }
+        let out = work.join("image.iso");
+        let label = iso.label.clone().unwrap_or_else(|| "LEAPBOOT".into());
+        run(
+            Command::new(crate::prereq::find("xorriso").context("xorriso")?)
+                .args(["-as", "mkisofs", "-quiet", "-R", "-J", "-V", &label, "-o"])
+                .arg(&out)
+                .arg(&stage),
+        )?;
+        let bytes = std::fs::read(&out)?;
+        let _ = std::fs::remove_dir_all(&work);
+        Ok(bytes)
+    }
+
     /// A unified kernel image of the test kernel, the target initrd and `cmdline`: a minimal
     /// PE container (`leapboot::entry::uki::pe::build`) with `.osrel`, `.cmdline`, `.uname`,
     /// `.initrd` and `.linux`. No EFI stub and no signature: firmware cannot start it, kexec
@@ -303,7 +352,7 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
         }
         std::fs::write(
             &dest,
-            art.content(content)
+            art.content_in(content, &p.isos)
                 .with_context(|| format!("file {path}"))?,
         )?;
         if content.starts_with("#!") || content == "@leapboot" {
@@ -648,7 +697,7 @@ fn build_iso_hybrid(d: &DiskSpec, img: &Path, work: &Path, art: &Artifacts) -> a
         std::fs::create_dir_all(dest.parent().context("a file path has a parent")?)?;
         std::fs::write(
             &dest,
-            art.content(content)
+            art.content_in(content, &iso.isos)
                 .with_context(|| format!("file {path}"))?,
         )?;
     }

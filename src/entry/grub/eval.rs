@@ -141,7 +141,8 @@ impl Env {
         }
     }
 
-    fn export(&mut self, name: &str) {
+    /// Marks `name` exported (submenus and `configfile` see it).
+    pub fn export(&mut self, name: &str) {
         // Names are words of the config; bounded so a loop cannot grow the set forever.
         if name.len() <= 256 && self.exported.len() < 4096 {
             self.exported.insert(name.to_string());

@@ -146,13 +146,14 @@ pub fn discover(vol: &VolumeView<'_>, all: &[VolumeView<'_>]) -> Found {
     discover_file(vol, all, &path, &[])
 }
 
-/// GRUB's entries from the config at `path` on `vol`, with variables `preset` set first (a
-/// network boot's `prefix`, `net_default_server`, ...).
+/// Runs config file `path` of `vol` as GRUB would, with the exported variables `vars` set
+/// first (an ISO's `loopback.cfg` is run with `iso_path`, as GRUB's loopback convention
+/// says).
 pub fn discover_file(
     vol: &VolumeView<'_>,
     all: &[VolumeView<'_>],
     path: &str,
-    preset: &[(&str, &str)],
+    vars: &[(&str, &str)],
 ) -> Found {
     let (vols, home) = volumes(vol, all);
     let loc = Loc {
@@ -160,8 +161,9 @@ pub fn discover_file(
         path: path.to_string(),
     };
     let mut it = Interp::new(&vols, loc.clone());
-    for (k, v) in preset {
+    for (k, v) in vars {
         it.env.set(k, v);
+        it.env.export(k);
     }
     it.run_file(loc);
     it.start_menu();

@@ -256,3 +256,17 @@ fn the_log_view_ends_with_the_newest_line_and_help_fits_80_columns() {
     let f = render(&m, &log, screen);
     assert!(f.rows.iter().all(|r| !r.ends_with('~')), "{:#?}", f.rows);
 }
+
+#[test]
+fn a_long_volume_name_leaves_the_title_room() {
+    let mut a = entry("a");
+    a.title = "Live system (amd64) (debian-live-12.5.0-amd64-standard.iso)".into();
+    a.source.volume = "vda1/isos/debian-live-12.5.0-amd64-standard.iso".into();
+    let mut m = Menu::new(vec![a], Some(0), Timeout::Secs(5), Lock::default());
+    m.set_page(PLAIN.page());
+    let f = render(&m, &[], PLAIN);
+    assert_eq!(
+        f.rows[2].trim_end(),
+        " >* 1  Live system (amd64) (debian-liv~ [vda1/isos/debian~]"
+    );
+}

@@ -220,6 +220,7 @@ fn time(fs: MemFs, runs: usize) -> (Duration, usize, usize) {
         disk_index: Some(0),
         fs: Box::new(fs),
         device: None,
+        iso: None,
     });
     let (list, errors) = vols.boot_list();
     let (entries, errors) = (list.entries.len(), errors.len());
