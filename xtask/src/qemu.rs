@@ -114,7 +114,14 @@ impl Vm {
         // panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging a test.
         // no_timer_check: under TCG on a loaded machine the kernel's IO-APIC timer check can
         // miss its ticks and panic ("IO-APIC + timer doesn't work!"); a VM's timer is fine.
-        let append = format!("console=ttyS0 panic=-1 no_timer_check {}", self.append);
+        // Only for leapboot's own kernel (with an initramfs): a real system booted alone
+        // (`boot = "kernel"`) keeps the command line its scenario checks word for word.
+        let timer = if self.initrd.is_some() {
+            "no_timer_check "
+        } else {
+            ""
+        };
+        let append = format!("console=ttyS0 panic=-1 {timer}{}", self.append);
         c.arg("-append").arg(append.trim());
         // One controller per shared bus, present from the start (hotplugged disks need it).
         let has = |b: Bus| self.disks.iter().any(|d| d.bus == b);

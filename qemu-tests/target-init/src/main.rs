@@ -25,6 +25,9 @@ fn mount(fstype: &str, target: &str) {
 fn main() {
     mount("proc", "/proc");
     mount("devtmpfs", "/dev");
+    // Kernel messages (a clocksource note a second after boot) must not land inside the
+    // marker lines the harness matches whole: only emergencies reach the console from here.
+    let _ = std::fs::write("/proc/sys/kernel/printk", "1");
     let mut out: Box<dyn Write> = match std::fs::OpenOptions::new().write(true).open("/dev/console")
     {
         Ok(f) => Box::new(f),
