@@ -804,7 +804,11 @@ pub fn shutdown_hook(phase: &str) -> Result<(), Failed> {
                 _ => "the loaded kernel".into(),
             };
             println!("leapboot: kexec into {what}");
+            // The init system should have made the filesystems read-only by now; where its
+            // ordering did not (Debian's LSB scripts under OpenRC), do it here so the next
+            // boot finds them clean.
             nix::unistd::sync();
+            remount_ro_all();
             log::error!("{}", crate::kexec::exec());
             Err(Failed)
         }
