@@ -281,29 +281,19 @@ impl BootFs for DirFs {
     }
 
     fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
-        use std::os::unix::fs::FileExt;
+        use std::io::{Seek, SeekFrom};
         // Resolved inside the root by construction, like every other read here.
         let fd = self.open(path, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
         let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| self.error(path, e))?;
         if kind(&st) != FileKind::File {
             return Err(FsError::NotAFile(path.to_string()));
         }
-        let f = std::fs::File::from(fd);
-        let mut n = 0;
-        while n < buf.len() {
-            match f.read_at(&mut buf[n..], offset.saturating_add(n as u64)) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(FsError::Io {
-                        path: path.to_string(),
-                        message: e.to_string(),
-                    })
-                }
-            }
-        }
-        Ok(n)
+        let mut f = std::fs::File::from(fd);
+        f.seek(SeekFrom::Start(offset)).map_err(|e| FsError::Io {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        super::read_full(path, &mut f, buf)
     }
 }
 
