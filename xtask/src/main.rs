@@ -69,14 +69,14 @@ enum Command {
     /// Network fetching for real, as root: `leapboot list --url`/`fetch` against dnsmasq
     /// (TFTP) and Python HTTP(S) servers in a network namespace of its own (also run by `test`).
     TestNet,
-    /// Measure sizes, discovery cost, parser scaling and four boot arms side by side; write
-    /// BENCHMARKS.md.
     /// Build (once) and cache a Debian root filesystem for the live-system scenarios:
     /// `systemd` or `openrc` (debootstrap, under target/rootfs/).
     Rootfs {
         /// `systemd` or `openrc`.
         variant: String,
     },
+    /// Measure sizes, discovery cost, parser scaling and four boot arms side by side; write
+    /// BENCHMARKS.md.
     ///
     /// Takes about 10 minutes (2 cores): it builds the bench disks and boots a direct boot, a
     /// busybox floor, a busybox + kexec-tools script and leapboot in QEMU, interleaved.
