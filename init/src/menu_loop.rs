@@ -40,11 +40,19 @@ pub enum Exit {
 /// Shows `menu` until it autoboots or a rescan is asked for. A boot the user chose is done
 /// here (through `host`, which returns only when the boot failed, with the error).
 pub fn show(menu: &mut Menu, colour: bool, host: &mut dyn Host) -> Exit {
-    if let Some(Action::Autoboot) = menu.due() {
-        return Exit::Autoboot;
-    }
     let mut consoles = Consoles::open();
     consoles.raw();
+    if let Some(Action::Autoboot) = menu.due() {
+        // The menu is hidden (timeout 0): only a key already typed shows it.
+        let mut decoder = Decoder::new();
+        let mut typed = decoder.feed(&consoles.poll(Duration::ZERO, None).bytes);
+        typed.extend(decoder.flush());
+        if !menu.reveal_hidden(&typed) {
+            consoles.restore();
+            return Exit::Autoboot;
+        }
+        log::info!("a key was pressed: showing the menu that the timeout of 0 hid");
+    }
     let mut shown = Shown::default();
     let mut decoder = Decoder::new();
     let mut next_tick = Instant::now() + Duration::from_secs(1);

@@ -289,6 +289,20 @@ impl Menu {
         self.due()
     }
 
+    /// The countdown is 0, so the menu is hidden (systemd-boot's `timeout 0`, a `loader.conf`
+    /// without `timeout`, `leapboot.timeout=0`): keys typed before the autoboot show it
+    /// instead, with the countdown stopped, as systemd-boot does. Line noise on a serial
+    /// console (NUL or 0xFF bytes, which decode as [`Key::Unknown`]) shows nothing.
+    /// Returns whether the menu is now shown.
+    pub fn reveal_hidden(&mut self, typed: &[Key]) -> bool {
+        if self.due().is_none() || typed.iter().all(|k| *k == Key::Unknown) {
+            return false;
+        }
+        self.countdown = None;
+        self.status = Some("a key was pressed: the menu is shown (its timeout of 0 hid it)".into());
+        true
+    }
+
     /// Stops the countdown (any key does).
     pub fn stop_countdown(&mut self) {
         self.countdown = None;

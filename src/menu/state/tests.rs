@@ -76,6 +76,27 @@ fn zero_boots_at_once_and_forever_never_counts() {
 }
 
 #[test]
+fn a_key_typed_before_a_hidden_autoboot_shows_the_menu() {
+    // Timeout 0 hides the menu; a real key shows it with the countdown stopped.
+    let mut m = menu(2, Some(1), Timeout::Secs(0));
+    assert!(m.reveal_hidden(&[Key::Char(' ')]));
+    assert_eq!((m.due(), m.countdown(), m.selected()), (None, None, 1));
+    assert!(m.status().unwrap().contains("a key was pressed"));
+    assert_eq!(m.tick(), None);
+    // Nothing typed, or only line noise (NUL, 0xFF: unknown keys): the autoboot goes on.
+    let noise = crate::menu::keys::Decoder::new().feed(&[0x00, 0xff, 0x00]);
+    for typed in [&[][..], &noise[..]] {
+        let mut m = menu(2, Some(1), Timeout::Secs(0));
+        assert!(!m.reveal_hidden(typed));
+        assert_eq!(m.due(), Some(Action::Autoboot));
+    }
+    // A countdown that is running is not "hidden": keys go through `key` as always.
+    let mut m = menu(2, Some(1), Timeout::Secs(5));
+    assert!(!m.reveal_hidden(&[Key::Enter]));
+    assert_eq!(m.countdown(), Some(5));
+}
+
+#[test]
 fn navigation_keys() {
     use Key::*;
     let table: &[(&[Key], usize)] = &[
