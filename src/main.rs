@@ -42,6 +42,18 @@ struct NetSource {
     /// kernel, by tftp://, http:// or https:// URL.
     #[arg(long, value_name = "URL", conflicts_with_all = ["disk", "root"])]
     url: Option<String>,
+    /// The boot servers DHCP names, as /init would boot from them: leases on the NICs
+    /// (--iface, or every physical NIC with a link) without configuring them, then the
+    /// pxelinux search, the GRUB config or the boot file each lease points to. Needs root
+    /// (ports 68, 546) and a host that already reaches the servers.
+    #[arg(long, conflicts_with_all = ["disk", "root"])]
+    net: bool,
+    /// The interface for --net (repeatable; may name a virtual one).
+    #[arg(long, value_name = "IF", requires = "net")]
+    iface: Vec<String>,
+    /// How long --net waits for DHCP, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 20, requires = "net")]
+    net_timeout: u64,
     /// A CA certificate (PEM) HTTPS servers are verified against (repeatable); default: the
     /// `ca_certificates` of /etc/leapboot.toml. Without any, HTTPS is refused.
     #[arg(long, value_name = "FILE")]
@@ -76,6 +88,20 @@ struct Choice {
     append: Vec<String>,
     #[command(flatten)]
     sources: Sources,
+    #[command(flatten)]
+    net: NetSource,
+}
+
+impl NetSource {
+    fn lib(&self) -> leapboot::host::netsource::NetChoice {
+        leapboot::host::netsource::NetChoice {
+            url: self.url.clone(),
+            dhcp: self.net,
+            iface: self.iface.clone(),
+            ca: self.ca.clone(),
+            timeout: std::time::Duration::from_secs(self.net_timeout),
+        }
+    }
 }
 
 impl Choice {
@@ -90,6 +116,7 @@ impl Choice {
             append: self.append.clone(),
             disks: self.sources.disk.clone(),
             roots: self.sources.root.clone(),
+            net: self.net.lib(),
         }
     }
 }
@@ -232,9 +259,11 @@ fn main() -> ExitCode {
             json,
             stats,
         } => {
-            let r = match &net.url {
-                Some(url) => list_url(url, &net.ca, json),
-                None => list(&sources, json),
+            let net = net.lib();
+            let r = if net.is_set() {
+                list_net(&net, json)
+            } else {
+                list(&sources, json)
             };
             if stats {
                 print_stats();
@@ -287,29 +316,24 @@ fn list(sources: &Sources, json: bool) -> Result<(), leapboot::host::commands::F
     Ok(())
 }
 
-/// `list --url`: the entries a network boot source gives, through the same parsers.
-fn list_url(url: &str, ca: &[PathBuf], json: bool) -> Result<(), leapboot::host::commands::Failed> {
+/// `list --url`/`--net`: the entries a boot server gives, through the same parsers.
+fn list_net(
+    net: &leapboot::host::netsource::NetChoice,
+    json: bool,
+) -> Result<(), leapboot::host::commands::Failed> {
     use leapboot::host::commands::Failed;
-    let url = leapboot::net::url::Url::parse(url).map_err(|e| {
-        log::error!("--url {url}: {e}");
+    let config_cas = std::fs::read_to_string(leapboot::config::PATH)
+        .map(|t| leapboot::config::Config::parse(&t).0.ca_certificates)
+        .unwrap_or_default();
+    let cfg = leapboot::host::netsource::fetch_config(net, config_cas);
+    let got = leapboot::host::netsource::discover(net, &cfg).map_err(|e| {
+        log::error!("{e}");
         Failed
     })?;
-    let ca: Vec<String> = if ca.is_empty() {
-        std::fs::read_to_string(leapboot::config::PATH)
-            .map(|t| leapboot::config::Config::parse(&t).0.ca_certificates)
-            .unwrap_or_default()
-    } else {
-        ca.iter().map(|p| p.display().to_string()).collect()
-    };
-    let cfg = leapboot::net::fetch::FetchConfig::with_ca(ca);
-    leapboot::net::fetch::set_global(cfg.clone());
-    let (found, fs) = leapboot::net::source::discover_url(&url, &cfg, "");
-    log::debug!("{}: {} transfers", fs.name(), fs.fetches());
-    for e in &found.errors {
+    for e in &got.errors {
         log::warn!("{e}");
     }
-    let mut list = BootList::default();
-    list.merge(found);
+    let mut list = got.list;
     host_policy().resolve(&mut list);
     let volumes = Volumes::default();
     if json {
@@ -318,7 +342,7 @@ fn list_url(url: &str, ca: &[PathBuf], json: bool) -> Result<(), leapboot::host:
         print_table(&list, None);
     }
     if list.entries.is_empty() {
-        log::error!("no boot entries at {url}");
+        log::error!("no boot entries from the network source");
         return Err(Failed);
     }
     Ok(())

@@ -33,6 +33,8 @@ pub struct Choice {
     pub disks: Vec<PathBuf>,
     /// Directories to read as boot volumes instead of this machine.
     pub roots: Vec<PathBuf>,
+    /// A boot server instead of this machine's disks (`--url`, `--net`).
+    pub net: super::netsource::NetChoice,
 }
 
 impl Choice {
@@ -45,6 +47,7 @@ impl Choice {
             && !self.reuse_cmdline
             && self.append.is_empty()
             && self.initrds.is_empty()
+            && !self.net.is_set()
     }
 }
 
@@ -221,8 +224,18 @@ pub fn plan(
         let p = Plan::new(entry, cmdline, &vols, meminfo.as_deref()).map_err(fail)?;
         return Ok((p, vols));
     }
-    let vols = open(&choice.disks, &choice.roots, sys)?;
-    let (list, errors) = vols.boot_list();
+    let (vols, list, errors) = if choice.net.is_set() {
+        let fetch = super::netsource::fetch_config(&choice.net, cfg.ca_certificates.clone());
+        let got = super::netsource::discover(&choice.net, &fetch).map_err(fail)?;
+        let mut list = got.list;
+        let text = live::read_text(&sys.path(crate::config::PATH));
+        crate::session::Policy::for_host(text.as_deref()).resolve(&mut list);
+        (Volumes::default(), list, got.errors)
+    } else {
+        let vols = open(&choice.disks, &choice.roots, sys)?;
+        let (list, errors) = vols.boot_list();
+        (vols, list, errors)
+    };
     for e in &errors {
         log::warn!("{e}");
     }

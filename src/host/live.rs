@@ -343,6 +343,12 @@ impl Plan {
         meminfo: Option<&str>,
     ) -> Result<Plan, String> {
         let size = |f: &FileRef, what: &str| -> Result<u64, String> {
+            if let Some(url) = crate::net::netfs::url_of(f) {
+                // A network file: its size if the server tells it (0: learnt while loading).
+                return crate::net::fetch::probe_size(&url, &crate::net::fetch::global())
+                    .map(|n| n.unwrap_or(0))
+                    .map_err(|e| format!("{what} {url}: {e}"));
+            }
             let fs = vols
                 .fs(&f.volume)
                 .ok_or_else(|| format!("{what} {f}: volume not found"))?;
@@ -463,6 +469,9 @@ impl Plan {
 
 /// A file as people know it: its host path, or `volume:path` on a disk.
 pub fn shown(f: &FileRef) -> String {
+    if let Some(url) = crate::net::netfs::url_of(f) {
+        return super::printable(&url.to_string());
+    }
     host_path(f).map_or_else(
         || super::printable(&f.to_string()),
         |p| super::printable(&p.display().to_string()),

@@ -8,7 +8,8 @@
 //! [`kexecconf`] (the OpenRC `/etc/conf.d/kexec`), [`naming`] (the `/boot` naming rules),
 //! [`kernelfile`] (is this file a kernel for this machine), [`preflight`] (the checks before
 //! a load and the words for refusals), [`record`] (what was loaded, under `/run/leapboot/`),
-//! and [`live`] (the running system's files those decisions read).
+//! [`live`] (the running system's files those decisions read), and [`netsource`] (entries
+//! from a boot server: `--url`, `--net`).
 
 use std::path::Path;
 
@@ -18,6 +19,7 @@ pub mod kernelfile;
 pub mod kexecconf;
 pub mod live;
 pub mod naming;
+pub mod netsource;
 pub mod preflight;
 pub mod record;
 

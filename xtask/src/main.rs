@@ -4,6 +4,7 @@
 
 mod bench;
 mod build;
+mod fuzz;
 mod image;
 mod initramfs;
 mod kernel;
@@ -69,6 +70,16 @@ enum Command {
     /// Network fetching for real, as root: `leapboot list --url`/`fetch` against dnsmasq
     /// (TFTP) and Python HTTP(S) servers in a network namespace of its own (also run by `test`).
     TestNet,
+    /// Run every fuzz target (fuzz/, libFuzzer; no cargo-fuzz needed) for S seconds each,
+    /// from copies of the checked-in corpora; a crash, timeout or out-of-memory fails.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, value_name = "S", default_value_t = 60)]
+        time: u64,
+        /// Only the targets whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Build (once) and cache a Debian root filesystem for the live-system scenarios:
     /// `systemd` or `openrc` (debootstrap, under target/rootfs/).
     Rootfs {
@@ -131,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run { disk, append, kvm } => run::run(&disk, &append, kvm),
         Command::Test { only, qemu_only } => test::run(only.as_deref(), qemu_only),
         Command::TestNet => nettest::run(),
+        Command::Fuzz { time, only } => fuzz::run(time, only.as_deref()),
         Command::Bench { quick, only } => bench::run(quick, only),
         Command::BenchScaling { runs } => bench::scaling::run(runs.max(1)),
         Command::Rootfs { variant } => rootfs::get(&variant).map(|d| println!("{}", d.display())),

@@ -79,6 +79,8 @@ while True:
 /// The namespace, its servers and the work directory; all gone on drop.
 struct Lab {
     ns: String,
+    /// A second namespace for a client that must not share the server's addresses.
+    client_ns: String,
     dir: PathBuf,
     children: Vec<Child>,
 }
@@ -89,7 +91,9 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        for ns in [&self.ns, &self.client_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -270,8 +274,14 @@ pub fn run() -> anyhow::Result<()> {
         Command::new("ip").args(["netns", "add", &ns]),
         "ip netns add",
     )?;
+    let client_ns = format!("{ns}-client");
+    run_ok(
+        Command::new("ip").args(["netns", "add", &client_ns]),
+        "ip netns add",
+    )?;
     let mut lab = Lab {
         ns,
+        client_ns,
         dir: dir.clone(),
         children: Vec::new(),
     };
@@ -360,6 +370,49 @@ pub fn run() -> anyhow::Result<()> {
         "tftpcut",
         &["python3", &d("tftpcut.py"), &TFTP_CUT.to_string()],
     )?;
+    // For `list --net`: a veth pair to a client namespace, as an operator's box on the boot
+    // network (lbc0 has an address of its own: leapboot leases without configuring it, and
+    // fetches through the box's routing). DHCP and TFTP from a second dnsmasq on lbs0.
+    for cmd in [
+        &[
+            "ip", "link", "add", "lbs0", "type", "veth", "peer", "name", "lbc0",
+        ][..],
+        &["ip", "link", "set", "lbc0", "netns", &lab.client_ns],
+        &["ip", "addr", "add", "10.0.3.1/24", "dev", "lbs0"],
+        &["ip", "link", "set", "lbs0", "up"],
+    ] {
+        run_ok(&mut lab.exec(cmd), &cmd.join(" "))?;
+    }
+    for cmd in [
+        &["ip", "addr", "add", "10.0.3.50/24", "dev", "lbc0"][..],
+        &["ip", "link", "set", "lbc0", "up"],
+    ] {
+        run_ok(
+            Command::new("ip")
+                .args(["netns", "exec", &lab.client_ns])
+                .args(cmd),
+            &cmd.join(" "),
+        )?;
+    }
+    lab.spawn(
+        "dnsmasq-dhcp",
+        &[
+            "dnsmasq",
+            "--no-daemon",
+            "--port=0",
+            "--interface=lbs0",
+            "--bind-interfaces",
+            "--dhcp-range=10.0.3.100,10.0.3.150,255.255.255.0,1h",
+            "--dhcp-boot=pxelinux.0",
+            "--enable-tftp",
+            &format!("--tftp-root={root_s}"),
+            "--user=root",
+            "--log-facility=-",
+            "--log-dhcp",
+            "--conf-file=/dev/null",
+            &format!("--dhcp-leasefile={}", d("dhcp.leases")),
+        ],
+    )?;
     for p in [HTTP, HTTPS, TRICKLE] {
         lab.wait_tcp(p)?;
     }
@@ -424,6 +477,64 @@ pub fn run() -> anyhow::Result<()> {
         checks.push(Check { name, result });
     };
 
+    check(
+        "host-load-dry-run-url",
+        (|| {
+            let url = format!("http://127.0.0.1:{HTTP}/boot.ipxe");
+            let (o, _) = leapboot(&["load", "--dry-run", "--url", &url])?;
+            let out = String::from_utf8_lossy(&o.stdout);
+            if !o.status.success() {
+                bail!("{}", last_error(&String::from_utf8_lossy(&o.stderr)));
+            }
+            let kernel = format!(
+                "kernel  http://127.0.0.1:{HTTP}/debian-installer/amd64/linux ({} bytes",
+                fake_kernel().len()
+            );
+            for want in [
+                kernel.as_str(),
+                "cmdline console=ttyS0 from=second",
+                "nothing was loaded",
+            ] {
+                if !out.contains(want) {
+                    bail!("no '{want}' in:\n{out}");
+                }
+            }
+            Ok("the chained iPXE script's kernel, its size from HEAD, nothing loaded".into())
+        })(),
+    );
+    check(
+        "host-list-net-dhcp",
+        (|| {
+            let t = Instant::now();
+            let o = Command::new("ip")
+                .args(["netns", "exec", &lab.client_ns, &cli_s])
+                .args([
+                    "list",
+                    "--net",
+                    "--iface",
+                    "lbc0",
+                    "--net-timeout",
+                    "20",
+                    "--json",
+                ])
+                .output()?;
+            let took = t.elapsed();
+            if !o.status.success() {
+                bail!("{}", last_error(&String::from_utf8_lossy(&o.stderr)));
+            }
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;
+            let e = entries(&v);
+            let first = e.first().context("no entries")?;
+            if first.0 != "Install" || first.1 != "tftp://10.0.3.1/debian-installer/amd64/linux" {
+                bail!("first entry {first:?}");
+            }
+            Ok(format!(
+                "DHCP on lbc0 -> pxelinux search on 10.0.3.1: {} entries in {:.2} s",
+                e.len(),
+                took.as_secs_f64()
+            ))
+        })(),
+    );
     let kernel_url = "tftp://127.0.0.1/debian-installer/amd64/linux";
     check(
         "tftp-pxelinux-debian",
