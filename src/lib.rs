@@ -13,6 +13,7 @@ pub mod config;
 pub mod discover;
 pub mod disk;
 pub mod entry;
+pub mod fault;
 pub mod fs;
 pub mod fuzzing;
 pub mod glob;

@@ -661,7 +661,11 @@ impl Volumes {
         let run = |format: entry::Format, f: entry::DiscoverFn, v: &entry::VolumeView<'_>| {
             let meter = meters.iter().find(|m| m.name() == v.name);
             let go = || {
-                catch_unwind(AssertUnwindSafe(|| f(v, &views))).unwrap_or_else(|_| Found {
+                catch_unwind(AssertUnwindSafe(|| {
+                    crate::fault::point("parser");
+                    f(v, &views)
+                }))
+                .unwrap_or_else(|_| Found {
                     errors: vec![EntryError {
                         volume: v.name.to_string(),
                         file: "/".into(),

@@ -244,6 +244,7 @@ fn discover_entries(
     net: &mut Option<Network>,
     net_found: &mut Vec<leapboot::entry::Found>,
 ) -> Found {
+    leapboot::fault::point("discovery");
     let t0 = Instant::now();
     let mut reading = Duration::ZERO;
     let mut d = Discovery::new(t0, policy);
@@ -509,6 +510,7 @@ fn boot_one(
         e.id,
         cmdline
     );
+    leapboot::fault::point("loader");
     let loaded = if preload.is_loaded(e, cmdline) {
         log::info!("'{}' was loaded during the countdown", e.title);
         Ok(())

@@ -37,12 +37,22 @@ fn main() {
         log::error!("early set-up hit an internal error; carrying on");
     }
     leapboot::session::milestone("pid1-start", early::uptime());
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    for name in leapboot::fault::arm_from_cmdline(&cmdline) {
+        log::warn!(
+            "leapboot.fault={}: no such point (they are {})",
+            leapboot::sanitize::for_terminal(&name),
+            leapboot::fault::POINTS.join(", ")
+        );
+    }
     let mut attempt = 0u32;
     loop {
         attempt += 1;
         let result = catch_unwind(AssertUnwindSafe(|| boot::run(start)));
         // `boot::run` only returns by panicking.
         let _ = result;
+        // A panic inside the menu left the log off the consoles (the menu draws there).
+        leapboot::logger::set_console(true);
         let pause = Duration::from_secs(u64::from(attempt.min(6)) * 5);
         log::error!(
             "leapboot hit an internal error (attempt {attempt}); starting over in {} s",

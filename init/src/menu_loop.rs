@@ -69,6 +69,7 @@ pub fn show(menu: &mut Menu, colour: bool, host: &mut dyn Host) -> Exit {
         shown.draw(&mut consoles, menu, screen);
         static FIRST_FRAME: std::sync::Once = std::sync::Once::new();
         FIRST_FRAME.call_once(|| crate::milestone("first-frame"));
+        leapboot::fault::point("menu");
         host.idle(menu);
 
         let now = Instant::now();
