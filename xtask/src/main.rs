@@ -9,6 +9,7 @@ mod initramfs;
 mod kernel;
 mod mdvm;
 mod modinfo;
+mod netboot;
 mod netlab;
 mod nettest;
 mod prereq;
