@@ -300,9 +300,10 @@ fn discover_entries(
         let net_pending = net.as_ref().is_some_and(Network::pending);
         if from_network(&mut found, net) || first {
             // In `first` mode the network may still name the default: not known yet.
+            let net_may_change = first && net_pending;
             let named = policy.default_entry(&found.list).is_named();
-            d.default_named(named && !(first && net_pending));
-            d.network_named(named && !found.net.is_empty() && !(first && net_pending));
+            d.default_named(named && !net_may_change);
+            d.network_entries(!(found.net.is_empty() || net_may_change));
         }
         match d.next(Instant::now()) {
             Next::Read(names) => {

@@ -10,8 +10,10 @@
 //! 3. otherwise waiting ends when nothing new (no disk, no module loaded for a new device)
 //!    happened for `settle`, or after `device_wait` in all.
 //!
-//! 4. with no disk at all, entries from the network that name a default end the wait by the
-//!    settle rule (not `device_wait`): a diskless machine boots from the network promptly.
+//! 4. with no disk at all, entries from the network end the wait by the settle rule (not
+//!    `device_wait`), whether or not they name a default, as a disk does in rule 3: a
+//!    diskless machine boots from the network promptly. (Debian's netboot menus name none:
+//!    vesamenu and GRUB highlight their first entry.)
 //!
 //! Rule 2's one risk: a disk that appears after the default was found cannot take the
 //! default (it still joins the menu). `settle_always` turns rule 2 off.
@@ -53,7 +55,7 @@ pub struct Discovery {
     seen: Vec<String>,
     read: Vec<String>,
     default_named: bool,
-    network_named: bool,
+    network_entries: bool,
 }
 
 impl Discovery {
@@ -68,7 +70,7 @@ impl Discovery {
             seen: Vec::new(),
             read: Vec::new(),
             default_named: false,
-            network_named: false,
+            network_entries: false,
         }
     }
 
@@ -106,11 +108,12 @@ impl Discovery {
         self.default_named = named;
     }
 
-    /// Whether the network's entries name a default. With no disk (or none seen yet) that
+    /// Whether the network gave entries (that may still change the default: not yet, in
+    /// `network = "first"` mode while it is pending). With no disk (or none seen yet) that
     /// ends the wait once nothing new happened for the settle time, instead of waiting the
     /// whole `device_wait` for a disk a diskless machine will never have.
-    pub fn network_named(&mut self, named: bool) {
-        self.network_named = named;
+    pub fn network_entries(&mut self, some: bool) {
+        self.network_entries = some;
     }
 
     /// The disks seen so far, in the order they were seen.
@@ -138,11 +141,11 @@ impl Discovery {
             return Next::Done(Done::DefaultFound);
         }
         let quiet = now.saturating_duration_since(self.last_change);
-        if (have_disks || self.network_named) && quiet >= self.settle {
+        if (have_disks || self.network_entries) && quiet >= self.settle {
             return Next::Done(Done::Settled);
         }
         let to_max = self.max - waited;
-        Next::Wait(if have_disks || self.network_named {
+        Next::Wait(if have_disks || self.network_entries {
             to_max.min(self.settle - quiet)
         } else {
             to_max

@@ -160,7 +160,7 @@ enum Step {
     Module,
     Read(&'static str),
     Named(bool),
-    NetNamed(bool),
+    NetEntries(bool),
 }
 
 fn run(policy: &Policy, steps: &[(u64, Step)], at: u64) -> Next {
@@ -176,7 +176,7 @@ fn run(policy: &Policy, steps: &[(u64, Step)], at: u64) -> Next {
             Step::Module => d.module_loaded(ms(*t)),
             Step::Read(n) => d.read(n),
             Step::Named(b) => d.default_named(*b),
-            Step::NetNamed(b) => d.network_named(*b),
+            Step::NetEntries(b) => d.network_entries(*b),
         }
     }
     d.next(ms(at))
@@ -284,16 +284,16 @@ fn discovery_rules() {
             wait(9_980),
         ),
         (
-            "no disk, the network names a default: the settle rule, not the longest wait",
+            "no disk, entries from the network: the settle rule, not the longest wait",
             &p,
-            vec![(300, NetNamed(true))],
+            vec![(300, NetEntries(true))],
             400,
             wait(100),
         ),
         (
-            "no disk, the network's default, settled",
+            "no disk, the network's entries, settled",
             &p,
-            vec![(300, Module), (300, NetNamed(true))],
+            vec![(300, Module), (300, NetEntries(true))],
             800,
             Next::Done(Done::Settled),
         ),

@@ -10,6 +10,7 @@ mod initramfs;
 mod kernel;
 mod mdvm;
 mod modinfo;
+mod netboot;
 mod netlab;
 mod nettest;
 mod prereq;

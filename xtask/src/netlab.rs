@@ -46,9 +46,17 @@ pub struct NetworkSpec {
     #[serde(default)]
     pub dnsmasq: Vec<String>,
     /// The TFTP root: path → content, with the `@kernel`, `@target-initrd`... generators of
-    /// disk partitions.
+    /// disk partitions. Over a `tree`, these replace (or add) files.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// A Debian package whose TFTP tree is the TFTP root (`crate::netboot`), e.g.
+    /// `debian-installer-12-netboot-amd64`; empty (default): only `files`.
+    #[serde(default)]
+    pub tree: String,
+    /// The tree's directory inside the package
+    /// (`usr/lib/debian-installer/images/12/amd64/text`); default: the package root.
+    #[serde(default)]
+    pub tree_dir: String,
 }
 
 fn default_nic() -> String {
@@ -108,6 +116,35 @@ impl NetworkSpec {
             a.extend(self.dnsmasq.iter().cloned());
         }
         a
+    }
+}
+
+impl NetworkSpec {
+    /// Copies the package tree `tree`/`tree_dir` to `root` (without the files `files`
+    /// replaces) and records its provenance in `dir/tree.txt`.
+    fn lay_tree(&self, root: &Path, dir: &Path) -> anyhow::Result<()> {
+        let sub = self.tree_dir.trim_matches('/');
+        if sub.split('/').any(|c| c == "..") {
+            bail!("[network] tree_dir {:?}: no '..'", self.tree_dir);
+        }
+        let t = crate::netboot::get(&self.tree)?;
+        let from = t.root.join(sub);
+        if !from.is_dir() {
+            bail!(
+                "[network] tree_dir {sub:?}: no such directory in {}",
+                t.name
+            );
+        }
+        let skip: Vec<String> = self
+            .files
+            .keys()
+            .map(|k| k.trim_start_matches('/').to_string())
+            .collect();
+        let bytes = crate::netboot::copy_tree(&from, root, &skip)?;
+        let note = format!("TFTP root: {} /{sub} ({bytes} bytes copied)", t.name);
+        println!("xtask: {note}");
+        std::fs::write(dir.join("tree.txt"), format!("{note}\n"))?;
+        Ok(())
     }
 }
 
@@ -176,6 +213,9 @@ impl Lab {
         ])?;
         ip(&["-n", netns, "link", "set", "tap0", "up"])?;
         let root = dir.join("tftp");
+        if !spec.tree.is_empty() {
+            spec.lay_tree(&root, dir)?;
+        }
         std::fs::create_dir_all(&root)?;
         for (path, content) in &spec.files {
             let rel = path.trim_start_matches('/');
@@ -186,6 +226,8 @@ impl Lab {
             if let Some(parent) = p.parent() {
                 std::fs::create_dir_all(parent)?;
             }
+            // Replace, never write through: a tree's file may be a symlink.
+            let _ = std::fs::remove_file(&p);
             std::fs::write(&p, art.content(content)?)
                 .with_context(|| format!("[network.files] {path}"))?;
         }

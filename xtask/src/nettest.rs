@@ -6,7 +6,10 @@
 //! configs (`src/net/testdata/debian-12-netboot`), `python3 -m http.server` over the same
 //! root, an HTTPS server (Python's `ssl`) with a CA and server certificate made by `openssl`
 //! for this run, a TFTP server that stops after 20 blocks and an HTTP server that trickles
-//! a byte a second. Checks: the pxelinux and GRUB menus over TFTP, an iPXE script over HTTP
+//! a byte a second; and a second dnsmasq on a veth (10.9.9.1) serving the real TFTP tree of
+//! Debian's `debian-installer-12-netboot-amd64` package (`crate::netboot`, the same tree the
+//! `net-debian-installer-*` scenarios boot). Checks: the pxelinux and GRUB menus over TFTP
+//! (from the fixtures and from the package), an iPXE script over HTTP
 //! chaining to a second one, a bare kernel URL, HTTPS with the right CA, a wrong CA and none,
 //! the cut-off and trickle cases ending within their bounds, and TFTP and HTTP throughput
 //! for a 30 MiB file (checked byte for byte). Everything is removed afterwards, also when a
@@ -431,6 +434,10 @@ pub fn run() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // The real netboot tree of Debian's package on a second TFTP server (10.9.9.1 on a veth
+    // of its own), kernel and initrd replaced: what an operator's PXE server holds.
+    let pkg_ready = serve_package_tree(&mut lab, &dir, &kernel);
+
     let cli_s = cli.display().to_string();
     let leapboot = |args: &[&str]| -> anyhow::Result<(Output, Duration)> {
         let mut a = vec![cli_s.as_str()];
@@ -707,6 +714,75 @@ pub fn run() -> anyhow::Result<()> {
             ))
         })(),
     );
+    check(
+        "tftp-pxelinux-debian-package",
+        (|| {
+            let tree = pkg_ready.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let v = list(&format!("tftp://{PKG_SERVER}/pxelinux.cfg/default"), &[])?;
+            let e = entries(&v);
+            let titles: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
+            // What the QEMU scenario net-debian-installer-pxelinux shows.
+            let want = [
+                "Install",
+                "Advanced options > Expert install",
+                "Advanced options > Rescue mode",
+                "Advanced options > Automated install",
+                "Accessible dark contrast installer menu > Install",
+                "Accessible dark contrast installer menu > Advanced options > Expert install",
+                "Accessible dark contrast installer menu > Advanced options > Rescue mode",
+                "Accessible dark contrast installer menu > Advanced options > Automated install",
+            ];
+            if titles != want {
+                bail!("titles {titles:?}");
+            }
+            let k = format!("tftp://{PKG_SERVER}/debian-installer/amd64/linux");
+            if e[0].1 != k || e[0].2 != "vga=788 initrd=debian-installer/amd64/initrd.gz --- quiet"
+            {
+                bail!("first entry {:?}", e[0]);
+            }
+            if v["default"] != "install" || v["timeout"] != -1 {
+                bail!("default {}, timeout {}", v["default"], v["timeout"]);
+            }
+            Ok(format!(
+                "{tree}: {} entries, default 'install', no timeout",
+                e.len()
+            ))
+        })(),
+    );
+    check(
+        "tftp-grub-debian-package",
+        (|| {
+            let tree = pkg_ready.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let v = list(
+                &format!("tftp://{PKG_SERVER}/debian-installer/amd64/grub/grub.cfg"),
+                &[],
+            )?;
+            let e = entries(&v);
+            let titles: Vec<&str> = e.iter().take(3).map(|x| x.0.as_str()).collect();
+            if e.len() != 26
+                || titles
+                    != [
+                        "Install",
+                        "Advanced options ...>... Expert install",
+                        "Advanced options ...>... Rescue mode",
+                    ]
+            {
+                bail!("{} entries, first {titles:?}", e.len());
+            }
+            let k = format!("tftp://{PKG_SERVER}/debian-installer/amd64/linux");
+            if e[0].1 != k || e[0].2 != "BOOT_IMAGE=/debian-installer/amd64/linux vga=788 --- quiet"
+            {
+                bail!("first entry {:?}", e[0]);
+            }
+            if v["timeout"] != -1 {
+                bail!("timeout {}", v["timeout"]);
+            }
+            Ok(format!(
+                "{tree}: {} entries, first 'Install', no timeout",
+                e.len()
+            ))
+        })(),
+    );
     let want = hex(&big);
     for (name, url) in [
         ("tftp-throughput-30mib", "tftp://127.0.0.1/big".to_string()),
@@ -754,6 +830,75 @@ pub fn run() -> anyhow::Result<()> {
     }
     println!("xtask: all {} network checks passed", checks.len());
     Ok(())
+}
+
+/// Debian's netboot package and its TFTP tree (the flavour `netboot.tar.gz` holds).
+const PKG: &str = "debian-installer-12-netboot-amd64";
+const PKG_TREE: &str = "usr/lib/debian-installer/images/12/amd64/text";
+/// The address of the package tree's TFTP server.
+const PKG_SERVER: &str = "10.9.9.1";
+
+/// Copies the package tree to `dir/pkg` (kernel and initrd replaced), puts [`PKG_SERVER`] on
+/// a veth pair and serves the tree there with a second dnsmasq. Returns the provenance.
+fn serve_package_tree(lab: &mut Lab, dir: &Path, kernel: &[u8]) -> anyhow::Result<String> {
+    let tree = crate::netboot::get(PKG)?;
+    let pkg = dir.join("pkg");
+    let (k, i) = (
+        "debian-installer/amd64/linux",
+        "debian-installer/amd64/initrd.gz",
+    );
+    crate::netboot::copy_tree(&tree.root.join(PKG_TREE), &pkg, &[k.into(), i.into()])?;
+    std::fs::write(pkg.join(k), kernel)?;
+    std::fs::write(pkg.join(i), noise(4096))?;
+    for args in [
+        &[
+            "ip", "link", "add", "pkg0", "type", "veth", "peer", "name", "pkg1",
+        ][..],
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{PKG_SERVER}/24"),
+            "dev",
+            "pkg0",
+        ],
+        &["ip", "link", "set", "pkg1", "up"],
+        &["ip", "link", "set", "pkg0", "up"],
+    ] {
+        run_ok(&mut lab.exec(args), &args.join(" "))?;
+    }
+    let root = pkg.display().to_string();
+    lab.spawn(
+        "dnsmasq-pkg",
+        &[
+            "dnsmasq",
+            "--no-daemon",
+            "--port=0",
+            "--interface=pkg0",
+            // dnsmasq adds lo to any --interface list: the first server's address.
+            "--except-interface=lo",
+            "--bind-interfaces",
+            "--enable-tftp",
+            &format!("--tftp-root={root}"),
+            "--user=root",
+            "--log-facility=-",
+            "--conf-file=/dev/null",
+        ],
+    )?;
+    let t = Instant::now();
+    while !std::fs::read_to_string(dir.join("dnsmasq-pkg.log"))
+        .unwrap_or_default()
+        .contains("TFTP root")
+    {
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!(
+                "the package tree's dnsmasq did not start; see {}",
+                dir.join("dnsmasq-pkg.log").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(format!("{} /{PKG_TREE}", tree.name))
 }
 
 fn hex(b: &[u8]) -> String {

@@ -22,6 +22,21 @@ fn mount(fstype: &str, target: &str) {
     unsafe { libc::mount(s.as_ptr(), t.as_ptr(), s.as_ptr(), 0, std::ptr::null()) };
 }
 
+/// Writes to both; fails only when both fail (a console without a screen behind it).
+struct Tee<A, B>(A, B);
+
+impl<A: Write, B: Write> Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let a = self.0.write_all(buf);
+        self.1.write_all(buf).or(a)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let a = self.0.flush();
+        self.1.flush().or(a)
+    }
+}
+
 fn main() {
     mount("proc", "/proc");
     mount("devtmpfs", "/dev");
@@ -33,6 +48,18 @@ fn main() {
         Ok(f) => Box::new(f),
         Err(_) => Box::new(std::io::stdout()),
     };
+    // A real distribution's command line (Debian's installer: `vga=788 … --- quiet`) names no
+    // `console=ttyS0`: the console is the screen, which the harness cannot read. Then the
+    // lines go to the first serial port as well, and the command line stays as booted.
+    let serial_console = std::fs::read_to_string("/proc/consoles")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("ttyS0 "));
+    if !serial_console {
+        if let Ok(s) = std::fs::OpenOptions::new().write(true).open("/dev/ttyS0") {
+            out = Box::new(Tee(out, s));
+        }
+    }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let mut markers: Vec<String> = std::fs::read_dir("/leapboot-markers")
         .map(|rd| {

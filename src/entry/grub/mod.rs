@@ -23,8 +23,8 @@
 //!
 //! Default: GRUB's `default` variable after the file ran: an index, a title or id, or a
 //! `Parent>Child` path of those (`1>gnulinux-...`); `saved` means `$saved_entry`. Unset or
-//! naming nothing: none (the first entry boots). Timeout: the `timeout` variable (negative:
-//! wait forever; unset: none given).
+//! naming nothing: none (the first entry boots). Timeout: the `timeout` variable (negative,
+//! unset or not a number: wait forever, as GRUB's menu does; no entries: none given).
 //!
 //! `blscfg` (Fedora/RHEL) adds the BLS entries of `$root`'s `/loader/entries` (or
 //! `/boot/loader/entries`, or `$blsdir`) at that point of the menu, options expanded from the
@@ -180,10 +180,18 @@ pub fn discover_file(
         .filter(|s| !s.is_empty())
         .and_then(|s| pick(&tree, s, 0))
         .map(DefaultRule::Index);
-    found.timeout = env
-        .get("timeout")
-        .and_then(|t| t.trim().parse::<i64>().ok())
-        .map(Timeout::from_secs);
+    // GRUB's `grub_menu_get_timeout` (normal/menu.c): `timeout` unset or not a number means
+    // -1, a menu that waits for a choice (Debian's netboot grub.cfg sets none). A config
+    // that shows no entries sets nothing.
+    found.timeout = match env.get("timeout") {
+        _ if found.entries.is_empty() => None,
+        None => Some(Timeout::Forever),
+        Some(t) => Some(
+            t.trim()
+                .parse::<i64>()
+                .map_or(Timeout::Forever, Timeout::from_secs),
+        ),
+    };
     found.errors.append(&mut it.errors);
     found.bls_shown = it
         .bls_read

@@ -245,14 +245,39 @@ fn load_env_file_and_whitelist() {
 
 #[test]
 fn timeout() {
-    assert_eq!(cfg("set timeout=7\n").timeout, Some(Timeout::Secs(7)));
-    assert_eq!(cfg("set timeout=-1\n").timeout, Some(Timeout::Forever));
+    let with_entry = |t: &str| cfg(&format!("{t}menuentry a {{ linux /k }}\n")).timeout;
+    assert_eq!(with_entry("set timeout=7\n"), Some(Timeout::Secs(7)));
+    assert_eq!(with_entry("set timeout=-1\n"), Some(Timeout::Forever));
     assert_eq!(
-        cfg("set timeout_style=hidden\nset timeout=0\n").timeout,
+        with_entry("set timeout_style=hidden\nset timeout=0\n"),
         Some(Timeout::Secs(0))
     );
-    assert_eq!(cfg("set timeout=soon\n").timeout, None);
-    assert_eq!(cfg("menuentry a { linux /k }\n").timeout, None);
+    // GRUB's menu waits when `timeout` is unset or not a number (normal/menu.c).
+    assert_eq!(
+        cfg("set timeout=soon\nmenuentry a { linux /k }\n").timeout,
+        Some(Timeout::Forever)
+    );
+    assert_eq!(
+        cfg("menuentry a { linux /k }\n").timeout,
+        Some(Timeout::Forever)
+    );
+    // No menu, no timeout to give.
+    assert_eq!(cfg("set timeout=3\n").timeout, None);
+}
+
+/// Debian 12's UEFI netboot `grub.cfg` (debian-installer-12-netboot-amd64, `src/net/testdata/`)
+/// sets no timeout: its menu waits; the first entry is what Enter boots.
+#[test]
+fn debian_netboot_grub_cfg_waits_for_a_choice() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/net/testdata/debian-12-netboot/debian-installer/amd64/grub/grub.cfg"
+    ))
+    .unwrap();
+    let f = cfg(&text);
+    assert_eq!(f.timeout, Some(Timeout::Forever));
+    assert_eq!(f.default, None);
+    assert_eq!(f.entries[0].title, "Install");
 }
 
 #[test]
