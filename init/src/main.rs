@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 /// When PID 1 started.
 static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
+/// The last panic's message, for the restart loop's line.
+static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 /// Logs a milestone of the boot (`leapboot milestone <name> <ms since PID 1 started>`).
 pub fn milestone(name: &str) {
     let start = *START.get_or_init(Instant::now);
@@ -29,6 +32,9 @@ fn main() {
     let start = *START.get_or_init(Instant::now);
     std::panic::set_hook(Box::new(|info| {
         log::error!("internal error: {info}");
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = info.to_string();
+        }
     }));
     // Early set-up is guarded too: a panic there must not end PID 1. Each step of it carries
     // on when it fails; what did not happen is logged once the logger is up (or never, if
@@ -54,8 +60,13 @@ fn main() {
         // A panic inside the menu left the log off the consoles (the menu draws there).
         leapboot::logger::set_console(true);
         let pause = Duration::from_secs(u64::from(attempt.min(6)) * 5);
+        // Said again here: a panic while the menu was drawn was logged to its pane only.
+        let what = LAST_PANIC
+            .lock()
+            .map(|l| l.replace('\n', " "))
+            .unwrap_or_default();
         log::error!(
-            "leapboot hit an internal error (attempt {attempt}); starting over in {} s",
+            "leapboot hit an internal error (attempt {attempt}): {what}; starting over in {} s",
             pause.as_secs()
         );
         std::thread::sleep(pause);

@@ -404,6 +404,8 @@ pub fn run() -> anyhow::Result<()> {
             "--no-daemon",
             "--port=0",
             "--interface=lbs0",
+            // dnsmasq adds `lo` to any --interface list: keep it off the first server's.
+            "--except-interface=lo",
             "--bind-interfaces",
             "--dhcp-range=10.0.3.100,10.0.3.150,255.255.255.0,1h",
             "--dhcp-boot=pxelinux.0",
