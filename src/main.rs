@@ -467,12 +467,7 @@ fn print_table(list: &BootList, running: Option<usize>) {
             println!("    initrd  {}", p(&name(f)));
         }
         println!("    cmdline {}", p(&e.cmdline));
-        let line = e.source.line.map(|l| format!(":{l}")).unwrap_or_default();
-        println!(
-            "    from    {}:{}{line}",
-            p(&e.source.volume),
-            p(&e.source.file)
-        );
+        println!("    from    {}", p(&e.source.location()));
     }
 }
 

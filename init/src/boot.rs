@@ -545,10 +545,7 @@ fn boot_one(
         }
         Err(err) => err.to_string(),
     };
-    let msg = format!(
-        "entry '{}' ({}:{}): {err}",
-        e.title, e.source.volume, e.source.file
-    );
+    let msg = format!("entry '{}' ({}): {err}", e.title, e.source.location());
     log::error!("{msg}");
     msg
 }
@@ -625,13 +622,12 @@ fn cpu_and_peak_rss() -> (Duration, i64) {
 fn log_entries(list: &BootList, wanted: impl Fn(&BootEntry) -> bool) {
     for (i, e) in list.entries.iter().enumerate().filter(|(_, e)| wanted(e)) {
         log::info!(
-            "entry {}: {} [{}] {} ({}:{})",
+            "entry {}: {} [{}] {} ({})",
             i + 1,
             e.title,
             e.id,
             e.kernel,
-            e.source.volume,
-            e.source.file
+            e.source.location()
         );
     }
 }

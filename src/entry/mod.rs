@@ -116,6 +116,26 @@ pub struct EntrySource {
     pub line: Option<u32>,
 }
 
+impl EntrySource {
+    /// Where the entry is defined, for people: `vda1:/loader/entries/a.conf:3`, or for a
+    /// network volume (a server URL) the file's URL, `tftp://10.0.2.2/pxelinux.cfg/default:12`.
+    pub fn location(&self) -> String {
+        let mut s = if self.volume.contains("://") {
+            format!(
+                "{}/{}",
+                self.volume.trim_end_matches('/'),
+                self.file.trim_start_matches('/')
+            )
+        } else {
+            format!("{}:{}", self.volume, self.file)
+        };
+        if let Some(l) = self.line {
+            s += &format!(":{l}");
+        }
+        s
+    }
+}
+
 /// One bootable entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BootEntry {
@@ -562,5 +582,26 @@ pub(crate) mod tests {
         });
         assert_eq!(list.boot_order(), vec![0, 1]);
         assert_eq!(BootList::default().boot_order(), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_source_location_names_volume_file_and_line_or_the_url() {
+        let src = |volume: &str, file: &str, line| EntrySource {
+            volume: volume.into(),
+            file: file.into(),
+            line,
+        };
+        assert_eq!(
+            src("vda1", "/loader/entries/a.conf", Some(2)).location(),
+            "vda1:/loader/entries/a.conf:2"
+        );
+        assert_eq!(
+            src("vda1", "/boot/grub/grub.cfg", None).location(),
+            "vda1:/boot/grub/grub.cfg"
+        );
+        assert_eq!(
+            src("tftp://10.0.2.2", "/pxelinux.cfg/default", Some(12)).location(),
+            "tftp://10.0.2.2/pxelinux.cfg/default:12"
+        );
     }
 }

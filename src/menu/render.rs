@@ -311,10 +311,7 @@ fn details(p: &mut Painter, menu: &Menu) {
         }
         None => e.kernel.volume.clone(),
     };
-    let config = match e.source.line {
-        Some(l) => format!("{}:{}:{l}", e.source.volume, e.source.file),
-        None => format!("{}:{}", e.source.volume, e.source.file),
-    };
+    let config = e.source.location();
     let initrds = if e.initrds.is_empty() {
         "-".to_string()
     } else {
