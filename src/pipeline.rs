@@ -132,6 +132,27 @@ impl Volumes {
             .map(|v| v.fs.as_ref())
     }
 
+    /// Forgets every volume on the disk at `path` (it was removed), and the ISO image files
+    /// read from those volumes. Returns the names of the volumes forgotten. A RAID1 mirror
+    /// or an LV read through a member on that disk goes with it (its reads would fail).
+    pub fn remove_disk(&mut self, path: &Path) -> Vec<String> {
+        let mut gone: Vec<String> = self
+            .list
+            .iter()
+            .filter(|v| v.disk == path)
+            .map(|v| v.name.clone())
+            .collect();
+        gone.extend(
+            self.list
+                .iter()
+                .filter(|v| v.iso.as_ref().is_some_and(|o| gone.contains(&o.volume)))
+                .map(|v| v.name.clone())
+                .collect::<Vec<_>>(),
+        );
+        self.list.retain(|v| !gone.contains(&v.name));
+        gone
+    }
+
     /// Adds a directory of the host as a volume (`leapboot list --root DIR`).
     pub fn add_dir(&mut self, root: &Path) {
         self.list.push(Volume {
@@ -939,6 +960,30 @@ mod tests {
 
     fn sha(path: &Path) -> Vec<u8> {
         std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn a_removed_disk_takes_its_volumes_and_entries_with_it() {
+        let esp = |id: &str| {
+            fat_volume(
+                16 << 20,
+                &[
+                    (&format!("loader/entries/{id}.conf"), ENTRY),
+                    ("vmlinuz", b"K"),
+                ],
+            )
+        };
+        let a = gpt_image(&[(types::ESP, esp("a"))]);
+        let b = gpt_image(&[(types::ESP, esp("b"))]);
+        let (da, db) = (Disk::open(a.path()).unwrap(), Disk::open(b.path()).unwrap());
+        let mut v = Volumes::default();
+        v.add_disk(&da, "a", &|n| format!("a{n}"));
+        v.add_disk(&db, "b", &|n| format!("b{n}"));
+        assert_eq!(v.boot_list().0.entries.len(), 2);
+        assert_eq!(v.remove_disk(b.path()), vec!["b1".to_string()]);
+        let ids: Vec<String> = v.boot_list().0.entries.into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec!["a".to_string()]);
+        assert!(v.remove_disk(b.path()).is_empty(), "already gone");
     }
 
     #[test]

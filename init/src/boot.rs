@@ -207,6 +207,19 @@ impl Found {
         self.list = list;
     }
 
+    /// The disks named were removed: their volumes and entries go, and a disk that comes
+    /// later under the same name is read as new.
+    fn forget_disks(&mut self, names: &[String], policy: &Policy) {
+        for n in names {
+            self.known.retain(|k| k != n);
+            let gone = self.volumes.remove_disk(&Path::new("/dev").join(n));
+            if !gone.is_empty() {
+                log::info!("disk {n} removed: volume(s) {} forgotten", gone.join(" "));
+            }
+        }
+        self.rebuild(policy);
+    }
+
     /// Opens the disks named (those still there) and merges their entries; `sorted` puts
     /// the volumes in disk-name order (the initial discovery), else they come last (a disk
     /// that appears while the menu is shown adds its entries at the end).
@@ -403,20 +416,26 @@ impl Session<'_> {
     /// countdown starts again only if the default entry changed).
     fn show_new_list(&mut self, menu: &mut Menu, old: &BootList, what: &str) {
         let added = session::new_entries(old, &self.found.list);
-        if added.is_empty() {
+        let gone = session::new_entries(&self.found.list, old);
+        let entries = |n: usize| if n == 1 { "entry" } else { "entries" };
+        if !gone.is_empty() {
+            log::info!("{what}: {} boot {} gone", gone.len(), entries(gone.len()));
+        }
+        if added.is_empty() && gone.is_empty() {
             log::info!("{what}: no new boot entries");
             return;
         }
-        log::info!(
-            "{what}: {} new boot entr{}",
-            added.len(),
-            if added.len() == 1 { "y" } else { "ies" }
-        );
+        if !added.is_empty() {
+            log::info!("{what}: {} new boot {}", added.len(), entries(added.len()));
+        }
         log_entries(&self.found.list, |e| {
             !old.entries.iter().any(|o| o.id == e.id)
         });
         let before = menu.default().map(|i| menu.entries()[i].id.clone());
         let default = choose_default(&self.found.list, self.policy, false);
+        // Locked: the trust verdict is the new list's (a volume that went may come back
+        // under the same name as another disk: it is judged again, never by its name).
+        menu.set_trusted(self.found.trusted.clone());
         menu.replace_entries(self.found.list.entries.clone(), default);
         menu.set_volumes(volume_infos(&self.found.volumes));
         let after = menu.default().map(|i| menu.entries()[i].id.clone());
@@ -468,6 +487,21 @@ impl Host for Session<'_> {
 
     fn events_ready(&mut self, menu: &mut Menu) {
         let h = self.watch.drain();
+        let removed: Vec<String> = h
+            .removed
+            .iter()
+            .filter(|n| self.found.known.contains(n))
+            .cloned()
+            .collect();
+        if !removed.is_empty() {
+            let old = self.found.list.clone();
+            self.found.forget_disks(&removed, self.policy);
+            self.show_new_list(
+                menu,
+                &old,
+                &format!("disk(s) {} removed", removed.join(" ")),
+            );
+        }
         let mut names = h.added;
         if h.lost || !self.watch.listening() {
             // Events were lost: every disk sysfs has that is not known yet.

@@ -280,6 +280,12 @@ impl Menu {
         (self.countdown == Some(0) && self.default.is_some()).then_some(Action::Autoboot)
     }
 
+    /// The trusted volumes changed (disks came or went): allowed entries are judged by
+    /// this verdict from now on.
+    pub fn set_trusted(&mut self, trusted: Option<std::collections::BTreeSet<String>>) {
+        self.lock.trusted = trusted;
+    }
+
     /// One second passed.
     pub fn tick(&mut self) -> Option<Action> {
         self.lockout = self.lockout.saturating_sub(1);
