@@ -137,34 +137,55 @@ pub fn run(start: Instant) -> ! {
         let mut menu = Menu::new(found.list.entries.clone(), default, timeout, lock);
         menu.set_volumes(volume_infos(&found.volumes));
         announce(&menu, timeout);
-        let shown = Instant::now();
-        let mut session = Session {
-            clock,
-            shown,
-            timeout,
-            watch: &mut watch,
-            found: &mut found,
-            policy: &policy,
-            preload: Preload::default(),
-            net: &mut net,
-            net_found: &mut net_found,
-        };
-        let exit = menu_loop::show(&mut menu, policy.colour, &mut session);
-        let mut preload = std::mem::take(&mut session.preload);
-        clock.waited_timeout += shown.elapsed();
-        if let Exit::Rescan = exit {
-            continue;
-        }
-        let order = menu.boot_order();
-        for i in order.iter().copied() {
-            let Some(e) = menu.entries().get(i) else {
-                continue;
+        // The menu, then its boot order unattended; a load cancelled with Esc or Ctrl-C
+        // comes back to the menu (no countdown) instead of going on to the next entry.
+        let mut preload = Preload::default();
+        let rescan = loop {
+            let shown = Instant::now();
+            let mut session = Session {
+                clock,
+                shown,
+                timeout,
+                watch: &mut watch,
+                found: &mut found,
+                policy: &policy,
+                preload: std::mem::take(&mut preload),
+                net: &mut net,
+                net_found: &mut net_found,
             };
-            boot_one(e, &e.cmdline, &found.volumes, &clock, &mut preload);
-            log::info!("trying the next entry");
+            let exit = menu_loop::show(&mut menu, policy.colour, &mut session);
+            preload = std::mem::take(&mut session.preload);
+            clock.waited_timeout += shown.elapsed();
+            if let Exit::Rescan = exit {
+                break true;
+            }
+            let order = menu.boot_order();
+            let mut cancelled = None;
+            for i in order.iter().copied() {
+                let Some(e) = menu.entries().get(i) else {
+                    continue;
+                };
+                let failed = boot_one(e, &e.cmdline, &found.volumes, &clock, &mut preload);
+                if failed.cancelled {
+                    cancelled = Some(failed.message);
+                    break;
+                }
+                log::info!("trying the next entry");
+            }
+            match cancelled {
+                Some(msg) => {
+                    log::info!("the load was cancelled: back to the menu");
+                    menu.boot_failed(&msg);
+                }
+                None => {
+                    log::error!("none of the {} entries could be booted", order.len());
+                    break false;
+                }
+            }
+        };
+        if !rescan {
+            wait_for_rescan(&mut clock, &mut watch, policy.lock.locked);
         }
-        log::error!("none of the {} entries could be booted", order.len());
-        wait_for_rescan(&mut clock, &mut watch, policy.lock.locked);
     }
 }
 
@@ -429,7 +450,7 @@ impl Host for Session<'_> {
     fn boot(&mut self, entry: &BootEntry, cmdline: &str) -> String {
         let mut c = self.clock;
         c.waited_timeout += self.shown.elapsed();
-        boot_one(entry, cmdline, &self.found.volumes, &c, &mut self.preload)
+        boot_one(entry, cmdline, &self.found.volumes, &c, &mut self.preload).message
     }
 
     fn idle(&mut self, menu: &mut Menu) {
@@ -494,35 +515,48 @@ impl Host for Session<'_> {
     }
 }
 
+/// Why [`boot_one`] returned.
+struct Failed {
+    /// The error, as logged.
+    message: String,
+    /// The user stopped the load (Esc or Ctrl-C during a transfer).
+    cancelled: bool,
+}
+
 /// Loads and boots `e` with `cmdline` (at once if `preload` holds it already). Returns only
-/// when that failed, with the error.
+/// when that failed, with the error. While network files load, Esc or Ctrl-C stops them.
 fn boot_one(
     e: &BootEntry,
     cmdline: &str,
     volumes: &Volumes,
     clock: &Clock,
     preload: &mut Preload,
-) -> String {
+) -> Failed {
     log::info!(
         "booting '{}' ({}) with command line: {}",
         e.title,
         e.id,
         cmdline
     );
+    let mut cancelled = false;
     let loaded = if preload.is_loaded(e, cmdline) {
         log::info!("'{}' was loaded during the countdown", e.title);
         Ok(())
     } else {
         preload.forget();
         let mut progress = Progress::default();
-        leapboot::kexec::prepare(e, cmdline, volumes, &mut |f, done, total| {
-            progress.report(f, done, total)
-        })
-        .and_then(|p| {
-            crate::milestone("kernel-read");
-            p.load(e)
-        })
-        .inspect(|()| crate::milestone("kexec-loaded"))
+        let (prepared, cancel) = crate::cancel::watching(crate::cancel::from_network(e), || {
+            leapboot::kexec::prepare(e, cmdline, volumes, &mut |f, done, total| {
+                progress.report(f, done, total)
+            })
+        });
+        cancelled = cancel;
+        prepared
+            .and_then(|p| {
+                crate::milestone("kernel-read");
+                p.load(e)
+            })
+            .inspect(|()| crate::milestone("kexec-loaded"))
     };
     let err = match loaded {
         Ok(()) => {
@@ -547,7 +581,10 @@ fn boot_one(
         e.title, e.source.volume, e.source.file
     );
     log::error!("{msg}");
-    msg
+    Failed {
+        message: msg,
+        cancelled,
+    }
 }
 
 /// Files at least this large get a percentage while they load.
