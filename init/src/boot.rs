@@ -545,11 +545,12 @@ fn boot_one(
     } else {
         preload.forget();
         let mut progress = Progress::default();
-        let (prepared, cancel) = crate::cancel::watching(crate::cancel::from_network(e), || {
-            leapboot::kexec::prepare(e, cmdline, volumes, &mut |f, done, total| {
-                progress.report(f, done, total)
-            })
-        });
+        let (prepared, cancel) =
+            crate::cancel::watching(leapboot::net::netfs::from_network(e), || {
+                leapboot::kexec::prepare(e, cmdline, volumes, &mut |f, done, total| {
+                    progress.report(f, done, total)
+                })
+            });
         cancelled = cancel;
         prepared
             .and_then(|p| {

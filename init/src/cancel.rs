@@ -6,17 +6,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use leapboot::entry::BootEntry;
 use leapboot::menu::console::Consoles;
 use leapboot::menu::keys::{CancelKeys, ESC_TIMEOUT_MS};
 use leapboot::net::fetch::LOADER_CANCEL;
-
-/// Whether `e` loads anything over the network (only then are keys read during its load).
-pub fn from_network(e: &BootEntry) -> bool {
-    std::iter::once(&e.kernel)
-        .chain(&e.initrds)
-        .any(|f| leapboot::net::netfs::url_of(f).is_some())
-}
 
 /// Runs `load` with the cancel flag cleared and, when `watch`, the consoles read for a
 /// cancel key meanwhile. Returns what `load` returned and whether a cancel key was pressed.

@@ -95,6 +95,9 @@ pub fn new_entries<'a>(old: &BootList, new: &'a BootList) -> Vec<&'a BootEntry> 
 /// ahead costs nothing when another entry is chosen: that one is loaded when it is chosen.
 /// An entry is loaded ahead only while the countdown runs (an unattended boot is coming) and
 /// only once per id and command line, failed or not (a failure is reported when it boots).
+/// An entry with network files is never loaded ahead: its transfer would hold the menu (keys,
+/// countdown) for as long as the server takes, and Esc could not stop it; it loads when it
+/// boots, where Esc and Ctrl-C cancel.
 #[derive(Clone, Debug, Default)]
 pub struct Preload {
     tried: Option<(String, String)>,
@@ -108,7 +111,7 @@ impl Preload {
         menu.countdown()?;
         let i = menu.default()?;
         let e = menu.entries().get(i)?;
-        if !menu.allowed(i) {
+        if !menu.allowed(i) || crate::net::netfs::from_network(e) {
             return None;
         }
         match &self.tried {
