@@ -600,7 +600,12 @@ struct Progress {
 impl Progress {
     fn report(&mut self, f: &FileRef, done: u64, total: u64) {
         if done == 0 {
-            log::info!("Loading {f} ({:.1} MiB)...", total as f64 / 1048576.0);
+            if total == 0 {
+                // A network file whose size is not known before its transfer starts.
+                log::info!("Loading {f}...");
+            } else {
+                log::info!("Loading {f} ({:.1} MiB)...", total as f64 / 1048576.0);
+            }
             self.last_percent = None;
             return;
         }
