@@ -591,15 +591,26 @@ fn boot_one(
 /// Files at least this large get a percentage while they load.
 const SHOW_PERCENT_FROM: u64 = 16 << 20;
 
-/// "Loading <file> (N MiB)..." and, for large files, a percentage on the console.
-#[derive(Default)]
+/// "Loading <file> (N MiB)..." and, for large files, a percentage on the console; a network
+/// file gets a line with bytes, percent and rate at each report (the loader paces them).
 struct Progress {
     last_percent: Option<u64>,
+    started: Instant,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            last_percent: None,
+            started: Instant::now(),
+        }
+    }
 }
 
 impl Progress {
     fn report(&mut self, f: &FileRef, done: u64, total: u64) {
         if done == 0 {
+            self.started = Instant::now();
             if total == 0 {
                 // A network file whose size is not known before its transfer starts.
                 log::info!("Loading {f}...");
@@ -607,6 +618,19 @@ impl Progress {
                 log::info!("Loading {f} ({:.1} MiB)...", total as f64 / 1048576.0);
             }
             self.last_percent = None;
+            return;
+        }
+        if leapboot::net::netfs::url_of(f).is_some() {
+            // The loader logs the end ("fetched <url>: ...") itself.
+            if total == 0 || done < total {
+                let p = leapboot::net::fetch::Progress {
+                    bytes: done,
+                    total: (total > 0).then_some(total),
+                    elapsed: self.started.elapsed(),
+                    done: false,
+                };
+                log::info!("  {f}: {}", p.line());
+            }
             return;
         }
         if total < SHOW_PERCENT_FROM {
