@@ -555,4 +555,29 @@ expect = ["menu", { send = "\u001b[B\r" }, { line = "x" }]
         assert!(!s.expect[1].matches("\x1b[B\r"));
         assert!(s.expect[1].is_action() && !s.expect[0].is_action());
     }
+
+    #[test]
+    fn network_steps_parse_and_match_no_line() {
+        let s: Scenario = toml::from_str(
+            r#"
+description = "d"
+expect = ["Loading", { net = "stop-dnsmasq" }]
+[network]
+http = true
+[network.files]
+"slow.img" = "@zeros 10"
+[network.http_slow]
+"slow.img" = 1000
+"#,
+        )
+        .unwrap();
+        match &s.expect[1] {
+            Expect::Net { net } => assert_eq!(net, "stop-dnsmasq"),
+            other => panic!("{other:?}"),
+        }
+        assert!(s.expect[1].is_action() && !s.expect[1].matches("stop-dnsmasq"));
+        let n = s.network.unwrap();
+        assert!(n.http);
+        assert_eq!(n.http_slow["slow.img"], 1000);
+    }
 }
