@@ -551,7 +551,16 @@ fn boot_one(
                     progress.report(f, done, total)
                 })
             });
-        cancelled = cancel;
+        // Cancelled: the key was pressed and the load stopped for it (not a key pressed just
+        // as the last byte came, nor another error).
+        cancelled = cancel
+            && matches!(
+                prepared,
+                Err(leapboot::kexec::KexecError::Net {
+                    source: leapboot::net::fetch::NetError::Cancelled { .. },
+                    ..
+                })
+            );
         prepared
             .and_then(|p| {
                 crate::milestone("kernel-read");
