@@ -104,7 +104,17 @@ pub fn run(start: Instant) -> ! {
         _ => Network::start(&cmdline, &config),
     };
     let mut net_found: Vec<leapboot::entry::Found> = Vec::new();
+    let mut rescanning = false;
     loop {
+        // A rescan asks the network again (a boot server that was down may be back).
+        if rescanning
+            && session::network_again(policy.network, net.as_ref().is_none_or(Network::finished))
+        {
+            log::info!("network: asking again");
+            net = Network::start(&cmdline, &config);
+            net_found.clear();
+        }
+        rescanning = true;
         let (cpu_before, _) = cpu_and_peak_rss();
         let mut found = discover_entries(&policy, &mut watch, &mut clock, &mut net, &mut net_found);
         crate::milestone("devices-ready");

@@ -81,6 +81,14 @@ pub fn wait_for_network(mode: NetMode, pending: bool, disks_have_entries: bool) 
         }
 }
 
+/// Whether a rescan brings the network up again: when network boot is on and the last
+/// bring-up has `finished` (or never started: no NIC then). Leases, servers and their
+/// configurations are asked anew, so a boot server that was down (no lease, no config, a
+/// cut transfer) is found once it is back; a bring-up still running is left to finish.
+pub fn network_again(mode: NetMode, finished: bool) -> bool {
+    mode != NetMode::Off && finished
+}
+
 /// The entries of `new` whose ids `old` does not have: what a late disk added.
 pub fn new_entries<'a>(old: &BootList, new: &'a BootList) -> Vec<&'a BootEntry> {
     new.entries

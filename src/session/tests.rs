@@ -553,6 +553,20 @@ fn network_entries_join_as_the_mode_says() {
 }
 
 #[test]
+fn a_rescan_asks_the_network_again_once_its_bring_up_finished() {
+    use crate::cmdline::NetMode::*;
+    for (mode, finished, want) in [
+        (Off, true, false),
+        (On, true, true),
+        (On, false, false),
+        (First, true, true),
+        (First, false, false),
+    ] {
+        assert_eq!(network_again(mode, finished), want, "{mode:?} {finished}");
+    }
+}
+
+#[test]
 fn when_the_boot_waits_for_the_network() {
     use crate::cmdline::NetMode::*;
     // (mode, network pending, disks have entries, wait?)

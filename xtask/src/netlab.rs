@@ -155,6 +155,9 @@ impl NetworkSpec {
 pub struct Lab {
     pub netns: String,
     dnsmasq: Option<Child>,
+    /// dnsmasq's arguments and work directory, to start it again.
+    dnsmasq_args: Vec<String>,
+    dir: PathBuf,
     http: Option<Child>,
 }
 
@@ -193,6 +196,8 @@ impl Lab {
         let mut lab = Lab {
             netns: netns.to_string(),
             dnsmasq: None,
+            dnsmasq_args: Vec::new(),
+            dir: dir.to_path_buf(),
             http: None,
         };
         ip(&["-n", netns, "link", "set", "lo", "up"])?;
@@ -232,15 +237,8 @@ impl Lab {
                 .with_context(|| format!("[network.files] {path}"))?;
         }
         let log = dir.join("dnsmasq.log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", netns])
-            .arg(crate::prereq::find("dnsmasq").unwrap_or_else(|| PathBuf::from("dnsmasq")))
-            .args(spec.dnsmasq_args(&root, &log))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dnsmasq.stderr"))?)
-            .spawn()
-            .context("starting dnsmasq (Debian package dnsmasq-base)")?;
-        lab.dnsmasq = Some(child);
+        lab.dnsmasq_args = spec.dnsmasq_args(&root, &log);
+        lab.start_dnsmasq()?;
         if spec.http {
             for path in spec.http_slow.keys() {
                 if !spec.files.contains_key(path) {
@@ -302,6 +300,28 @@ impl Lab {
             "the HTTP server does not answer on port 80 after 10 s; see {}",
             dir.join("http.log").display()
         )
+    }
+
+    /// Starts dnsmasq (again: a scenario's `{ net = "start-dnsmasq" }` step brings a stopped
+    /// server back). Its stderr goes to `dnsmasq.stderr`, its log to `dnsmasq.log`.
+    pub fn start_dnsmasq(&mut self) -> anyhow::Result<()> {
+        if self.dnsmasq.is_some() {
+            bail!("dnsmasq is running already");
+        }
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("dnsmasq.stderr"))?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.netns])
+            .arg(crate::prereq::find("dnsmasq").unwrap_or_else(|| PathBuf::from("dnsmasq")))
+            .args(&self.dnsmasq_args)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .context("starting dnsmasq (Debian package dnsmasq-base)")?;
+        self.dnsmasq = Some(child);
+        Ok(())
     }
 
     /// Stops dnsmasq (DHCP and TFTP) now: a scenario's `{ net = "stop-dnsmasq" }` step, to

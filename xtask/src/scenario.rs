@@ -100,7 +100,8 @@ fn default_limit() -> u64 {
 /// sends a command to QEMU's human monitor (an error reply fails the scenario);
 /// `{ send = "..." }` types bytes on the guest's serial console (TOML escapes: `"\r"` for
 /// Enter, `"\u001b[B"` for Down); `{ net = "stop-dnsmasq" }` does something to the
-/// scenario's `[network]` (kills dnsmasq: a TFTP transfer running then is cut off).
+/// scenario's `[network]` (kills dnsmasq: a TFTP transfer running then is cut off;
+/// `"start-dnsmasq"` starts it again).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Expect {
@@ -381,11 +382,12 @@ fn run_inner(
         if let Expect::Net { net } = &s.expect[next] {
             let r = match (net.as_str(), lab.as_mut()) {
                 ("stop-dnsmasq", Some(l)) => l.stop_dnsmasq(),
+                ("start-dnsmasq", Some(l)) => l.start_dnsmasq(),
                 (_, None) => Err(anyhow::anyhow!(
                     "{{ net = {net:?} }} needs a [network] table"
                 )),
                 _ => Err(anyhow::anyhow!(
-                    "unknown network step {net:?} (known: \"stop-dnsmasq\")"
+                    "unknown network step {net:?} (known: \"stop-dnsmasq\", \"start-dnsmasq\")"
                 )),
             };
             if let Err(e) = r {
