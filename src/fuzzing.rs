@@ -143,7 +143,8 @@ fn menu_entry(i: usize) -> BootEntry {
     }
 }
 
-/// Console bytes → key decoder → menu state machine → renderer: no panic, frames in bounds.
+/// Console bytes → key decoder → menu state machine → renderer, and the same bytes through
+/// the cancel-key rule of network loads: no panic, frames in bounds.
 pub fn menu_keys(data: &[u8]) {
     let n = data.first().map_or(0, |b| usize::from(b % 30));
     let lock = Lock {
@@ -157,13 +158,17 @@ pub fn menu_keys(data: &[u8]) {
         lock,
     );
     let mut d = Decoder::new();
+    // The same bytes as keys during a network load: what cancels it (time steps of 30 ms).
+    let mut cancel = crate::menu::keys::CancelKeys::new();
+    let t0 = std::time::Instant::now();
     let screen = Screen {
         width: 40,
         height: 12,
         colour: true,
     };
     menu.set_page(screen.page());
-    for chunk in data.chunks(7) {
+    for (i, chunk) in data.chunks(7).enumerate() {
+        let _ = cancel.feed(chunk, t0 + std::time::Duration::from_millis(30 * i as u64));
         for k in d.feed(chunk) {
             let _ = menu.key(k);
         }

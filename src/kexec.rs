@@ -47,7 +47,8 @@ pub enum KexecError {
     CmdlineTooLong { len: usize, max: usize },
     #[error("the command line contains a NUL byte")]
     CmdlineNul,
-    #[error("{file}: {source}")]
+    // NetError names the URL itself.
+    #[error("{source}")]
     Net {
         file: FileRef,
         source: crate::net::fetch::NetError,
@@ -179,8 +180,11 @@ fn copy_into(
     Ok(n)
 }
 
+/// A network transfer reports progress at least this often while bytes arrive.
+pub const NET_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Streams a network file (its volume is a server URL) into `out`, with progress every
-/// [`PROGRESS_STEP`] bytes, bounded by `max`, the transfer limits and the loader's cancel
+/// [`PROGRESS_STEP`] bytes or [`NET_PROGRESS_EVERY`], bounded by `max`, the transfer limits and the loader's cancel
 /// flag ([`crate::net::fetch::LOADER_CANCEL`]).
 fn copy_url(
     url: &crate::net::url::Url,
@@ -193,9 +197,13 @@ fn copy_url(
     progress(f, 0, 0);
     let mut next = PROGRESS_STEP;
     let mut last = None;
+    let mut told = std::time::Instant::now();
     let mut report = |p: &Progress| {
-        if p.bytes >= next || p.done {
+        // Every PROGRESS_STEP bytes, and every second of a slow transfer.
+        let slow = told.elapsed() >= NET_PROGRESS_EVERY && p.bytes > 0;
+        if p.bytes >= next || p.done || slow {
             next = p.bytes + PROGRESS_STEP;
+            told = std::time::Instant::now();
             progress(f, p.bytes, p.total.unwrap_or(0));
         }
         last = Some(*p);

@@ -1,5 +1,5 @@
 //! iPXE scripts: parse and interpret (with a chained second script from the same input)
-//! within the step and chain bounds, never panicking.
+//! within the step and chain bounds, with a client's values, never panicking.
 #![no_main]
 
 use leapboot::net::ipxe::{interpret, Fetched, Vars};
@@ -24,5 +24,13 @@ fuzz_target!(|data: &[u8]| {
             Ok(Fetched::Kernel)
         }
     };
-    let _ = interpret(&base, first, &Vars::default(), &mut fetch);
+    // The client's values as a DHCPv4 lease gives them (`${net0/mac:hexhyp}`, `${ip}`...).
+    let client = leapboot::net::pxe::PxeClient {
+        mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+        ip: Some(std::net::Ipv4Addr::new(10, 0, 2, 15)),
+        boot_file: Some("http://10.0.2.2/boot/start.ipxe".into()),
+        ..Default::default()
+    };
+    let vars = Vars::client(&client, Some("10.0.2.2"));
+    let _ = interpret(&base, first, &vars, &mut fetch);
 });

@@ -104,7 +104,17 @@ pub fn run(start: Instant) -> ! {
         _ => Network::start(&cmdline, &config),
     };
     let mut net_found: Vec<leapboot::entry::Found> = Vec::new();
+    let mut rescanning = false;
     loop {
+        // A rescan asks the network again (a boot server that was down may be back).
+        if rescanning
+            && session::network_again(policy.network, net.as_ref().is_none_or(Network::finished))
+        {
+            log::info!("network: asking again");
+            net = Network::start(&cmdline, &config);
+            net_found.clear();
+        }
+        rescanning = true;
         let (cpu_before, _) = cpu_and_peak_rss();
         let mut found = discover_entries(&policy, &mut watch, &mut clock, &mut net, &mut net_found);
         crate::milestone("devices-ready");
@@ -137,34 +147,55 @@ pub fn run(start: Instant) -> ! {
         let mut menu = Menu::new(found.list.entries.clone(), default, timeout, lock);
         menu.set_volumes(volume_infos(&found.volumes));
         announce(&menu, timeout);
-        let shown = Instant::now();
-        let mut session = Session {
-            clock,
-            shown,
-            timeout,
-            watch: &mut watch,
-            found: &mut found,
-            policy: &policy,
-            preload: Preload::default(),
-            net: &mut net,
-            net_found: &mut net_found,
-        };
-        let exit = menu_loop::show(&mut menu, policy.colour, &mut session);
-        let mut preload = std::mem::take(&mut session.preload);
-        clock.waited_timeout += shown.elapsed();
-        if let Exit::Rescan = exit {
-            continue;
-        }
-        let order = menu.boot_order();
-        for i in order.iter().copied() {
-            let Some(e) = menu.entries().get(i) else {
-                continue;
+        // The menu, then its boot order unattended; a load cancelled with Esc or Ctrl-C
+        // comes back to the menu (no countdown) instead of going on to the next entry.
+        let mut preload = Preload::default();
+        let rescan = loop {
+            let shown = Instant::now();
+            let mut session = Session {
+                clock,
+                shown,
+                timeout,
+                watch: &mut watch,
+                found: &mut found,
+                policy: &policy,
+                preload: std::mem::take(&mut preload),
+                net: &mut net,
+                net_found: &mut net_found,
             };
-            boot_one(e, &e.cmdline, &found.volumes, &clock, &mut preload);
-            log::info!("trying the next entry");
+            let exit = menu_loop::show(&mut menu, policy.colour, &mut session);
+            preload = std::mem::take(&mut session.preload);
+            clock.waited_timeout += shown.elapsed();
+            if let Exit::Rescan = exit {
+                break true;
+            }
+            let order = menu.boot_order();
+            let mut cancelled = None;
+            for i in order.iter().copied() {
+                let Some(e) = menu.entries().get(i) else {
+                    continue;
+                };
+                let failed = boot_one(e, &e.cmdline, &found.volumes, &clock, &mut preload);
+                if failed.cancelled {
+                    cancelled = Some(failed.message);
+                    break;
+                }
+                log::info!("trying the next entry");
+            }
+            match cancelled {
+                Some(msg) => {
+                    log::info!("the load was cancelled: back to the menu");
+                    menu.boot_failed(&msg);
+                }
+                None => {
+                    log::error!("none of the {} entries could be booted", order.len());
+                    break false;
+                }
+            }
+        };
+        if !rescan {
+            wait_for_rescan(&mut clock, &mut watch, policy.lock.locked);
         }
-        log::error!("none of the {} entries could be booted", order.len());
-        wait_for_rescan(&mut clock, &mut watch, policy.lock.locked);
     }
 }
 
@@ -450,7 +481,7 @@ impl Host for Session<'_> {
     fn boot(&mut self, entry: &BootEntry, cmdline: &str) -> String {
         let mut c = self.clock;
         c.waited_timeout += self.shown.elapsed();
-        boot_one(entry, cmdline, &self.found.volumes, &c, &mut self.preload)
+        boot_one(entry, cmdline, &self.found.volumes, &c, &mut self.preload).message
     }
 
     fn idle(&mut self, menu: &mut Menu) {
@@ -530,15 +561,23 @@ impl Host for Session<'_> {
     }
 }
 
+/// Why [`boot_one`] returned.
+struct Failed {
+    /// The error, as logged.
+    message: String,
+    /// The user stopped the load (Esc or Ctrl-C during a transfer).
+    cancelled: bool,
+}
+
 /// Loads and boots `e` with `cmdline` (at once if `preload` holds it already). Returns only
-/// when that failed, with the error.
+/// when that failed, with the error. While network files load, Esc or Ctrl-C stops them.
 fn boot_one(
     e: &BootEntry,
     cmdline: &str,
     volumes: &Volumes,
     clock: &Clock,
     preload: &mut Preload,
-) -> String {
+) -> Failed {
     log::info!(
         "booting '{}' ({}) with command line: {}",
         e.title,
@@ -546,20 +585,35 @@ fn boot_one(
         cmdline
     );
     leapboot::fault::point("loader");
+    let mut cancelled = false;
     let loaded = if preload.is_loaded(e, cmdline) {
         log::info!("'{}' was loaded during the countdown", e.title);
         Ok(())
     } else {
         preload.forget();
         let mut progress = Progress::default();
-        leapboot::kexec::prepare(e, cmdline, volumes, &mut |f, done, total| {
-            progress.report(f, done, total)
-        })
-        .and_then(|p| {
-            crate::milestone("kernel-read");
-            p.load(e)
-        })
-        .inspect(|()| crate::milestone("kexec-loaded"))
+        let (prepared, cancel) =
+            crate::cancel::watching(leapboot::net::netfs::from_network(e), || {
+                leapboot::kexec::prepare(e, cmdline, volumes, &mut |f, done, total| {
+                    progress.report(f, done, total)
+                })
+            });
+        // Cancelled: the key was pressed and the load stopped for it (not a key pressed just
+        // as the last byte came, nor another error).
+        cancelled = cancel
+            && matches!(
+                prepared,
+                Err(leapboot::kexec::KexecError::Net {
+                    source: leapboot::net::fetch::NetError::Cancelled { .. },
+                    ..
+                })
+            );
+        prepared
+            .and_then(|p| {
+                crate::milestone("kernel-read");
+                p.load(e)
+            })
+            .inspect(|()| crate::milestone("kexec-loaded"))
     };
     let err = match loaded {
         Ok(()) => {
@@ -581,23 +635,55 @@ fn boot_one(
     };
     let msg = format!("entry '{}' ({}): {err}", e.title, e.source.location());
     log::error!("{msg}");
-    msg
+    Failed {
+        message: msg,
+        cancelled,
+    }
 }
 
 /// Files at least this large get a percentage while they load.
 const SHOW_PERCENT_FROM: u64 = 16 << 20;
 
-/// "Loading <file> (N MiB)..." and, for large files, a percentage on the console.
-#[derive(Default)]
+/// "Loading <file> (N MiB)..." and, for large files, a percentage on the console; a network
+/// file gets a line with bytes, percent and rate at each report (the loader paces them).
 struct Progress {
     last_percent: Option<u64>,
+    started: Instant,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            last_percent: None,
+            started: Instant::now(),
+        }
+    }
 }
 
 impl Progress {
     fn report(&mut self, f: &FileRef, done: u64, total: u64) {
         if done == 0 {
-            log::info!("Loading {f} ({:.1} MiB)...", total as f64 / 1048576.0);
+            self.started = Instant::now();
+            if total == 0 {
+                // A network file whose size is not known before its transfer starts.
+                log::info!("Loading {f}...");
+            } else {
+                log::info!("Loading {f} ({:.1} MiB)...", total as f64 / 1048576.0);
+            }
             self.last_percent = None;
+            return;
+        }
+        if leapboot::net::netfs::url_of(f).is_some() {
+            // The loader logs the end ("fetched <url>: ...") itself.
+            if total == 0 || done < total {
+                let p = leapboot::net::fetch::Progress {
+                    bytes: done,
+                    total: (total > 0).then_some(total),
+                    elapsed: self.started.elapsed(),
+                    done: false,
+                };
+                log::info!("  {f}: {}", p.line());
+            }
             return;
         }
         if total < SHOW_PERCENT_FROM {

@@ -7,6 +7,7 @@
 //! panic is caught here and the boot loop starts over.
 
 mod boot;
+mod cancel;
 mod early;
 mod menu_loop;
 mod network;

@@ -113,4 +113,9 @@ impl Network {
     pub fn pending(&self) -> bool {
         !self.done.load(Ordering::Acquire) && Instant::now() < self.deadline
     }
+
+    /// Whether the thread has ended (every lease followed, or none came).
+    pub fn finished(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
 }

@@ -148,6 +148,45 @@ impl Decoder {
     }
 }
 
+/// Whether `k` stops a running transfer: Esc on its own, or Ctrl-C.
+pub fn is_cancel(k: Key) -> bool {
+    matches!(k, Key::Esc | Key::Ctrl('c'))
+}
+
+/// What cancels a network load, from console bytes: [`is_cancel`] keys, with a lone ESC told
+/// from an escape sequence (an arrow key cancels nothing) by [`ESC_TIMEOUT_MS`]. Bytes and
+/// the time in, a verdict out; the caller polls its consoles at least every
+/// [`ESC_TIMEOUT_MS`] and calls [`CancelKeys::feed`] also when nothing came (`&[]`).
+#[derive(Debug, Default)]
+pub struct CancelKeys {
+    decoder: Decoder,
+    esc_since: Option<std::time::Instant>,
+}
+
+impl CancelKeys {
+    /// Nothing seen yet.
+    pub fn new() -> CancelKeys {
+        CancelKeys::default()
+    }
+
+    /// Takes what was read at `now` (maybe nothing); whether a cancel key was pressed.
+    pub fn feed(&mut self, bytes: &[u8], now: std::time::Instant) -> bool {
+        let mut keys = self.decoder.feed(bytes);
+        if self.decoder.is_pending() {
+            let since = *self.esc_since.get_or_insert(now);
+            if now.saturating_duration_since(since)
+                >= std::time::Duration::from_millis(ESC_TIMEOUT_MS)
+            {
+                keys.extend(self.decoder.flush());
+                self.esc_since = None;
+            }
+        } else {
+            self.esc_since = None;
+        }
+        keys.into_iter().any(is_cancel)
+    }
+}
+
 /// A UTF-8 character starting with byte `c` (≥ 0x80).
 fn utf8(b: &[u8], c: u8) -> Step {
     let len = match c {
@@ -265,6 +304,29 @@ fn csi_key(params: &[u8], fin: u8) -> Key {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn esc_alone_and_ctrl_c_cancel_a_transfer_other_keys_do_not() {
+        use std::time::{Duration, Instant};
+        let t = Instant::now();
+        let later = |ms| t + Duration::from_millis(ms);
+        // Ctrl-C at once, wherever it is in a read.
+        assert!(CancelKeys::new().feed(b"ab\x03", t));
+        // A lone ESC: only once nothing followed for ESC_TIMEOUT_MS.
+        let mut c = CancelKeys::new();
+        assert!(!c.feed(b"\x1b", t));
+        assert!(!c.feed(b"", later(ESC_TIMEOUT_MS / 2)));
+        assert!(c.feed(b"", later(ESC_TIMEOUT_MS)));
+        // Two ESCs: the first is a key of its own at once (ESC ESC is no sequence).
+        assert!(CancelKeys::new().feed(b"\x1b\x1b[A", t));
+        // Arrows, also split across reads, Enter, letters, Ctrl-D: nothing.
+        let mut c = CancelKeys::new();
+        for (bytes, ms) in [(&b"\x1b"[..], 0), (b"[", 10), (b"B", 20), (b"\r q\x04", 30)] {
+            assert!(!c.feed(bytes, later(ms)), "{bytes:?}");
+        }
+        assert!(!c.feed(b"", later(1000)));
+        assert!(!CancelKeys::new().feed(b"\x1bOA\x1b[1;5B", t));
+    }
 
     fn keys(bytes: &[u8]) -> Vec<Key> {
         let mut d = Decoder::new();

@@ -143,7 +143,7 @@ pub fn discover(lease: &Lease, cfg: &FetchConfig, cmdline: &str) -> Found {
         },
         Ok(Source::File(url)) => {
             log::info!("{}: boot file {url}", lease.iface);
-            discover_url(&url, cfg, cmdline)
+            discover_url(&url, cfg, cmdline, &ipxe_vars(lease))
         }
         Ok(Source::Pxelinux { server, client }) => {
             log::info!("{}: pxelinux configuration search on {server}", lease.iface);
@@ -152,7 +152,7 @@ pub fn discover(lease: &Lease, cfg: &FetchConfig, cmdline: &str) -> Found {
         Ok(Source::Grub(candidates)) => {
             let mut errors = Vec::new();
             for url in candidates {
-                let found = discover_url(&url, cfg, cmdline);
+                let found = discover_url(&url, cfg, cmdline, &ipxe_vars(lease));
                 if !found.entries.is_empty() {
                     log::info!("{}: GRUB configuration {url}", lease.iface);
                     return found;
@@ -167,8 +167,19 @@ pub fn discover(lease: &Lease, cfg: &FetchConfig, cmdline: &str) -> Found {
     }
 }
 
-fn discover_url(url: &Url, cfg: &FetchConfig, cmdline: &str) -> Found {
-    let (found, fs): (Found, NetFs) = super::source::discover_url(url, cfg, cmdline);
+/// What an iPXE script sees of `lease` (`${net0/mac}`, `${ip}`, `${filename}`,
+/// `${next-server}`: the boot server, else the DHCP server; IPv4 only, as iPXE's `siaddr`).
+pub fn ipxe_vars(lease: &Lease) -> super::ipxe::Vars {
+    let server = lease
+        .next_server
+        .or(lease.server)
+        .filter(IpAddr::is_ipv4)
+        .map(|a| a.to_string());
+    super::ipxe::Vars::client(&pxe_client(lease), server.as_deref())
+}
+
+fn discover_url(url: &Url, cfg: &FetchConfig, cmdline: &str, vars: &super::ipxe::Vars) -> Found {
+    let (found, fs): (Found, NetFs) = super::source::discover_url_with(url, cfg, cmdline, vars);
     log::debug!("{}: {} transfer(s)", fs.name(), fs.fetches());
     found
 }
@@ -286,5 +297,34 @@ mod tests {
         assert_eq!(c.ip, Some("10.0.2.15".parse().unwrap()));
         assert_eq!(c.uuid.unwrap()[0], 0xb8);
         assert_eq!(uuid_bytes("nonsense"), None);
+    }
+
+    #[test]
+    fn an_ipxe_script_from_a_lease_sees_the_clients_values() {
+        let mut l = lease();
+        l.boot_file = Some("http://10.0.2.2/boot.ipxe".into());
+        let v = ipxe_vars(&l);
+        let x = |w: &str| super::super::ipxe::expand(w, &v);
+        assert_eq!(x("${net0/mac}"), "52:54:00:12:34:56");
+        assert_eq!(x("${ip}"), "10.0.2.15");
+        assert_eq!(x("${next-server}"), "10.0.2.2");
+        assert_eq!(x("${filename}"), "http://10.0.2.2/boot.ipxe");
+        l.next_server = Some("10.0.2.3".parse().unwrap());
+        assert_eq!(
+            super::super::ipxe::expand("${next-server}", &ipxe_vars(&l)),
+            "10.0.2.3"
+        );
+        // DHCPv6: no IPv4 address, no next-server (iPXE's is siaddr).
+        let v6 = Lease {
+            source: "dhcp6",
+            addr: Some("fd00::77".parse().unwrap()),
+            server: Some("fd00::2".parse().unwrap()),
+            ..lease()
+        };
+        let v = ipxe_vars(&v6);
+        assert_eq!(
+            super::super::ipxe::expand("[${ip}|${next-server}|${mac}]", &v),
+            "[||52:54:00:12:34:56]"
+        );
     }
 }

@@ -137,8 +137,8 @@ pub fn expand(w: &str, vars: &Vars) -> String {
         let after = &rest[i + 2..];
         match after.find('}') {
             Some(j) => {
-                let name = after[..j].split(':').next().unwrap_or("");
-                out.push_str(vars.get(name).unwrap_or(""));
+                let (name, ty) = after[..j].split_once(':').unwrap_or((&after[..j], ""));
+                out.push_str(&typed(vars.get(name).unwrap_or(""), ty));
                 rest = &after[j + 1..];
             }
             None => {
@@ -153,6 +153,40 @@ pub fn expand(w: &str, vars: &Vars) -> String {
     out.push_str(rest);
     out.truncate(floor_boundary(&out, MAX_VALUE));
     out
+}
+
+/// A value shown as iPXE's `:type` says: `hex` (`52:54:00:12:34:56`), `hexhyp`
+/// (`52-54-00-12-34-56`, pxelinux's `BOOTIF` form) or `hexraw` (`525400123456`) of its bytes
+/// (a MAC's, an IPv4 address's octets, else the text's); any other type leaves it as it is.
+fn typed(value: &str, ty: &str) -> String {
+    let sep = match ty {
+        "hex" => ":",
+        "hexhyp" => "-",
+        "hexraw" => "",
+        _ => return value.to_string(),
+    };
+    let hex_bytes: Option<Vec<u8>> = if value.contains(':') {
+        value
+            .split(':')
+            .map(|b| {
+                (b.len() == 2)
+                    .then(|| u8::from_str_radix(b, 16).ok())
+                    .flatten()
+            })
+            .collect()
+    } else {
+        None
+    };
+    let bytes = match (hex_bytes, value.parse::<std::net::Ipv4Addr>()) {
+        (Some(b), _) => b,
+        (None, Ok(ip)) => ip.octets().to_vec(),
+        _ => value.as_bytes()[..value.len().min(MAX_VALUE)].to_vec(),
+    };
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 fn floor_boundary(s: &str, max: usize) -> usize {

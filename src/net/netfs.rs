@@ -245,6 +245,13 @@ pub fn url_of(f: &FileRef) -> Option<Url> {
     Url::parse(base).ok()?.join(&normalize(&f.path)).ok()
 }
 
+/// Whether any of `e`'s files (kernel, initrds) comes from a network server.
+pub fn from_network(e: &crate::entry::BootEntry) -> bool {
+    std::iter::once(&e.kernel)
+        .chain(&e.initrds)
+        .any(|f| url_of(f).is_some())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -87,10 +87,21 @@ impl Write for Sniff {
 /// (what DHCP or the operator gives). The returned [`NetFs`] is the volume the entries
 /// name; the loader needs only their URLs.
 pub fn discover_url(url: &Url, cfg: &FetchConfig, cmdline: &str) -> (Found, NetFs) {
+    discover_url_with(url, cfg, cmdline, &crate::net::ipxe::Vars::default())
+}
+
+/// As [`discover_url`], with the client's values for an iPXE script's `${...}` (`net0/mac`,
+/// `ip`, `next-server`...: [`crate::net::ipxe::Vars::client`]).
+pub fn discover_url_with(
+    url: &Url,
+    cfg: &FetchConfig,
+    cmdline: &str,
+    vars: &crate::net::ipxe::Vars,
+) -> (Found, NetFs) {
     let fs = NetFs::new(url, None, cfg.clone());
     let path = url.path.clone();
     let found = match fs.read(&path, MAX_CONFIG_BYTES) {
-        Ok(bytes) => from_bytes(&fs, &path, bytes, cmdline),
+        Ok(bytes) => from_bytes(&fs, &path, bytes, cmdline, vars),
         Err(FsError::TooLarge { .. }) => {
             // Too big for a config: a kernel, if it looks like one.
             let mut s = Sniff(Vec::new());
@@ -129,7 +140,7 @@ pub fn discover_pxe(server: &Url, client: &PxeClient, cfg: &FetchConfig) -> (Fou
         match fs.read(&c, MAX_CONFIG_BYTES) {
             Ok(bytes) => {
                 log::info!("{}: pxelinux configuration {c}", fs.name());
-                let found = from_bytes(&fs, &c, bytes, "");
+                let found = from_bytes(&fs, &c, bytes, "", &Default::default());
                 return (found, fs);
             }
             Err(FsError::NotFound(_)) => log::debug!("{}: no {c}", fs.name()),
@@ -152,11 +163,17 @@ pub fn discover_pxe(server: &Url, client: &PxeClient, cfg: &FetchConfig) -> (Fou
     (found, fs)
 }
 
-fn from_bytes(fs: &NetFs, path: &str, bytes: Vec<u8>, cmdline: &str) -> Found {
+fn from_bytes(
+    fs: &NetFs,
+    path: &str,
+    bytes: Vec<u8>,
+    cmdline: &str,
+    vars: &crate::net::ipxe::Vars,
+) -> Found {
     let view = fs.view();
     match classify(path, &bytes) {
         Kind::Kernel => kernel_entry(fs, path, cmdline),
-        Kind::Ipxe => crate::net::ipxe::discover(fs, path, &bytes),
+        Kind::Ipxe => crate::net::ipxe::discover_with(fs, path, &bytes, vars),
         Kind::Grub => {
             let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
             let host = fs.url("/").map(|u| u.host).unwrap_or_default();

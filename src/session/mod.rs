@@ -81,6 +81,14 @@ pub fn wait_for_network(mode: NetMode, pending: bool, disks_have_entries: bool) 
         }
 }
 
+/// Whether a rescan brings the network up again: when network boot is on and the last
+/// bring-up has `finished` (or never started: no NIC then). Leases, servers and their
+/// configurations are asked anew, so a boot server that was down (no lease, no config, a
+/// cut transfer) is found once it is back; a bring-up still running is left to finish.
+pub fn network_again(mode: NetMode, finished: bool) -> bool {
+    mode != NetMode::Off && finished
+}
+
 /// The entries of `new` whose ids `old` does not have: what a late disk added.
 pub fn new_entries<'a>(old: &BootList, new: &'a BootList) -> Vec<&'a BootEntry> {
     new.entries
@@ -95,6 +103,9 @@ pub fn new_entries<'a>(old: &BootList, new: &'a BootList) -> Vec<&'a BootEntry> 
 /// ahead costs nothing when another entry is chosen: that one is loaded when it is chosen.
 /// An entry is loaded ahead only while the countdown runs (an unattended boot is coming) and
 /// only once per id and command line, failed or not (a failure is reported when it boots).
+/// An entry with network files is never loaded ahead: its transfer would hold the menu (keys,
+/// countdown) for as long as the server takes, and Esc could not stop it; it loads when it
+/// boots, where Esc and Ctrl-C cancel.
 #[derive(Clone, Debug, Default)]
 pub struct Preload {
     tried: Option<(String, String)>,
@@ -108,7 +119,7 @@ impl Preload {
         menu.countdown()?;
         let i = menu.default()?;
         let e = menu.entries().get(i)?;
-        if !menu.allowed(i) {
+        if !menu.allowed(i) || crate::net::netfs::from_network(e) {
             return None;
         }
         match &self.tried {

@@ -6,7 +6,7 @@ use super::*;
 use crate::cmdline;
 use crate::config::Config;
 use crate::entry::tests::entry;
-use crate::entry::{BootList, Format, Timeout};
+use crate::entry::{BootList, FileRef, Format, Timeout};
 use crate::menu::keys::Key;
 use crate::menu::state::{Lock, Menu};
 
@@ -370,6 +370,25 @@ fn preload_the_default_while_the_countdown_runs() {
     assert_eq!(Preload::default().wanted(&m), Some(1));
     let m = menu(&["a", "b"], Timeout::Secs(5), lock("zz"));
     assert_eq!(Preload::default().wanted(&m), None);
+    // A network entry (any of its files on a server) loads only when it boots.
+    for initrd_only in [false, true] {
+        let mut l = list(&["net"], None, None);
+        let server = FileRef {
+            volume: "eth0 http://10.0.2.2".into(),
+            path: "/vmlinuz".into(),
+        };
+        if initrd_only {
+            l.entries[0].initrds.push(server);
+        } else {
+            l.entries[0].kernel = server;
+        }
+        let m = Menu::new(l.entries, Some(0), Timeout::Secs(5), Lock::default());
+        assert_eq!(
+            Preload::default().wanted(&m),
+            None,
+            "initrd only: {initrd_only}"
+        );
+    }
 }
 
 #[test]
@@ -531,6 +550,20 @@ fn network_entries_join_as_the_mode_says() {
     // A disk's own default stays the default in On mode.
     let l = with_network(list(&["d1", "d2"], Some(1), None), &[net()], NetMode::On);
     assert_eq!(l.default, Some(1));
+}
+
+#[test]
+fn a_rescan_asks_the_network_again_once_its_bring_up_finished() {
+    use crate::cmdline::NetMode::*;
+    for (mode, finished, want) in [
+        (Off, true, false),
+        (On, true, true),
+        (On, false, false),
+        (First, true, true),
+        (First, false, false),
+    ] {
+        assert_eq!(network_again(mode, finished), want, "{mode:?} {finished}");
+    }
 }
 
 #[test]

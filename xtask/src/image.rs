@@ -229,6 +229,9 @@ impl Artifacts {
             "target-initrd" => self.target_initrd.clone(),
             "marker-initrd" if !arg.is_empty() => crate::initramfs::marker(arg)?,
             "garbage" => garbage(arg.parse().context("@garbage needs a byte count")?),
+            // Zero bytes: the kernel's initramfs unpacker skips them between archives, so
+            // this is an initrd of any size that changes nothing (transfer measurements).
+            "zeros" => vec![0; arg.parse().context("@zeros needs a byte count")?],
             "leapboot" => std::fs::read(&self.cli)?,
             "uki" => self.uki(arg)?,
             "chain-initrd" => crate::initramfs::chain(

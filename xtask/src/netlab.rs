@@ -46,7 +46,8 @@ pub struct NetworkSpec {
     #[serde(default)]
     pub dnsmasq: Vec<String>,
     /// The TFTP root: path → content, with the `@kernel`, `@target-initrd`... generators of
-    /// disk partitions. Over a `tree`, these replace (or add) files.
+    /// disk partitions. Over a `tree`, these replace (or add) files. With `http = true` the
+    /// same files are served over HTTP too.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
     /// A Debian package whose TFTP tree is the TFTP root (`crate::netboot`), e.g.
@@ -57,7 +58,47 @@ pub struct NetworkSpec {
     /// (`usr/lib/debian-installer/images/12/amd64/text`); default: the package root.
     #[serde(default)]
     pub tree_dir: String,
+    /// Also serve `files` over HTTP on port 80 of 10.0.2.2 and [fd00::2] (a Python server,
+    /// [`HTTP_PY`]); its log is `http.log`.
+    #[serde(default)]
+    pub http: bool,
+    /// Paths (as in `files`) the HTTP server sends slowly: path → bytes per second (a
+    /// trickling server, for transfers long enough to cut or cancel).
+    #[serde(default)]
+    pub http_slow: BTreeMap<String, u64>,
 }
+
+/// The HTTP server: Python's `http.server` over the TFTP root on port 80, dual-stack
+/// (10.0.2.2 and [fd00::2]), each request logged; the paths named after the root (`path=rate`)
+/// are sent at that many bytes per second, in tenth-of-a-second slices.
+const HTTP_PY: &str = r#"
+import http.server, socket, sys, time
+root = sys.argv[1]
+slow = {k: int(v) for k, v in (a.split("=", 1) for a in sys.argv[2:])}
+class H(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *a, **k):
+        super().__init__(*a, directory=root, **k)
+    def copyfile(self, src, dst):
+        rate = slow.get(self.path.split("?")[0].lstrip("/"))
+        if rate is None:
+            return super().copyfile(src, dst)
+        step = max(1, rate // 10)
+        while True:
+            b = src.read(step)
+            if not b:
+                return
+            dst.write(b)
+            dst.flush()
+            time.sleep(0.1)
+class S(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    daemon_threads = True
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+print("serving", root, "slow:", slow, flush=True)
+S(("::", 80), H).serve_forever()
+"#;
 
 fn default_nic() -> String {
     "virtio-net-pci".into()
@@ -148,10 +189,14 @@ impl NetworkSpec {
     }
 }
 
-/// A live network namespace with tap0 and dnsmasq; removed on drop.
+/// A live network namespace with tap0, dnsmasq and maybe an HTTP server; removed on drop.
 pub struct Lab {
     pub netns: String,
     dnsmasq: Option<Child>,
+    /// dnsmasq's arguments and work directory, to start it again.
+    dnsmasq_args: Vec<String>,
+    dir: PathBuf,
+    http: Option<Child>,
 }
 
 fn ip(args: &[&str]) -> anyhow::Result<()> {
@@ -189,6 +234,9 @@ impl Lab {
         let mut lab = Lab {
             netns: netns.to_string(),
             dnsmasq: None,
+            dnsmasq_args: Vec::new(),
+            dir: dir.to_path_buf(),
+            http: None,
         };
         ip(&["-n", netns, "link", "set", "lo", "up"])?;
         ip(&["-n", netns, "tuntap", "add", "dev", "tap0", "mode", "tap"])?;
@@ -232,15 +280,30 @@ impl Lab {
                 .with_context(|| format!("[network.files] {path}"))?;
         }
         let log = dir.join("dnsmasq.log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", netns])
-            .arg(crate::prereq::find("dnsmasq").unwrap_or_else(|| PathBuf::from("dnsmasq")))
-            .args(spec.dnsmasq_args(&root, &log))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dnsmasq.stderr"))?)
-            .spawn()
-            .context("starting dnsmasq (Debian package dnsmasq-base)")?;
-        lab.dnsmasq = Some(child);
+        lab.dnsmasq_args = spec.dnsmasq_args(&root, &log);
+        lab.start_dnsmasq()?;
+        if spec.http {
+            for path in spec.http_slow.keys() {
+                if !spec.files.contains_key(path) {
+                    bail!("[network.http_slow] {path:?} is not in [network.files]");
+                }
+            }
+            let log = std::fs::File::create(dir.join("http.log"))?;
+            let child = Command::new("ip")
+                .args(["netns", "exec", netns, "python3", "-u", "-c", HTTP_PY])
+                .arg(&root)
+                .args(
+                    spec.http_slow
+                        .iter()
+                        .map(|(p, rate)| format!("{}={rate}", p.trim_start_matches('/'))),
+                )
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .context("starting the HTTP server (python3)")?;
+            lab.http = Some(child);
+        }
         std::thread::sleep(Duration::from_millis(200));
         if let Some(Ok(Some(st))) = lab.dnsmasq.as_mut().map(|c| c.try_wait()) {
             bail!(
@@ -248,7 +311,72 @@ impl Lab {
                 dir.join("dnsmasq.stderr").display()
             );
         }
+        if spec.http {
+            lab.wait_http(dir)?;
+        }
         Ok(lab)
+    }
+
+    /// Waits until the HTTP server accepts connections on 10.0.2.2:80 (10 s at most).
+    fn wait_http(&mut self, dir: &Path) -> anyhow::Result<()> {
+        let probe = format!(
+            "import socket,sys\ntry:\n socket.create_connection(('{SERVER_V4}',80),1)\nexcept OSError:\n sys.exit(1)"
+        );
+        let t = std::time::Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Some(Ok(Some(st))) = self.http.as_mut().map(|c| c.try_wait()) {
+                bail!(
+                    "the HTTP server exited ({st}); see {}",
+                    dir.join("http.log").display()
+                );
+            }
+            let ok = Command::new("ip")
+                .args(["netns", "exec", &self.netns, "python3", "-c", &probe])
+                .status()?
+                .success();
+            if ok {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "the HTTP server does not answer on port 80 after 10 s; see {}",
+            dir.join("http.log").display()
+        )
+    }
+
+    /// Starts dnsmasq (again: a scenario's `{ net = "start-dnsmasq" }` step brings a stopped
+    /// server back). Its stderr goes to `dnsmasq.stderr`, its log to `dnsmasq.log`.
+    pub fn start_dnsmasq(&mut self) -> anyhow::Result<()> {
+        if self.dnsmasq.is_some() {
+            bail!("dnsmasq is running already");
+        }
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("dnsmasq.stderr"))?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.netns])
+            .arg(crate::prereq::find("dnsmasq").unwrap_or_else(|| PathBuf::from("dnsmasq")))
+            .args(&self.dnsmasq_args)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .context("starting dnsmasq (Debian package dnsmasq-base)")?;
+        self.dnsmasq = Some(child);
+        Ok(())
+    }
+
+    /// Stops dnsmasq (DHCP and TFTP) now: a scenario's `{ net = "stop-dnsmasq" }` step, to
+    /// cut a running TFTP transfer off mid-file. A running transfer's socket goes with it.
+    pub fn stop_dnsmasq(&mut self) -> anyhow::Result<()> {
+        let Some(mut d) = self.dnsmasq.take() else {
+            bail!("dnsmasq is not running");
+        };
+        // `ip netns exec` execs dnsmasq itself: this is dnsmasq's pid.
+        d.kill().context("killing dnsmasq")?;
+        d.wait()?;
+        Ok(())
     }
 
     /// `cmd`, run inside the namespace (`ip netns exec`).
@@ -263,9 +391,12 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Some(mut d) = self.dnsmasq.take() {
-            let _ = d.kill();
-            let _ = d.wait();
+        for mut c in [self.dnsmasq.take(), self.http.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])

@@ -89,6 +89,8 @@ impl Need {
         // scenarios) and the tool that makes their namespaces.
         n.tools.push(("dnsmasq", "dnsmasq-base"));
         n.tools.push(("ip", "iproute2"));
+        // The HTTP server of `[network] http = true` (netlab.rs).
+        n.tools.push(("python3", "python3"));
         n
     }
 

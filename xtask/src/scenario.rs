@@ -103,7 +103,9 @@ fn default_limit() -> u64 {
 /// exactly, or an action done when the script reaches it: `{ monitor = "device_add ..." }`
 /// sends a command to QEMU's human monitor (an error reply fails the scenario);
 /// `{ send = "..." }` types bytes on the guest's serial console (TOML escapes: `"\r"` for
-/// Enter, `"\u001b[B"` for Down).
+/// Enter, `"\u001b[B"` for Down); `{ net = "stop-dnsmasq" }` does something to the
+/// scenario's `[network]` (kills dnsmasq: a TFTP transfer running then is cut off;
+/// `"start-dnsmasq"` starts it again).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Expect {
@@ -111,6 +113,7 @@ pub enum Expect {
     Line { line: String },
     Monitor { monitor: String },
     Send { send: String },
+    Net { net: String },
 }
 
 impl Expect {
@@ -118,8 +121,7 @@ impl Expect {
         match self {
             Expect::Contains(s) => line.contains(s.as_str()),
             Expect::Line { line: l } => line == l,
-            Expect::Monitor { .. } => false,
-            Expect::Send { .. } => false,
+            Expect::Monitor { .. } | Expect::Send { .. } | Expect::Net { .. } => false,
         }
     }
 
@@ -129,13 +131,17 @@ impl Expect {
             Expect::Line { line } => format!("the line {line:?}"),
             Expect::Monitor { monitor } => format!("the monitor command {monitor:?}"),
             Expect::Send { send } => format!("sending {send:?}"),
+            Expect::Net { net } => format!("the network step {net:?}"),
         }
     }
 
     /// Whether this step is something to do rather than something to see.
     #[cfg(test)]
     fn is_action(&self) -> bool {
-        matches!(self, Expect::Monitor { .. } | Expect::Send { .. })
+        matches!(
+            self,
+            Expect::Monitor { .. } | Expect::Send { .. } | Expect::Net { .. }
+        )
     }
 }
 
@@ -320,7 +326,7 @@ fn run_inner(
     };
     let mut cmd = vm.command(false);
     // Declared before the child: dropped (dnsmasq killed, namespace deleted) after it.
-    let lab = match &s.network {
+    let mut lab = match &s.network {
         Some(n) => {
             cmd.args(n.qemu_args()?);
             let netns = format!("lb-{}", s.name);
@@ -374,6 +380,24 @@ fn run_inner(
             if let Err(e) = stdin.write_all(send.as_bytes()).and_then(|_| stdin.flush()) {
                 break Err(anyhow::anyhow!("writing to QEMU's serial input: {e}"));
             }
+            next += 1;
+            continue;
+        }
+        if let Expect::Net { net } = &s.expect[next] {
+            let r = match (net.as_str(), lab.as_mut()) {
+                ("stop-dnsmasq", Some(l)) => l.stop_dnsmasq(),
+                ("start-dnsmasq", Some(l)) => l.start_dnsmasq(),
+                (_, None) => Err(anyhow::anyhow!(
+                    "{{ net = {net:?} }} needs a [network] table"
+                )),
+                _ => Err(anyhow::anyhow!(
+                    "unknown network step {net:?} (known: \"stop-dnsmasq\", \"start-dnsmasq\")"
+                )),
+            };
+            if let Err(e) = r {
+                break Err(e);
+            }
+            writeln!(log, "[xtask] network: {net}")?;
             next += 1;
             continue;
         }
@@ -537,5 +561,30 @@ expect = ["menu", { send = "\u001b[B\r" }, { line = "x" }]
         }
         assert!(!s.expect[1].matches("\x1b[B\r"));
         assert!(s.expect[1].is_action() && !s.expect[0].is_action());
+    }
+
+    #[test]
+    fn network_steps_parse_and_match_no_line() {
+        let s: Scenario = toml::from_str(
+            r#"
+description = "d"
+expect = ["Loading", { net = "stop-dnsmasq" }]
+[network]
+http = true
+[network.files]
+"slow.img" = "@zeros 10"
+[network.http_slow]
+"slow.img" = 1000
+"#,
+        )
+        .unwrap();
+        match &s.expect[1] {
+            Expect::Net { net } => assert_eq!(net, "stop-dnsmasq"),
+            other => panic!("{other:?}"),
+        }
+        assert!(s.expect[1].is_action() && !s.expect[1].matches("stop-dnsmasq"));
+        let n = s.network.unwrap();
+        assert!(n.http);
+        assert_eq!(n.http_slow["slow.img"], 1000);
     }
 }

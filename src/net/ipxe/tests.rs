@@ -50,12 +50,39 @@ fn kernel_initrd_boot_with_variables() {
             "iPXE: /d/vmlinuz".to_string(),
             "http://10.0.2.2/d/vmlinuz".to_string(),
             vec!["http://10.0.2.2/d/initrd.img".to_string()],
-            "console=ttyS0 BOOTIF=01-52:54:00:12:34:56 ip=10.0.2.15".to_string()
+            "console=ttyS0 BOOTIF=01-52-54-00-12-34-56 ip=10.0.2.15".to_string()
         )]
     );
     assert_eq!(f.entries[0].source.line, Some(6));
     assert_eq!(f.entries[0].format, Format::Ipxe);
     assert_eq!(f.default, Some(DefaultRule::Index(0)));
+}
+
+#[test]
+fn typed_expansions_show_the_bytes_as_ipxe_does() {
+    let v = Vars(
+        [
+            ("mac", "52:54:00:12:34:56"),
+            ("ip", "10.0.2.15"),
+            ("s", "ab"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into(),
+    );
+    let table = [
+        ("${mac}", "52:54:00:12:34:56"),
+        ("${mac:hex}", "52:54:00:12:34:56"),
+        ("${mac:hexhyp}", "52-54-00-12-34-56"),
+        ("${mac:hexraw}", "525400123456"),
+        ("${ip:hexraw}", "0a00020f"),
+        ("${ip:ipv4}", "10.0.2.15"),
+        ("${s:hexhyp}", "61-62"),
+        ("${s:string}", "ab"),
+        ("${unset:hexhyp}", ""),
+    ];
+    for (w, want) in table {
+        assert_eq!(expand(w, &v), want, "{w}");
+    }
 }
 
 #[test]
