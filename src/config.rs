@@ -81,6 +81,23 @@ pub struct Config {
     /// default and the timeout (see [`crate::trust`]).
     #[serde(default)]
     pub trusted_volumes: Vec<String>,
+    /// Measured boot with a TPM 2.0 (see [`crate::measure`]): `"auto"` (default: measure
+    /// when a TPM is present, a TPM error is logged and the boot goes on), `"off"`, or
+    /// `"required"` (no TPM, or a failed measurement, refuses the boot).
+    pub measured_boot: Option<MeasuredBoot>,
+}
+
+/// The `measured_boot` setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MeasuredBoot {
+    /// Measure when a TPM is there; errors are logged, the boot goes on.
+    #[default]
+    Auto,
+    /// Never measure.
+    Off,
+    /// Measure, or refuse to boot.
+    Required,
 }
 
 impl Config {
@@ -221,9 +238,11 @@ modules = ["virtio_blk"]
 settle_ms = 100
 device_wait_ms = 2000
 bootdir_args = "root=/dev/vda2"
+measured_boot = "required"
 "#;
         let (c, err) = Config::parse(text);
         assert!(err.is_empty(), "{err:?}");
+        assert_eq!(c.measured_boot, Some(MeasuredBoot::Required));
         assert_eq!(c.timeout(), Some(Timeout::Secs(7)));
         assert_eq!(c.default.as_deref(), Some("debian-*"));
         assert_eq!(c.colour, Some(false));

@@ -22,6 +22,7 @@ pub mod kmod;
 pub mod logger;
 pub mod lvm;
 pub mod md;
+pub mod measure;
 pub mod menu;
 pub mod net;
 pub mod partition;
@@ -29,6 +30,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod sanitize;
 pub mod session;
+pub mod tpm;
 pub mod trust;
 pub mod version;
 
