@@ -77,6 +77,7 @@ pub fn run(start: Instant) -> ! {
         log::warn!("kernel command line: {p}");
     }
     let config = load_config();
+    leapboot::measure::set_mode(config.measured_boot.unwrap_or_default());
     let policy = Policy::new(&params, &config);
     log::info!("leapboot {} starting", env!("CARGO_PKG_VERSION"));
     // The listener first: every device that appears from here on is seen as an event.

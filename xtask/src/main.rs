@@ -17,6 +17,7 @@ mod rootfs;
 mod run;
 mod scenario;
 mod test;
+mod tpmlab;
 
 use std::path::PathBuf;
 

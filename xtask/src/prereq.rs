@@ -89,6 +89,8 @@ impl Need {
         // scenarios) and the tool that makes their namespaces.
         n.tools.push(("dnsmasq", "dnsmasq-base"));
         n.tools.push(("ip", "iproute2"));
+        // The TPM 2.0 of `[tpm]` scenarios.
+        n.tools.push(("swtpm", "swtpm"));
         n
     }
 
