@@ -471,7 +471,7 @@ fn run_inner(
     drop(swtpm);
     verdict?;
     if let Some(want) = &tpm_want {
-        let report = crate::tpmlab::check(&seen, want).context("[tpm] measurements")?;
+        let report = crate::tpmlab::check(&seen, want, dir).context("[tpm] measurements")?;
         for r in &report {
             writeln!(log, "[xtask] tpm: {r}")?;
             println!("[xtask] tpm: {r}");

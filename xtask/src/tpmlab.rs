@@ -9,7 +9,9 @@
 //! start at zero; PCR 4's value before leapboot's measurement is the one leapboot read
 //! from sysfs and logged (`tpm: PCR 4 extended with ...: <before> -> <after>`). The target
 //! prints the PCRs its kernel shows and the event log leapboot passed in its initrd; the
-//! log's events must be the expected digests and replay to the same PCRs.
+//! log's events must be the expected digests and replay to the same PCRs, and tpm2-tools'
+//! `tpm2_eventlog` (an independent reader of the format) must read it and compute the same
+//! values from zeros.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -173,8 +175,14 @@ pub fn expected(
     Ok(out)
 }
 
-/// Checks the run's serial lines against `want`; returns the report lines.
-pub fn check(lines: &[String], want: &[(u32, [u8; 32], String)]) -> anyhow::Result<Vec<String>> {
+/// Checks the run's serial lines against `want`; returns the report lines. `dir` keeps the
+/// event log the target received, which tpm2-tools' `tpm2_eventlog` reads too (an
+/// independent reader of the format: its PCRs, computed from zeros, must be the harness's).
+pub fn check(
+    lines: &[String],
+    want: &[(u32, [u8; 32], String)],
+    dir: &Path,
+) -> anyhow::Result<Vec<String>> {
     let mut report = Vec::new();
     // What leapboot read before extending each PCR, first time per PCR.
     let mut start: Vec<(u32, [u8; 32])> = Vec::new();
@@ -288,7 +296,70 @@ pub fn check(lines: &[String], want: &[(u32, [u8; 32], String)]) -> anyhow::Resu
         bytes.len(),
         events.len()
     ));
+    report.push(tpm2_eventlog(&bytes, want, dir)?);
     Ok(report)
+}
+
+/// `tpm2_eventlog` on the log: it must read it, and its PCRs (replayed from zeros) must be
+/// the harness's.
+fn tpm2_eventlog(
+    log: &[u8],
+    want: &[(u32, [u8; 32], String)],
+    dir: &Path,
+) -> anyhow::Result<String> {
+    let file = dir.join("tpm-eventlog.bin");
+    std::fs::write(&file, log)?;
+    let tool = crate::prereq::find("tpm2_eventlog").context("tpm2_eventlog (tpm2-tools)")?;
+    let out = Command::new(tool).arg(&file).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    std::fs::write(dir.join("tpm2_eventlog.yaml"), text.as_bytes())?;
+    if !out.status.success() {
+        bail!(
+            "tpm2_eventlog refused the event log: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The end of its YAML: "pcrs:\n  sha256:\n    4  : 0x...".
+    let mut theirs = Vec::new();
+    let mut in_sha256 = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if t == "sha256:" {
+            in_sha256 = true;
+            continue;
+        }
+        if in_sha256 {
+            let Some((n, v)) = t.split_once(':') else {
+                break;
+            };
+            let (Ok(n), Some(v)) = (n.trim().parse::<u32>(), v.trim().strip_prefix("0x")) else {
+                break;
+            };
+            theirs.push((
+                n,
+                hex32(&v.to_ascii_lowercase()).context("tpm2_eventlog's PCR value")?,
+            ));
+        }
+    }
+    let mut pcrs: Vec<u32> = want.iter().map(|w| w.0).collect();
+    pcrs.sort();
+    pcrs.dedup();
+    for pcr in &pcrs {
+        let v = want
+            .iter()
+            .filter(|w| w.0 == *pcr)
+            .fold([0; 32], |acc, w| extend(&acc, &w.1));
+        if !theirs.contains(&(*pcr, v)) {
+            bail!(
+                "tpm2_eventlog replays PCR {pcr} to {:?}, the harness to {} (both from zeros)",
+                theirs.iter().find(|t| t.0 == *pcr).map(|t| hex(&t.1)),
+                hex(&v)
+            );
+        }
+    }
+    Ok(format!(
+        "tpm2_eventlog reads the log: PCRs {pcrs:?} from zeros as the harness computes them"
+    ))
 }
 
 #[cfg(test)]
@@ -330,12 +401,17 @@ mod tests {
                 format!("LEAPBOOT-TARGET-PCR 12 {}", hex(&p12)),
             ]
         };
-        let r = check(&lines(p12), &want).unwrap();
-        assert_eq!(r.len(), 4, "{r:?}");
-        let e = check(&lines([1; 32]), &want).unwrap_err().to_string();
+        let dir = std::env::temp_dir().join(format!("tpmlab-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        if crate::prereq::find("tpm2_eventlog").is_some() {
+            let r = check(&lines(p12), &want, &dir).unwrap();
+            assert_eq!(r.len(), 5, "{r:?}");
+        }
+        let e = check(&lines([1; 32]), &want, &dir).unwrap_err().to_string();
         assert!(e.contains("PCR 12: the target read"), "{e}");
         let mut no_log = lines(p12);
         no_log.remove(1);
-        assert!(check(&no_log, &want).is_err());
+        assert!(check(&no_log, &want, &dir).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
