@@ -73,7 +73,7 @@ pub fn mode() -> MeasuredBoot {
 #[derive(Debug, thiserror::Error)]
 pub enum MeasureError {
     /// `measured_boot = "required"` and no TPM.
-    #[error("measured boot is required (measured_boot = \"required\") but {0}")]
+    #[error("measured boot is required (measured_boot = \"required\" or leapboot.measured_boot=required) but {0}: not booting this entry unmeasured")]
     NoTpm(TpmError),
     /// Reading back what is to be measured failed.
     #[error("cannot hash the {what} to measure it: {source}")]
