@@ -206,15 +206,8 @@ pub fn set_pending(events: Option<Vec<Event>>) {
 fn done_events() -> Vec<Event> {
     let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
     done.get_or_insert_with(|| {
-        let read = std::fs::File::open(LOG_PATH).and_then(|f| {
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(
-                &mut std::io::Read::take(f, eventlog::MAX_LOG as u64 + 1),
-                &mut v,
-            )?;
-            Ok(v)
-        });
-        match read.map(|b| eventlog::parse(&b)) {
+        // Only leapboot writes it, on a tmpfs only root may write; parse bounds it.
+        match std::fs::read(LOG_PATH).map(|b| eventlog::parse(&b)) {
             Ok(Ok(events)) => events,
             Ok(Err(e)) => {
                 log::warn!("{LOG_PATH}: {e}; starting a new log");
@@ -236,9 +229,14 @@ pub fn extend_pending() -> Result<(), MeasureError> {
     let mut tpm = Tpm::open().map_err(MeasureError::Tpm)?;
     let sysfs = std::path::Path::new(crate::tpm::SYSFS_TPM);
     let mut done = done_events();
+    let mut result = Ok(());
     for e in &events {
         let before = crate::tpm::read_pcr(sysfs, e.pcr);
-        tpm.extend(e.pcr, &e.digest).map_err(MeasureError::Tpm)?;
+        if let Err(err) = tpm.extend(e.pcr, &e.digest) {
+            // The log keeps what was extended before the failure, nothing after it.
+            result = Err(MeasureError::Tpm(err));
+            break;
+        }
         done.push(e.clone());
         let after = crate::tpm::read_pcr(sysfs, e.pcr);
         let show = |v: Option<[u8; 32]>| v.map_or("unknown".into(), |v| eventlog::hex(&v));
@@ -263,7 +261,7 @@ pub fn extend_pending() -> Result<(), MeasureError> {
     if let Err(e) = write_log(&done) {
         log::warn!("tpm: cannot keep the event log in {LOG_PATH}: {e}");
     }
-    Ok(())
+    result
 }
 
 fn write_log(events: &[Event]) -> std::io::Result<()> {

@@ -80,7 +80,7 @@ pub fn run(start: Instant) -> ! {
     leapboot::measure::set_mode(if params.measured_boot_required {
         leapboot::config::MeasuredBoot::Required
     } else {
-        config.measured_boot.unwrap_or_default()
+        config.measured_boot()
     });
     let policy = Policy::new(&params, &config);
     log::info!("leapboot {} starting", env!("CARGO_PKG_VERSION"));

@@ -288,7 +288,7 @@ fn do_load(p: &Plan, vols: &Volumes, sys: &System, by: &str) -> Result<(), Faile
     );
     // Measured boot as /etc/leapboot.toml says (default: measure when there is a TPM).
     let mode = live::read_text(&sys.root.join("etc/leapboot.toml"))
-        .and_then(|t| crate::config::Config::parse(&t).0.measured_boot)
+        .map(|t| crate::config::Config::parse(&t).0.measured_boot())
         .unwrap_or_default();
     crate::measure::set_mode(mode);
     crate::kexec::load(&p.entry, &p.cmdline, vols, &mut |_, _, _| {})

@@ -139,13 +139,9 @@ impl Tpm {
 /// The SHA-256 value of `pcr` as the kernel shows it under `sysfs_tpm`
 /// (`/sys/class/tpm/tpm0`): 64 hex digits. `None` if absent or not that shape.
 pub fn read_pcr(sysfs_tpm: &Path, pcr: u32) -> Option<[u8; 32]> {
-    let mut text = String::new();
-    std::fs::File::open(sysfs_tpm.join("pcr-sha256").join(pcr.to_string()))
-        .ok()?
-        .take(128)
-        .read_to_string(&mut text)
-        .ok()?;
-    parse_hex32(text.trim())
+    // A sysfs attribute: one page at most, whatever its content.
+    let text = std::fs::read(sysfs_tpm.join(format!("pcr-sha256/{pcr}"))).ok()?;
+    parse_hex32(std::str::from_utf8(&text).ok()?.trim())
 }
 
 /// 64 hex digits (either case) as 32 bytes.
