@@ -110,7 +110,13 @@ pub fn prepare(
         log::debug!("no TPM: the boot is not measured");
         return Ok(None);
     }
+    let t = std::time::Instant::now();
     let events = plan(entry, kernel, initrd, cmdline, vols)?;
+    log::info!(
+        "tpm: {} measurements planned ({} ms to hash)",
+        events.len(),
+        t.elapsed().as_millis()
+    );
     if let Some(f) = initrd {
         let mut all = done_events();
         all.extend(events.iter().cloned());
