@@ -24,7 +24,8 @@
 //! to the next kernel: a small uncompressed newc archive holding [`NEXT_LOG`] is appended to
 //! the initrd after the measured bytes (an event log is never measured itself: replaying it
 //! against the PCRs is what vouches for it). An entry without initrds gets no log (an
-//! initramfs would change how that kernel boots).
+//! initramfs would change how that kernel boots). A leapboot that finds such a log
+//! (`/leapboot/tpm-eventlog.bin`, e.g. the host CLI run from that initramfs) continues it.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -208,12 +209,16 @@ pub fn set_pending(events: Option<Vec<Event>>) {
 }
 
 /// The events extended so far: this process's, after those of [`LOG_PATH`] when it
-/// existed (a running system where an earlier `leapboot load` measured).
+/// existed (a running system where an earlier `leapboot load` measured), else of
+/// `/`[`NEXT_LOG`] (the log an earlier leapboot handed to this system's initramfs).
 fn done_events() -> Vec<Event> {
     let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
     done.get_or_insert_with(|| {
-        // Only leapboot writes it, on a tmpfs only root may write; parse bounds it.
-        match std::fs::read(LOG_PATH).map(|b| eventlog::parse(&b)) {
+        // Only leapboot writes it, on a tmpfs only root may write; parse bounds it. None
+        // yet: the log the loader before us passed in our initramfs, so a chain of kexecs
+        // keeps one log.
+        let read = std::fs::read(LOG_PATH).or_else(|_| std::fs::read(format!("/{NEXT_LOG}")));
+        match read.map(|b| eventlog::parse(&b)) {
             Ok(Ok(events)) => events,
             Ok(Err(e)) => {
                 log::warn!("{LOG_PATH}: {e}; starting a new log");

@@ -42,6 +42,10 @@ pub struct TpmSpec {
     pub initrds: Vec<String>,
     /// The command line the entry boots with (PCR 12).
     pub cmdline: String,
+    /// The booted target then runs `leapboot reboot` into the `@chain-initrd` entry with
+    /// this command line (the host CLI measures it too): the PCRs the last target prints
+    /// must hold both boots, and its event log all eight events.
+    pub chain_cmdline: Option<String>,
 }
 
 /// A running swtpm; killed when dropped (also when the scenario fails).
@@ -172,6 +176,21 @@ pub fn expected(
         sha256(spec.cmdline.as_bytes()),
         "the command line".into(),
     ));
+    if let Some(c) = &spec.chain_cmdline {
+        // The chain initrd's `/chain` entry (see `crate::initramfs::chain`).
+        let mut initrd = art.content("@target-initrd")?;
+        initrd.resize(initrd.len().div_ceil(4) * 4, 0);
+        out.extend([
+            (
+                8,
+                sha256(crate::initramfs::chain_entry(c).as_bytes()),
+                "/chain/loader/entries/next.conf".into(),
+            ),
+            (4, sha256(&art.content("@kernel")?), "/chain/vmlinuz".into()),
+            (9, sha256(&initrd), "/chain/initrd.img".into()),
+            (12, sha256(c.as_bytes()), "the chained command line".into()),
+        ]);
+    }
     Ok(out)
 }
 
@@ -217,8 +236,12 @@ pub fn check(
             log = Some(rest.trim().to_string());
         }
     }
-    let mut pcrs: Vec<u32> = want.iter().map(|w| w.0).collect();
-    pcrs.dedup();
+    let mut pcrs: Vec<u32> = Vec::new();
+    for w in want {
+        if !pcrs.contains(&w.0) {
+            pcrs.push(w.0);
+        }
+    }
     let mut expect: Vec<(u32, [u8; 32])> = Vec::new();
     for &pcr in &pcrs {
         let from = match pcr {
@@ -241,8 +264,10 @@ pub fn check(
             .iter()
             .filter(|w| w.0 == pcr)
             .fold(from, |acc, w| extend(&acc, &w.1));
+        // The last target's values (a chain prints them once per boot).
         let got = actual
             .iter()
+            .rev()
             .find(|a| a.0 == pcr)
             .map(|a| a.1)
             .with_context(|| format!("the target printed no PCR {pcr}"))?;
