@@ -250,6 +250,7 @@ pub fn prepare(
     vols: &Volumes,
     progress: OnProgress<'_>,
 ) -> Result<Prepared, KexecError> {
+    crate::measure::check_required()?;
     let (kernel, initrd, cmdline) = match entry.kind {
         EntryKind::Linux => prepare_linux(entry, cmdline, vols, progress)?,
         EntryKind::Uki => prepare_uki(entry, cmdline, vols, progress)?,

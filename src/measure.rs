@@ -89,6 +89,15 @@ pub enum MeasureError {
     Tpm(TpmError),
 }
 
+/// When measured boot is required, whether a TPM is there at all: checked before any file
+/// is read, so a refused entry costs no reading.
+pub fn check_required() -> Result<(), MeasureError> {
+    if mode() == MeasuredBoot::Required && crate::tpm::find(crate::tpm::DEVICES).is_none() {
+        return Err(MeasureError::NoTpm(TpmError::Absent));
+    }
+    Ok(())
+}
+
 /// What to measure for `entry`, if measuring is on and a TPM is there: `Ok(None)` when not
 /// measuring. `kernel` and `initrd` are the memfds for `kexec_file_load`, `cmdline` its
 /// final command line. With a TPM, the log (earlier events and these) is appended to
@@ -419,6 +428,7 @@ mod tests {
         assert!(prepare(&e, &k, Some(&i), b"", &vols).unwrap().is_none());
         assert_eq!(i.metadata().unwrap().len(), 1, "no log appended");
         set_mode(MeasuredBoot::Required);
+        assert!(check_required().is_err());
         let err = prepare(&e, &k, Some(&i), b"", &vols).unwrap_err();
         assert!(err.to_string().contains("required"), "{err}");
         assert!(err.to_string().contains("no TPM found"), "{err}");
