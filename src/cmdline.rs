@@ -60,6 +60,9 @@ pub struct Params {
     pub settle_always: bool,
     /// `leapboot.network=off|on|first`.
     pub network: Option<NetMode>,
+    /// `leapboot.measured_boot=required`: refuse to boot unmeasured (the command line can
+    /// require measured boot, never relax `/etc/leapboot.toml`'s `measured_boot`).
+    pub measured_boot_required: bool,
     /// Whether `loglevel=` was given (then leapboot leaves the console log level alone).
     pub has_loglevel: bool,
     /// Problems to report once logging is up.
@@ -164,6 +167,12 @@ pub fn parse(cmdline: &str) -> Params {
                 )),
             },
             "append" => p.append = Some(value.unwrap_or_default().to_string()),
+            "measured_boot" => match value {
+                Some("required") => p.measured_boot_required = true,
+                _ => p.problems.push(format!(
+                    "{word}: leapboot.measured_boot can only require (=required)"
+                )),
+            },
             _ => p
                 .problems
                 .push(format!("{word}: unknown leapboot parameter, ignored")),
@@ -210,6 +219,9 @@ mod tests {
         assert!(p.locked);
         assert_eq!(p.append.as_deref(), Some("quiet splash"));
         assert!(p.problems.is_empty());
+        assert!(parse("leapboot.measured_boot=required").measured_boot_required);
+        let off = parse("leapboot.measured_boot=off");
+        assert!(!off.measured_boot_required && off.problems.len() == 1);
         let bad = parse("leapboot.default= leapboot.locked=0 leapboot.colour=blue");
         assert_eq!(bad.problems.len(), 3, "{:?}", bad.problems);
         assert!(!bad.locked && bad.default.is_none() && bad.colour.is_none());

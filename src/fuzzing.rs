@@ -324,6 +324,26 @@ pub fn sanitize(data: &[u8]) {
     assert!(!safe.chars().any(|c| c.is_control()));
 }
 
+/// The TPM's reply to `TPM2_PCR_Extend`: checked, never panicking, `Ok` only for a
+/// well-formed success.
+pub fn tpm_response(data: &[u8]) {
+    if crate::tpm::command::parse_response(data).is_ok() {
+        assert!(data.len() >= 19 && data[6..10] == [0, 0, 0, 0]);
+    }
+}
+
+/// The TCG binary event log: parsed, bounded, and a parsed log written again reads back the
+/// same (SHA-256 only) events.
+pub fn tpm_eventlog(data: &[u8]) {
+    use crate::tpm::eventlog;
+    if let Ok(events) = eventlog::parse(data) {
+        assert!(events.len() <= eventlog::MAX_EVENTS);
+        let again = eventlog::parse(&eventlog::encode(&events));
+        assert_eq!(again.as_ref(), Ok(&events));
+        let _ = eventlog::replay(&events, |_| [0; 32]);
+    }
+}
+
 /// A fuzz target's function.
 pub type Target = fn(&[u8]);
 
@@ -340,6 +360,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("probe", probe),
     ("sanitize", sanitize),
     ("syslinux", syslinux),
+    ("tpm_eventlog", tpm_eventlog),
+    ("tpm_response", tpm_response),
     ("uevent", uevent),
     ("uki", uki),
 ];

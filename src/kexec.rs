@@ -64,6 +64,8 @@ pub enum KexecError {
     Reboot(nix::errno::Errno),
     #[error("unloading the loaded kernel failed: {}", explain(*.0))]
     Unload(nix::errno::Errno),
+    #[error("{0}")]
+    Measure(#[from] crate::measure::MeasureError),
 }
 
 /// What an errno from `kexec_file_load` means for the user.
@@ -243,30 +245,47 @@ pub struct Prepared {
     kernel: File,
     initrd: Option<File>,
     cmdline: CString,
+    /// What [`exec`] extends into the TPM before it boots this (None: not measured).
+    measured: Option<Vec<crate::tpm::eventlog::Event>>,
 }
 
 /// Reads `entry`'s kernel and initrds into memfds and checks `cmdline` against the kernel's
-/// limit; nothing is loaded yet.
+/// limit; nothing is loaded yet. With a TPM, the memfds' bytes and the final command line
+/// are hashed for [`crate::measure`] (and the event log appended to the initrd).
 pub fn prepare(
     entry: &BootEntry,
     cmdline: &str,
     vols: &Volumes,
     progress: OnProgress<'_>,
 ) -> Result<Prepared, KexecError> {
+    crate::measure::check_required()?;
     let (kernel, initrd, cmdline) = match entry.kind {
         EntryKind::Linux => prepare_linux(entry, cmdline, vols, progress)?,
         EntryKind::Uki => prepare_uki(entry, cmdline, vols, progress)?,
     };
+    let measured =
+        match crate::measure::prepare(entry, &kernel, initrd.as_ref(), cmdline.as_bytes(), vols) {
+            Ok(m) => m,
+            Err(e) if crate::measure::mode() == crate::config::MeasuredBoot::Required => {
+                return Err(e.into())
+            }
+            Err(e) => {
+                log::error!("{e}; booting without measuring");
+                None
+            }
+        };
     Ok(Prepared {
         kernel,
         initrd,
         cmdline,
+        measured,
     })
 }
 
 impl Prepared {
     /// `kexec_file_load`: the kernel checks the image (and its signature where required)
-    /// and keeps it as the next kernel, replacing any loaded before.
+    /// and keeps it as the next kernel, replacing any loaded before (and its measurements:
+    /// the new one's are what [`exec`] or [`measure_loaded`] extends).
     pub fn load(self, entry: &BootEntry) -> Result<(), KexecError> {
         let flags: libc::c_ulong = if self.initrd.is_none() {
             0x4 // KEXEC_FILE_NO_INITRAMFS
@@ -288,12 +307,30 @@ impl Prepared {
             )
         };
         if r != 0 {
+            let errno = nix::errno::Errno::last();
+            // A refused load leaves the kernel without an image: nothing to measure.
+            crate::measure::set_pending(None);
             return Err(KexecError::Load {
                 kernel: entry.kernel.clone(),
-                errno: nix::errno::Errno::last(),
+                errno,
             });
         }
+        crate::measure::set_pending(self.measured);
         Ok(())
+    }
+}
+
+/// Extends the loaded kernel's measurements into the TPM now (the host CLI: the kexec
+/// happens later, by the init system). An error is returned only when measured boot is
+/// required; otherwise it is logged.
+pub fn measure_loaded() -> Result<(), KexecError> {
+    match crate::measure::extend_pending() {
+        Ok(()) => Ok(()),
+        Err(e) if crate::measure::mode() == crate::config::MeasuredBoot::Required => Err(e.into()),
+        Err(e) => {
+            log::error!("{e}; booting without a complete measurement");
+            Ok(())
+        }
     }
 }
 
@@ -515,6 +552,7 @@ fn append_initrds(
 
 /// Unloads a loaded kernel (after a load whose boot was then abandoned).
 pub fn unload() {
+    crate::measure::set_pending(None);
     // SAFETY: KEXEC_FILE_UNLOAD ignores the fds and the buffer.
     unsafe {
         libc::syscall(
@@ -528,9 +566,13 @@ pub fn unload() {
     }
 }
 
-/// Unmounts everything leapboot mounted, syncs, and reboots into the loaded kernel. Returns
-/// only on failure.
+/// Extends the loaded kernel's measurements into the TPM (see [`crate::measure`]), unmounts
+/// everything leapboot mounted, syncs, and reboots into the loaded kernel. Returns only on
+/// failure (a failed measurement when measured boot is required is one).
 pub fn exec() -> KexecError {
+    if let Err(e) = measure_loaded() {
+        return e;
+    }
     unmount_all(std::path::Path::new(crate::MOUNT_ROOT));
     nix::unistd::sync();
     match nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_KEXEC) {
@@ -542,6 +584,7 @@ pub fn exec() -> KexecError {
 /// As [`unload`], with the kernel's answer (`kexec -u`, `leapboot unload`). Unloading when
 /// nothing is loaded succeeds.
 pub fn try_unload() -> Result<(), KexecError> {
+    crate::measure::set_pending(None);
     let empty = b"\0";
     // SAFETY: no fds are used with KEXEC_FILE_UNLOAD; the command line is a valid empty
     // string the kernel ignores.

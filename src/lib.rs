@@ -23,6 +23,7 @@ pub mod kmod;
 pub mod logger;
 pub mod lvm;
 pub mod md;
+pub mod measure;
 pub mod menu;
 pub mod net;
 pub mod partition;
@@ -30,6 +31,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod sanitize;
 pub mod session;
+pub mod tpm;
 pub mod trust;
 pub mod version;
 

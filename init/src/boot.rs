@@ -77,6 +77,11 @@ pub fn run(start: Instant) -> ! {
         log::warn!("kernel command line: {p}");
     }
     let config = load_config();
+    leapboot::measure::set_mode(if params.measured_boot_required {
+        leapboot::config::MeasuredBoot::Required
+    } else {
+        config.measured_boot()
+    });
     let policy = Policy::new(&params, &config);
     log::info!("leapboot {} starting", env!("CARGO_PKG_VERSION"));
     // The listener first: every device that appears from here on is seen as an event.

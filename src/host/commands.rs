@@ -299,8 +299,18 @@ fn do_load(p: &Plan, vols: &Volumes, sys: &System, by: &str) -> Result<(), Faile
         super::printable(&p.entry.id),
         super::printable(&p.cmdline)
     );
+    // Measured boot as /etc/leapboot.toml says (default: measure when there is a TPM).
+    let mode = live::read_text(&sys.root.join("etc/leapboot.toml"))
+        .map(|t| crate::config::Config::parse(&t).0.measured_boot())
+        .unwrap_or_default();
+    crate::measure::set_mode(mode);
     crate::kexec::load(&p.entry, &p.cmdline, vols, &mut |_, _, _| {})
         .map_err(|e| logged(refusal(&e, p, sys)))?;
+    // The kexec itself comes later (the init system's): what is loaded is measured now.
+    if let Err(e) = crate::kexec::measure_loaded() {
+        let _ = crate::kexec::try_unload();
+        return Err(logged(format!("{e}; the kernel was unloaded")));
+    }
     if let Err(e) = record::save(&sys.run, &p.record(by)) {
         log::warn!(
             "loaded, but cannot record what under {}: {e}",

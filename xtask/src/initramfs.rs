@@ -250,13 +250,17 @@ pub fn target(bins: &Binaries) -> anyhow::Result<Vec<u8>> {
 /// with `cmdline`, the test kernel, the target initramfs). Given after the target initramfs,
 /// the target `/init` finds both and, if its command line says `target.chain`, runs
 /// `leapboot reboot --force --root /chain next`.
+/// The BLS entry `next` of a chain initrd's `/chain` volume.
+pub fn chain_entry(cmdline: &str) -> String {
+    format!("title Chained\nlinux /vmlinuz\ninitrd /initrd.img\noptions {cmdline}\n")
+}
+
 pub fn chain(cli: &[u8], kernel: &[u8], target: &[u8], cmdline: &str) -> anyhow::Result<Vec<u8>> {
     let mut a = Archive::default();
     a.file("bin/leapboot", cli.to_vec(), 0o755);
     a.file(
         "chain/loader/entries/next.conf",
-        format!("title Chained\nlinux /vmlinuz\ninitrd /initrd.img\noptions {cmdline}\n")
-            .into_bytes(),
+        chain_entry(cmdline).into_bytes(),
         0o644,
     );
     a.file("chain/vmlinuz", kernel.to_vec(), 0o644);

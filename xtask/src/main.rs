@@ -19,6 +19,7 @@ mod rootfs;
 mod run;
 mod scenario;
 mod test;
+mod tpmlab;
 
 use std::path::PathBuf;
 

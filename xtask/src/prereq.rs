@@ -91,6 +91,10 @@ impl Need {
         n.tools.push(("ip", "iproute2"));
         // The HTTP server of `[network] http = true` (netlab.rs).
         n.tools.push(("python3", "python3"));
+        // The TPM 2.0 of `[tpm]` scenarios.
+        n.tools.push(("swtpm", "swtpm"));
+        // An independent reader of the event log the target receives.
+        n.tools.push(("tpm2_eventlog", "tpm2-tools"));
         n
     }
 

@@ -75,6 +75,10 @@ pub struct Scenario {
     /// line containing `to`.
     #[serde(default)]
     pub timing: Vec<Timing>,
+    /// A TPM 2.0 (swtpm) for the guest, and the files whose measurements the harness checks
+    /// against the PCRs the target prints (see `crate::tpmlab`).
+    #[serde(default)]
+    pub tpm: Option<crate::tpmlab::TpmSpec>,
 }
 
 /// What QEMU boots.
@@ -325,6 +329,19 @@ fn run_inner(
         firmware_reboot: s.firmware_reboot,
     };
     let mut cmd = vm.command(false);
+    // The expected measurements first (a bad [tpm] table fails before QEMU starts); the
+    // TPM declared before the child: dropped (swtpm killed) after it, also on failure.
+    let tpm_want = match &s.tpm {
+        Some(t) => Some(crate::tpmlab::expected(t, &s.disk, art).context("[tpm]")?),
+        None => None,
+    };
+    let swtpm = match &s.tpm {
+        Some(_) => Some(crate::tpmlab::Swtpm::start(&dir.join("swtpm")).context("[tpm]")?),
+        None => None,
+    };
+    if let Some(t) = &swtpm {
+        cmd.args(t.qemu_args());
+    }
     // Declared before the child: dropped (dnsmasq killed, namespace deleted) after it.
     let mut lab = match &s.network {
         Some(n) => {
@@ -365,6 +382,8 @@ fn run_inner(
         }
     });
     let mut log = std::fs::File::create(transcript)?;
+    // Every line seen, for the checks after the run (`[tpm]`).
+    let mut seen: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(s.time_limit_s);
     let mut next = 0;
     let mut monitor: Option<Monitor> = None;
@@ -424,6 +443,7 @@ fn run_inner(
         match rx.recv_timeout(left) {
             Ok(line) => {
                 writeln!(log, "{line}")?;
+                seen.push(line.clone());
                 for (i, t) in s.timing.iter().enumerate() {
                     match started[i] {
                         None if line.contains(&t.from) => started[i] = Some(Instant::now()),
@@ -475,8 +495,17 @@ fn run_inner(
     // Keep the rest of the output in the transcript.
     while let Ok(line) = rx.try_recv() {
         writeln!(log, "{line}")?;
+        seen.push(line);
     }
+    drop(swtpm);
     verdict?;
+    if let Some(want) = &tpm_want {
+        let report = crate::tpmlab::check(&seen, want, dir).context("[tpm] measurements")?;
+        for r in &report {
+            writeln!(log, "[xtask] tpm: {r}")?;
+            println!("[xtask] tpm: {r}");
+        }
+    }
     for (d, b) in disks.iter().zip(&before) {
         let after = sha256(d)?;
         if &after != b {

@@ -9,6 +9,14 @@
 //! LEAPBOOT-TARGET-INITRDS <marker>,<marker>
 //! ```
 //!
+//! With a TPM (a scenario's `[tpm]`), it then prints the measurement log leapboot passed in
+//! the initrd (`/leapboot/tpm-eventlog.bin`, as hex) and the SHA-256 PCRs the kernel shows:
+//!
+//! ```text
+//! LEAPBOOT-TARGET-EVENTLOG <hex of the log, or "none">
+//! LEAPBOOT-TARGET-PCR 4 <64 hex digits>     (then 8, 9, 12)
+//! ```
+//!
 //! With `target.chain` on its command line it then runs `/bin/leapboot reboot --force --root
 //! /chain next` (from the `@chain-initrd` fixture): a running system kexecing on.
 
@@ -37,9 +45,38 @@ impl<A: Write, B: Write> Write for Tee<A, B> {
     }
 }
 
+/// The PCRs leapboot extends (see leapboot's `measure` module), as the kernel shows them.
+const PCRS: [u32; 4] = [4, 8, 9, 12];
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The event log and the PCRs, if the machine has a TPM.
+fn print_tpm(out: &mut dyn Write) {
+    let dir = std::path::Path::new("/sys/class/tpm/tpm0/pcr-sha256");
+    if !dir.is_dir() {
+        return;
+    }
+    let log = std::fs::read("/leapboot/tpm-eventlog.bin")
+        .map(|b| hex(&b))
+        .unwrap_or_else(|_| "none".into());
+    let _ = writeln!(out, "LEAPBOOT-TARGET-EVENTLOG {log}");
+    for pcr in PCRS {
+        let v = std::fs::read_to_string(dir.join(pcr.to_string())).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "LEAPBOOT-TARGET-PCR {pcr} {}",
+            v.trim().to_ascii_lowercase()
+        );
+    }
+    let _ = out.flush();
+}
+
 fn main() {
     mount("proc", "/proc");
     mount("devtmpfs", "/dev");
+    mount("sysfs", "/sys");
     // Kernel messages (a clocksource note a second after boot) must not land inside the
     // marker lines the harness matches whole: only emergencies reach the console from here.
     let _ = std::fs::write("/proc/sys/kernel/printk", "1");
@@ -75,6 +112,7 @@ fn main() {
     );
     let _ = writeln!(out, "LEAPBOOT-TARGET-INITRDS {}", markers.join(","));
     let _ = out.flush();
+    print_tpm(&mut out);
     // A running system that reboots on with `leapboot reboot` (the chain initrd brings the
     // CLI and a boot volume at /chain): its output shows on the console; if it returns, the
     // reboot failed.
