@@ -59,6 +59,14 @@ pub enum KexecError {
         kernel: FileRef,
         errno: nix::errno::Errno,
     },
+    /// Refused by a locked-down kernel: the words say why (unsigned, or a signature that
+    /// does not verify against the kernel's keyrings).
+    #[error("kexec_file_load refused {kernel}: {why} ({errno})")]
+    Locked {
+        kernel: FileRef,
+        why: String,
+        errno: nix::errno::Errno,
+    },
     #[error("reboot into the loaded kernel failed: {0}")]
     Reboot(nix::errno::Errno),
     #[error("unloading the loaded kernel failed: {}", explain(*.0))]
@@ -280,12 +288,28 @@ impl Prepared {
             )
         };
         if r != 0 {
-            return Err(KexecError::Load {
-                kernel: entry.kernel.clone(),
-                errno: nix::errno::Errno::last(),
-            });
+            let errno = nix::errno::Errno::last();
+            return Err(self.refused(entry, errno));
         }
         Ok(())
+    }
+
+    /// The error for a refused load: under lockdown, why the signature did not do (from
+    /// `/sys/kernel/security/lockdown` and the image's PE header).
+    fn refused(&self, entry: &BootEntry, errno: nix::errno::Errno) -> KexecError {
+        use nix::errno::Errno::*;
+        let kernel = entry.kernel.clone();
+        let mode = matches!(errno, EPERM | EKEYREJECTED | EBADMSG)
+            .then(|| std::fs::read_to_string("/sys/kernel/security/lockdown").ok())
+            .flatten();
+        let Some(mode) = crate::lockdown::lockdown(mode.as_deref()) else {
+            return KexecError::Load { kernel, errno };
+        };
+        let mut head = vec![0u8; 4096];
+        let n = std::os::unix::fs::FileExt::read_at(&self.kernel, &mut head, 0).unwrap_or(0);
+        let signed = crate::lockdown::signed(&head[..n]);
+        let why = crate::lockdown::lockdown_refusal(&kernel.to_string(), &mode, signed);
+        KexecError::Locked { kernel, why, errno }
     }
 }
 
