@@ -58,6 +58,14 @@ impl VmDisk {
     }
 }
 
+/// UEFI firmware with Secure Boot enforced: OVMF's secboot code flash (read-only) and a
+/// variables store with the keys enrolled (QEMU writes to it: a copy per run).
+#[derive(Clone, Debug)]
+pub struct Ovmf {
+    pub code: PathBuf,
+    pub vars: PathBuf,
+}
+
 /// A virtual machine booting leapboot.
 pub struct Vm {
     pub kernel: PathBuf,
@@ -71,15 +79,24 @@ pub struct Vm {
     pub monitor: Option<PathBuf>,
     /// A guest reboot goes through the firmware and boots `kernel` again (no `-no-reboot`).
     pub firmware_reboot: bool,
+    /// None: SeaBIOS (QEMU's default). Some: OVMF with Secure Boot, `kernel` loaded by the
+    /// firmware as an EFI application (so its signature is checked against `db`).
+    pub ovmf: Option<Ovmf>,
 }
 
 impl Vm {
     /// `interactive`: the serial console multiplexes QEMU's monitor (Ctrl-A X quits).
     pub fn command(&self, interactive: bool) -> Command {
         let mut c = Command::new("qemu-system-x86_64");
+        // OVMF's secboot build keeps its variables in SMM: the flash is only writable there.
+        let machine = if self.ovmf.is_some() {
+            "q35,smm=on"
+        } else {
+            "q35"
+        };
         c.args([
             "-machine",
-            "q35",
+            machine,
             "-m",
             "1024",
             "-smp",
@@ -106,6 +123,17 @@ impl Vm {
                 c.args(["-monitor", "none"]);
             }
             None => {}
+        }
+        if let Some(o) = &self.ovmf {
+            c.args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+            c.arg("-drive").arg(format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                o.code.display()
+            ));
+            c.arg("-drive").arg(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                o.vars.display()
+            ));
         }
         c.arg("-kernel").arg(&self.kernel);
         if let Some(initrd) = &self.initrd {
@@ -179,6 +207,7 @@ mod tests {
             kvm: false,
             monitor: Some("/tmp/m.sock".into()),
             firmware_reboot: false,
+            ovmf: None,
         };
         let args: Vec<String> = vm
             .command(false)
@@ -195,5 +224,34 @@ mod tests {
         assert!(!line.contains("drive=d3"), "but no device uses it yet");
         assert!(line.contains("-monitor unix:/tmp/m.sock,server=on,wait=off"));
         assert_eq!(line.matches("-device ahci").count(), 1);
+        assert!(line.contains("-machine q35 ") && !line.contains("pflash"));
+    }
+
+    #[test]
+    fn ovmf_secure_boot_needs_smm_and_two_flashes() {
+        let vm = Vm {
+            kernel: "signed.vmlinuz".into(),
+            initrd: Some("i".into()),
+            append: String::new(),
+            disks: Vec::new(),
+            kvm: false,
+            monitor: None,
+            firmware_reboot: false,
+            ovmf: Some(Ovmf {
+                code: "/c.fd".into(),
+                vars: "/v.fd".into(),
+            }),
+        };
+        let line: Vec<String> = vm
+            .command(false)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = line.join(" ");
+        assert!(line.contains("-machine q35,smm=on"));
+        assert!(line.contains("-global driver=cfi.pflash01,property=secure,value=on"));
+        assert!(line.contains("if=pflash,format=raw,unit=0,readonly=on,file=/c.fd"));
+        assert!(line.contains("if=pflash,format=raw,unit=1,file=/v.fd"));
+        assert!(line.contains("-kernel signed.vmlinuz"));
     }
 }

@@ -71,6 +71,11 @@ pub struct Scenario {
     /// QEMU (`-no-reboot` off).
     #[serde(default)]
     pub firmware_reboot: bool,
+    /// The firmware: `seabios` (QEMU's default) or `ovmf-secureboot` (OVMF with our own
+    /// Secure Boot keys enrolled; leapboot's kernel is the `db`-signed test kernel, booted as
+    /// an EFI stub, so it locks itself down and trusts `db` for kexec).
+    #[serde(default)]
+    pub firmware: Firmware,
     /// Durations to measure and report: from the first line containing `from` to the next
     /// line containing `to`.
     #[serde(default)]
@@ -84,6 +89,15 @@ pub enum BootKind {
     #[default]
     Leapboot,
     Kernel,
+}
+
+/// The guest's firmware.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Firmware {
+    #[default]
+    Seabios,
+    OvmfSecureboot,
 }
 
 /// A duration measured on the serial console.
@@ -300,8 +314,26 @@ fn run_inner(
         .iter()
         .any(|e| matches!(e, Expect::Monitor { .. }))
         .then(|| dir.join("monitor.sock"));
+    let (kernel, ovmf) = match s.firmware {
+        Firmware::Seabios => (kernel.to_owned(), None),
+        Firmware::OvmfSecureboot => {
+            if s.kernel != crate::kernel::Flavor::default() {
+                anyhow::bail!(
+                    "firmware = \"ovmf-secureboot\" signs the default (cloud) kernel only"
+                );
+            }
+            let chain = art.secureboot()?;
+            let vars = dir.join("OVMF_VARS.fd");
+            std::fs::copy(&chain.vars, &vars).context("copying the enrolled OVMF store")?;
+            let ovmf = crate::qemu::Ovmf {
+                code: chain.code,
+                vars,
+            };
+            (chain.signed, Some(ovmf))
+        }
+    };
     let vm = Vm {
-        kernel: kernel.to_owned(),
+        kernel,
         initrd: (s.boot == BootKind::Leapboot).then(|| initrd.to_owned()),
         append: s.append.clone(),
         disks: disks
@@ -317,6 +349,7 @@ fn run_inner(
         kvm: false,
         monitor: monitor_path.clone(),
         firmware_reboot: s.firmware_reboot,
+        ovmf,
     };
     let mut cmd = vm.command(false);
     // Declared before the child: dropped (dnsmasq killed, namespace deleted) after it.
