@@ -80,6 +80,8 @@ pub fn explain(e: nix::errno::Errno) -> String {
         EPERM => "not permitted: the running kernel is locked down (Secure Boot lockdown) or leapboot lacks CAP_SYS_BOOT",
         EKEYREJECTED => "the kernel's signature was rejected: this kernel only kexecs signed images it trusts",
         EBADMSG => "the kernel's signature is malformed",
+        ENODATA => "the kernel is not signed: this kernel only kexecs signed images it trusts",
+        ENOKEY => "the kernel's signing key is not in any keyring this kernel trusts",
         ENOEXEC => "not a kernel image this kernel can kexec (wrong format or architecture)",
         ENOMEM => "not enough memory for the kernel and initrd",
         EINVAL => "invalid arguments (command line too long for the new kernel, or a bad image)",
@@ -299,7 +301,9 @@ impl Prepared {
     fn refused(&self, entry: &BootEntry, errno: nix::errno::Errno) -> KexecError {
         use nix::errno::Errno::*;
         let kernel = entry.kernel.clone();
-        let mode = matches!(errno, EPERM | EKEYREJECTED | EBADMSG)
+        // EPERM: lockdown without a signature check; the others come from the signature
+        // check itself (ENODATA: no signature, EKEYREJECTED: it does not verify).
+        let mode = matches!(errno, EPERM | EKEYREJECTED | EBADMSG | ENODATA | ENOKEY)
             .then(|| std::fs::read_to_string("/sys/kernel/security/lockdown").ok())
             .flatten();
         let Some(mode) = crate::lockdown::lockdown(mode.as_deref()) else {
@@ -793,6 +797,7 @@ mod tests {
     fn errnos_are_explained() {
         assert!(explain(nix::errno::Errno::EPERM).contains("locked down"));
         assert!(explain(nix::errno::Errno::EKEYREJECTED).contains("signature"));
+        assert!(explain(nix::errno::Errno::ENODATA).contains("not signed"));
         assert!(explain(nix::errno::Errno::ENOEXEC).contains("not a kernel"));
         assert!(explain(nix::errno::Errno::ENOMEM).contains("memory"));
     }
