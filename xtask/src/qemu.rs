@@ -59,7 +59,10 @@ impl VmDisk {
 }
 
 /// UEFI firmware with Secure Boot enforced: OVMF's secboot code flash (read-only) and a
-/// variables store with the keys enrolled (QEMU writes to it: a copy per run).
+/// variables store with the keys enrolled and a boot entry (QEMU writes to it: a copy per
+/// run). There is no `-kernel`: OVMF's QEMU kernel loader falls back to its legacy loader
+/// when LoadImage refuses an image, so only the firmware's boot manager, loading the kernel
+/// from a disk (the last one in `disks`), enforces db on the first kernel.
 #[derive(Clone, Debug)]
 pub struct Ovmf {
     pub code: PathBuf,
@@ -85,6 +88,23 @@ pub struct Vm {
 }
 
 impl Vm {
+    /// The first kernel's command line: `-append`, or (with OVMF) the boot entry's options.
+    pub fn kernel_cmdline(&self) -> String {
+        // panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging a test.
+        // no_timer_check: under TCG on a loaded machine the kernel's IO-APIC timer check can
+        // miss its ticks and panic ("IO-APIC + timer doesn't work!"); a VM's timer is fine.
+        // Only for leapboot's own kernel (with an initramfs): a real system booted alone
+        // (`boot = "kernel"`) keeps the command line its scenario checks word for word.
+        let timer = if self.initrd.is_some() {
+            "no_timer_check "
+        } else {
+            ""
+        };
+        format!("console=ttyS0 panic=-1 {timer}{}", self.append)
+            .trim()
+            .to_string()
+    }
+
     /// `interactive`: the serial console multiplexes QEMU's monitor (Ctrl-A X quits).
     pub fn command(&self, interactive: bool) -> Command {
         let mut c = Command::new("qemu-system-x86_64");
@@ -135,22 +155,13 @@ impl Vm {
                 o.vars.display()
             ));
         }
-        c.arg("-kernel").arg(&self.kernel);
-        if let Some(initrd) = &self.initrd {
-            c.arg("-initrd").arg(initrd);
+        if self.ovmf.is_none() {
+            c.arg("-kernel").arg(&self.kernel);
+            if let Some(initrd) = &self.initrd {
+                c.arg("-initrd").arg(initrd);
+            }
+            c.arg("-append").arg(self.kernel_cmdline());
         }
-        // panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging a test.
-        // no_timer_check: under TCG on a loaded machine the kernel's IO-APIC timer check can
-        // miss its ticks and panic ("IO-APIC + timer doesn't work!"); a VM's timer is fine.
-        // Only for leapboot's own kernel (with an initramfs): a real system booted alone
-        // (`boot = "kernel"`) keeps the command line its scenario checks word for word.
-        let timer = if self.initrd.is_some() {
-            "no_timer_check "
-        } else {
-            ""
-        };
-        let append = format!("console=ttyS0 panic=-1 {timer}{}", self.append);
-        c.arg("-append").arg(append.trim());
         // One controller per shared bus, present from the start (hotplugged disks need it).
         let has = |b: Bus| self.disks.iter().any(|d| d.bus == b);
         if has(Bus::Ahci) {
@@ -252,6 +263,9 @@ mod tests {
         assert!(line.contains("-global driver=cfi.pflash01,property=secure,value=on"));
         assert!(line.contains("if=pflash,format=raw,unit=0,readonly=on,file=/c.fd"));
         assert!(line.contains("if=pflash,format=raw,unit=1,file=/v.fd"));
-        assert!(line.contains("-kernel signed.vmlinuz"));
+        assert!(
+            !line.contains("-kernel"),
+            "OVMF's -kernel loader bypasses db"
+        );
     }
 }

@@ -2,7 +2,11 @@
 //! OVMF (secboot build, SMM), keys of our own making enrolled in a copy of its variables file,
 //! and the test kernel re-signed with our `db` key, so the first kernel boots as an EFI stub
 //! under Secure Boot, locks itself down and loads our `db` certificate into its platform
-//! keyring: `kexec_file_load` then takes exactly the kernels our key signed.
+//! keyring: `kexec_file_load` then takes exactly the kernels our key signed. The first
+//! kernel is loaded by OVMF's boot manager from a disk of its own ([`Chain::boot_disk`]), not
+//! by `-kernel`: OVMF's QEMU kernel loader, when LoadImage refuses an image, falls back to its
+//! legacy Linux loader and boots it anyway (seen here with an unsigned kernel), so only the
+//! boot manager's path shows the firmware enforcing db.
 //!
 //! Made once and kept under `target/secureboot/`: `PK`, `KEK`, `db` (openssl, RSA 2048),
 //! `VARS.fd` (enrolled by `virt-fw-vars` of the `virt-firmware` Python package, in a venv
@@ -36,6 +40,55 @@ pub struct Chain {
     pub signed: PathBuf,
     pub unsigned: PathBuf,
     pub tampered: PathBuf,
+    /// `virt-fw-vars` (in the venv).
+    pub virt_fw_vars: PathBuf,
+}
+
+impl Chain {
+    /// The firmware's boot disk and variables store for one run in `dir`: a FAT volume (no
+    /// partition table) with `\EFI\leapboot\kernel.efi` (`kernel`) and `initrd.img`, and a
+    /// copy of the enrolled store with one boot entry, `Boot0000`, whose options are the
+    /// kernel's command line (`initrd=` for the EFI stub first). The boot manager loads the
+    /// kernel with LoadImage: under Secure Boot a kernel that db did not sign is refused.
+    pub fn boot_disk(
+        &self,
+        dir: &Path,
+        kernel: &Path,
+        initrd: &Path,
+        cmdline: &str,
+    ) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let esp = dir.join("firmware-esp.img");
+        let _ = std::fs::remove_file(&esp);
+        let kib = (std::fs::metadata(kernel)?.len() + std::fs::metadata(initrd)?.len()) / 1024;
+        let kib = (kib + 4096).max(32768).to_string();
+        run(Command::new("mkfs.vfat")
+            .args(["-C", "-n", "FWESP"])
+            .arg(&esp)
+            .arg(&kib))?;
+        let img = esp.as_os_str();
+        run(Command::new("mmd")
+            .arg("-i")
+            .arg(img)
+            .args(["::/EFI", "::/EFI/leapboot"]))?;
+        for (from, to) in [(kernel, "kernel.efi"), (initrd, "initrd.img")] {
+            run(Command::new("mcopy")
+                .arg("-i")
+                .arg(img)
+                .arg(from)
+                .arg(format!("::/EFI/leapboot/{to}")))?;
+        }
+        let vars = dir.join("OVMF_VARS.fd");
+        let entry =
+            format!("\\EFI\\leapboot\\kernel.efi initrd=\\EFI\\leapboot\\initrd.img {cmdline}");
+        run(Command::new(&self.virt_fw_vars)
+            .arg("-i")
+            .arg(&self.vars)
+            .arg("-o")
+            .arg(&vars)
+            .arg("--append-boot-filepath")
+            .arg(entry))?;
+        Ok((esp, vars))
+    }
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
@@ -77,11 +130,11 @@ pub fn prepare(kernel: &Path) -> anyhow::Result<Chain> {
             .arg("-out")
             .arg(&crt))?;
     }
+    let tool = virt_fw_vars(&dir)?;
     let vars = dir.join("VARS.fd");
     if !vars.is_file() {
-        let tool = virt_fw_vars(&dir)?;
         let tmp = dir.join("VARS.fd.tmp");
-        run(Command::new(tool)
+        run(Command::new(&tool)
             .args(["-i", OVMF_VARS, "-o"])
             .arg(&tmp)
             .args(["--set-pk", OWNER])
@@ -116,6 +169,7 @@ pub fn prepare(kernel: &Path) -> anyhow::Result<Chain> {
         signed,
         unsigned,
         tampered,
+        virt_fw_vars: tool,
     })
 }
 
