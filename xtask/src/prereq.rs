@@ -101,7 +101,10 @@ impl Need {
                 ("openssl", "openssl"),
                 ("sbsign", "sbsigntool"),
                 ("sbattach", "sbsigntool"),
-                ("python3", "python3-venv"),
+                ("python3", "python3"),
+                ("mkfs.vfat", "dosfstools"),
+                ("mcopy", "mtools"),
+                ("mmd", "mtools"),
             ],
         }
     }

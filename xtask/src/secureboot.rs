@@ -189,6 +189,15 @@ fn virt_fw_vars(dir: &Path) -> anyhow::Result<PathBuf> {
     if tool.is_file() {
         return Ok(tool);
     }
+    // Debian's python3 has venv only with python3-venv (ensurepip comes with it).
+    let has_venv = Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_venv {
+        println!("xtask: installing python3-venv: apt-get install -y python3-venv");
+        prereq::apt(&["install", "-y", "--no-install-recommends", "python3-venv"])?;
+    }
     println!(
         "xtask: installing {VIRT_FIRMWARE} (virt-fw-vars) into {}",
         venv.display()
