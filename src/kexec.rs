@@ -60,6 +60,14 @@ pub enum KexecError {
         kernel: FileRef,
         errno: nix::errno::Errno,
     },
+    /// Refused by a locked-down kernel: the words say why (unsigned, or a signature that
+    /// does not verify against the kernel's keyrings).
+    #[error("kexec_file_load refused {kernel}: {why} ({errno})")]
+    Locked {
+        kernel: FileRef,
+        why: String,
+        errno: nix::errno::Errno,
+    },
     #[error("reboot into the loaded kernel failed: {0}")]
     Reboot(nix::errno::Errno),
     #[error("unloading the loaded kernel failed: {}", explain(*.0))]
@@ -75,6 +83,8 @@ pub fn explain(e: nix::errno::Errno) -> String {
         EPERM => "not permitted: the running kernel is locked down (Secure Boot lockdown) or leapboot lacks CAP_SYS_BOOT",
         EKEYREJECTED => "the kernel's signature was rejected: this kernel only kexecs signed images it trusts",
         EBADMSG => "the kernel's signature is malformed",
+        ENODATA => "the kernel is not signed: this kernel only kexecs signed images it trusts",
+        ENOKEY => "the kernel's signing key is not in any keyring this kernel trusts",
         ENOEXEC => "not a kernel image this kernel can kexec (wrong format or architecture)",
         ENOMEM => "not enough memory for the kernel and initrd",
         EINVAL => "invalid arguments (command line too long for the new kernel, or a bad image)",
@@ -310,13 +320,30 @@ impl Prepared {
             let errno = nix::errno::Errno::last();
             // A refused load leaves the kernel without an image: nothing to measure.
             crate::measure::set_pending(None);
-            return Err(KexecError::Load {
-                kernel: entry.kernel.clone(),
-                errno,
-            });
+            return Err(self.refused(entry, errno));
         }
         crate::measure::set_pending(self.measured);
         Ok(())
+    }
+
+    /// The error for a refused load: under lockdown, why the signature did not do (from
+    /// `/sys/kernel/security/lockdown` and the image's PE header).
+    fn refused(&self, entry: &BootEntry, errno: nix::errno::Errno) -> KexecError {
+        use nix::errno::Errno::*;
+        let kernel = entry.kernel.clone();
+        // EPERM: lockdown without a signature check; the others come from the signature
+        // check itself (ENODATA: no signature, EKEYREJECTED: it does not verify).
+        let mode = matches!(errno, EPERM | EKEYREJECTED | EBADMSG | ENODATA | ENOKEY)
+            .then(|| std::fs::read_to_string("/sys/kernel/security/lockdown").ok())
+            .flatten();
+        let Some(mode) = crate::lockdown::lockdown(mode.as_deref()) else {
+            return KexecError::Load { kernel, errno };
+        };
+        let mut head = vec![0u8; 4096];
+        let n = std::os::unix::fs::FileExt::read_at(&self.kernel, &mut head, 0).unwrap_or(0);
+        let signed = crate::lockdown::signed(&head[..n]);
+        let why = crate::lockdown::lockdown_refusal(&kernel.to_string(), &mode, signed);
+        KexecError::Locked { kernel, why, errno }
     }
 }
 
@@ -820,6 +847,7 @@ mod tests {
     fn errnos_are_explained() {
         assert!(explain(nix::errno::Errno::EPERM).contains("locked down"));
         assert!(explain(nix::errno::Errno::EKEYREJECTED).contains("signature"));
+        assert!(explain(nix::errno::Errno::ENODATA).contains("not signed"));
         assert!(explain(nix::errno::Errno::ENOEXEC).contains("not a kernel"));
         assert!(explain(nix::errno::Errno::ENOMEM).contains("memory"));
     }

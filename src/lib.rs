@@ -20,6 +20,7 @@ pub mod glob;
 pub mod host;
 pub mod kexec;
 pub mod kmod;
+pub mod lockdown;
 pub mod logger;
 pub mod lvm;
 pub mod md;

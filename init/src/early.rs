@@ -21,6 +21,12 @@ pub fn setup() {
             "/sys",
             MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
         ),
+        // For /sys/kernel/security/lockdown: a refused kexec then says it was lockdown.
+        (
+            "securityfs",
+            "/sys/kernel/security",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        ),
         ("devtmpfs", "/dev", MountFlags::NOSUID),
         ("tmpfs", "/run", MountFlags::NOSUID | MountFlags::NODEV),
     ] {
@@ -31,7 +37,8 @@ pub fn setup() {
             .mount(fstype, target)
         {
             // EBUSY: already mounted (e.g. by a kernel with DEVTMPFS_MOUNT).
-            if e.raw_os_error() != Some(libc::EBUSY) {
+            // ENODEV: a kernel without that filesystem (securityfs is optional).
+            if !matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENODEV)) {
                 problems.push(format!("mount {fstype} on {target}: {e}"));
             }
         }

@@ -257,12 +257,14 @@ pub fn plan(
 fn refusal(err: &crate::kexec::KexecError, p: &Plan, sys: &System) -> String {
     use crate::kexec::KexecError;
     use nix::errno::Errno;
-    let KexecError::Load { errno, .. } = err else {
+    // Locked carries the loader's words; here they are said again with the path as the
+    // running system shows it (`/boot/vmlinuz`, not `volume:/vmlinuz`).
+    let (KexecError::Load { errno, .. } | KexecError::Locked { errno, .. }) = err else {
         return err.to_string();
     };
     let shown = live::shown(&p.entry.kernel);
     match errno {
-        Errno::EPERM | Errno::EKEYREJECTED | Errno::EBADMSG => {
+        Errno::EPERM | Errno::EKEYREJECTED | Errno::EBADMSG | Errno::ENODATA | Errno::ENOKEY => {
             let lock = preflight::lockdown(
                 live::read_text(&sys.sys.join("kernel/security/lockdown")).as_deref(),
             );

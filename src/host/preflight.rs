@@ -37,55 +37,7 @@ pub fn no_kexec_file(release: &str) -> String {
     )
 }
 
-/// The active lockdown mode from `/sys/kernel/security/lockdown` (`[none] integrity
-/// confidentiality`): `None` for `none` or an unreadable file.
-pub fn lockdown(text: Option<&str>) -> Option<String> {
-    let t = text?;
-    let start = t.find('[')?;
-    let end = t[start..].find(']')? + start;
-    let mode = &t[start + 1..end];
-    (mode != "none" && !mode.is_empty()).then(|| mode.to_string())
-}
-
-/// Whether a bzImage carries an Authenticode signature: its PE header's certificate table
-/// (data directory 4) is not empty. `None`: no PE header to tell.
-pub fn signed(header: &[u8]) -> Option<bool> {
-    let le16 = |at: usize| Some(u16::from_le_bytes(header.get(at..at + 2)?.try_into().ok()?));
-    let le32 = |at: usize| Some(u32::from_le_bytes(header.get(at..at + 4)?.try_into().ok()?));
-    if header.get(0..2) != Some(b"MZ") {
-        return None;
-    }
-    let pe = le32(0x3c)? as usize;
-    if header.get(pe..pe.checked_add(4)?) != Some(b"PE\0\0") {
-        return None;
-    }
-    let opt = pe + 24;
-    let dirs = match le16(opt)? {
-        0x20b => opt + 112, // PE32+
-        0x10b => opt + 96,  // PE32
-        _ => return None,
-    };
-    Some(le32(dirs + 4 * 8 + 4)? > 0)
-}
-
-/// The words for a load refused with `EPERM`/`EKEYREJECTED` under lockdown: which key is
-/// missing and what to do.
-pub fn lockdown_refusal(kernel: &str, mode: &str, signed: Option<bool>) -> String {
-    let why = match signed {
-        Some(false) => format!("{kernel} is not signed"),
-        Some(true) => format!(
-            "{kernel} is signed, but by a key none of the kernel's keyrings hold (see `keyctl show %:.builtin_trusted_keys`, `%:.secondary_trusted_keys`, `%:.platform`)"
-        ),
-        None => format!("{kernel} has no signature leapboot could find"),
-    };
-    format!(
-        "the running kernel is locked down ({mode}, usually by Secure Boot) and only kexecs \
-         kernels whose signature verifies against a key in its builtin, secondary or platform \
-         (UEFI db / MOK) keyring; {why}. Sign it (`sbsign --key K --cert C`) with a key \
-         enrolled in the firmware's db or as a MOK (`mokutil --import`), boot a kernel your \
-         distribution signed, or turn Secure Boot off"
-    )
-}
+pub use crate::lockdown::{lockdown, lockdown_refusal, signed};
 
 /// `MemAvailable` from `/proc/meminfo`, in bytes.
 pub fn mem_available(meminfo: &str) -> Option<u64> {

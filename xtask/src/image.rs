@@ -94,7 +94,9 @@ pub struct PartSpec {
     /// Extra arguments for mkfs.ext4 (e.g. `["-O", "inline_data"]`).
     #[serde(default)]
     pub mkfs_args: Vec<String>,
-    /// Path → content. Content is text, or `@kernel`, `@target-initrd`,
+    /// Path → content. Content is text, or `@kernel`, `@kernel-signed` / `@kernel-unsigned`
+    /// / `@kernel-tampered` (the test kernel signed with the Secure Boot chain's `db` key, with
+    /// no signature, or signed and then one byte flipped), `@target-initrd`,
     /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`, `@iso NAME` (the ISO image `isos.NAME`
     /// describes), `@leapboot` (the static
     /// `leapboot` command), `@symlink TARGET`. Text starting with `#!` and `@leapboot` are
@@ -207,15 +209,26 @@ pub struct Artifacts {
     modules: Option<PathBuf>,
     target_initrd: Vec<u8>,
     cli: PathBuf,
+    /// The Secure Boot chain (keys, enrolled OVMF store, signed kernels), made on first use.
+    secureboot: std::sync::OnceLock<Result<crate::secureboot::Chain, String>>,
 }
 
 impl Artifacts {
+    /// The Secure Boot chain of the test kernel (see `crate::secureboot`), made once.
+    pub fn secureboot(&self) -> anyhow::Result<crate::secureboot::Chain> {
+        self.secureboot
+            .get_or_init(|| crate::secureboot::prepare(&self.kernel).map_err(|e| format!("{e:#}")))
+            .clone()
+            .map_err(|e| anyhow::anyhow!("preparing the Secure Boot chain: {e}"))
+    }
+
     pub fn new(bins: &Binaries, kernel: &Kernel) -> anyhow::Result<Artifacts> {
         Ok(Artifacts {
             kernel: kernel.image.clone(),
             modules: kernel.modules.clone(),
             target_initrd: crate::initramfs::target(bins)?,
             cli: bins.cli.clone(),
+            secureboot: std::sync::OnceLock::new(),
         })
     }
 
@@ -226,6 +239,9 @@ impl Artifacts {
         let (what, arg) = gen.split_once(' ').unwrap_or((gen, ""));
         Ok(match what {
             "kernel" => std::fs::read(&self.kernel)?,
+            "kernel-signed" => std::fs::read(self.secureboot()?.signed)?,
+            "kernel-unsigned" => std::fs::read(self.secureboot()?.unsigned)?,
+            "kernel-tampered" => std::fs::read(self.secureboot()?.tampered)?,
             "target-initrd" => self.target_initrd.clone(),
             "marker-initrd" if !arg.is_empty() => crate::initramfs::marker(arg)?,
             "garbage" => garbage(arg.parse().context("@garbage needs a byte count")?),

@@ -18,6 +18,7 @@ mod qemu;
 mod rootfs;
 mod run;
 mod scenario;
+mod secureboot;
 mod test;
 mod tpmlab;
 

@@ -98,6 +98,23 @@ impl Need {
         n
     }
 
+    /// `firmware = "ovmf-secureboot"` scenarios: keys, signing, and a venv for
+    /// `virt-fw-vars` (OVMF itself is a file: `crate::secureboot` installs `ovmf`).
+    pub fn secureboot() -> Need {
+        Need {
+            musl: false,
+            tools: vec![
+                ("openssl", "openssl"),
+                ("sbsign", "sbsigntool"),
+                ("sbattach", "sbsigntool"),
+                ("python3", "python3"),
+                ("mkfs.vfat", "dosfstools"),
+                ("mcopy", "mtools"),
+                ("mmd", "mtools"),
+            ],
+        }
+    }
+
     /// `cargo xtask bench`: QEMU, and `ldd` to copy kexec-tools' libraries into the
     /// initramfs of the hand-written arm.
     pub fn bench() -> Need {

@@ -58,6 +58,17 @@ impl VmDisk {
     }
 }
 
+/// UEFI firmware with Secure Boot enforced: OVMF's secboot code flash (read-only) and a
+/// variables store with the keys enrolled and a boot entry (QEMU writes to it: a copy per
+/// run). There is no `-kernel`: OVMF's QEMU kernel loader falls back to its legacy loader
+/// when LoadImage refuses an image, so only the firmware's boot manager, loading the kernel
+/// from a disk (the last one in `disks`), enforces db on the first kernel.
+#[derive(Clone, Debug)]
+pub struct Ovmf {
+    pub code: PathBuf,
+    pub vars: PathBuf,
+}
+
 /// A virtual machine booting leapboot.
 pub struct Vm {
     pub kernel: PathBuf,
@@ -71,15 +82,41 @@ pub struct Vm {
     pub monitor: Option<PathBuf>,
     /// A guest reboot goes through the firmware and boots `kernel` again (no `-no-reboot`).
     pub firmware_reboot: bool,
+    /// None: SeaBIOS (QEMU's default). Some: OVMF with Secure Boot, `kernel` loaded by the
+    /// firmware as an EFI application (so its signature is checked against `db`).
+    pub ovmf: Option<Ovmf>,
 }
 
 impl Vm {
+    /// The first kernel's command line: `-append`, or (with OVMF) the boot entry's options.
+    pub fn kernel_cmdline(&self) -> String {
+        // panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging a test.
+        // no_timer_check: under TCG on a loaded machine the kernel's IO-APIC timer check can
+        // miss its ticks and panic ("IO-APIC + timer doesn't work!"); a VM's timer is fine.
+        // Only for leapboot's own kernel (with an initramfs): a real system booted alone
+        // (`boot = "kernel"`) keeps the command line its scenario checks word for word.
+        let timer = if self.initrd.is_some() {
+            "no_timer_check "
+        } else {
+            ""
+        };
+        format!("console=ttyS0 panic=-1 {timer}{}", self.append)
+            .trim()
+            .to_string()
+    }
+
     /// `interactive`: the serial console multiplexes QEMU's monitor (Ctrl-A X quits).
     pub fn command(&self, interactive: bool) -> Command {
         let mut c = Command::new("qemu-system-x86_64");
+        // OVMF's secboot build keeps its variables in SMM: the flash is only writable there.
+        let machine = if self.ovmf.is_some() {
+            "q35,smm=on"
+        } else {
+            "q35"
+        };
         c.args([
             "-machine",
-            "q35",
+            machine,
             "-m",
             "1024",
             "-smp",
@@ -107,22 +144,24 @@ impl Vm {
             }
             None => {}
         }
-        c.arg("-kernel").arg(&self.kernel);
-        if let Some(initrd) = &self.initrd {
-            c.arg("-initrd").arg(initrd);
+        if let Some(o) = &self.ovmf {
+            c.args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+            c.arg("-drive").arg(format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                o.code.display()
+            ));
+            c.arg("-drive").arg(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                o.vars.display()
+            ));
         }
-        // panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging a test.
-        // no_timer_check: under TCG on a loaded machine the kernel's IO-APIC timer check can
-        // miss its ticks and panic ("IO-APIC + timer doesn't work!"); a VM's timer is fine.
-        // Only for leapboot's own kernel (with an initramfs): a real system booted alone
-        // (`boot = "kernel"`) keeps the command line its scenario checks word for word.
-        let timer = if self.initrd.is_some() {
-            "no_timer_check "
-        } else {
-            ""
-        };
-        let append = format!("console=ttyS0 panic=-1 {timer}{}", self.append);
-        c.arg("-append").arg(append.trim());
+        if self.ovmf.is_none() {
+            c.arg("-kernel").arg(&self.kernel);
+            if let Some(initrd) = &self.initrd {
+                c.arg("-initrd").arg(initrd);
+            }
+            c.arg("-append").arg(self.kernel_cmdline());
+        }
         // One controller per shared bus, present from the start (hotplugged disks need it).
         let has = |b: Bus| self.disks.iter().any(|d| d.bus == b);
         if has(Bus::Ahci) {
@@ -179,6 +218,7 @@ mod tests {
             kvm: false,
             monitor: Some("/tmp/m.sock".into()),
             firmware_reboot: false,
+            ovmf: None,
         };
         let args: Vec<String> = vm
             .command(false)
@@ -195,5 +235,37 @@ mod tests {
         assert!(!line.contains("drive=d3"), "but no device uses it yet");
         assert!(line.contains("-monitor unix:/tmp/m.sock,server=on,wait=off"));
         assert_eq!(line.matches("-device ahci").count(), 1);
+        assert!(line.contains("-machine q35 ") && !line.contains("pflash"));
+    }
+
+    #[test]
+    fn ovmf_secure_boot_needs_smm_and_two_flashes() {
+        let vm = Vm {
+            kernel: "signed.vmlinuz".into(),
+            initrd: Some("i".into()),
+            append: String::new(),
+            disks: Vec::new(),
+            kvm: false,
+            monitor: None,
+            firmware_reboot: false,
+            ovmf: Some(Ovmf {
+                code: "/c.fd".into(),
+                vars: "/v.fd".into(),
+            }),
+        };
+        let line: Vec<String> = vm
+            .command(false)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = line.join(" ");
+        assert!(line.contains("-machine q35,smm=on"));
+        assert!(line.contains("-global driver=cfi.pflash01,property=secure,value=on"));
+        assert!(line.contains("if=pflash,format=raw,unit=0,readonly=on,file=/c.fd"));
+        assert!(line.contains("if=pflash,format=raw,unit=1,file=/v.fd"));
+        assert!(
+            !line.contains("-kernel"),
+            "OVMF's -kernel loader bypasses db"
+        );
     }
 }

@@ -31,6 +31,7 @@ pub fn run(disks: &[PathBuf], append: &str, kvm: bool) -> anyhow::Result<()> {
         kvm,
         monitor: None,
         firmware_reboot: false,
+        ovmf: None,
     };
     let mut cmd = vm.command(interactive);
     println!("xtask: {cmd:?}");

@@ -71,6 +71,15 @@ pub struct Scenario {
     /// QEMU (`-no-reboot` off).
     #[serde(default)]
     pub firmware_reboot: bool,
+    /// The firmware: `seabios` (QEMU's default) or `ovmf-secureboot` (OVMF with our own
+    /// Secure Boot keys enrolled; leapboot's kernel is the `db`-signed test kernel, booted as
+    /// an EFI stub, so it locks itself down and trusts `db` for kexec).
+    #[serde(default)]
+    pub firmware: Firmware,
+    /// With `ovmf-secureboot`: the kernel the firmware is asked to boot, `signed` (with our
+    /// db key, the default) or `unsigned` (the firmware must refuse it).
+    #[serde(default)]
+    pub first_kernel: FirstKernel,
     /// Durations to measure and report: from the first line containing `from` to the next
     /// line containing `to`.
     #[serde(default)]
@@ -88,6 +97,24 @@ pub enum BootKind {
     #[default]
     Leapboot,
     Kernel,
+}
+
+/// The guest's firmware.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Firmware {
+    #[default]
+    Seabios,
+    OvmfSecureboot,
+}
+
+/// The first kernel under `firmware = "ovmf-secureboot"`.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FirstKernel {
+    #[default]
+    Signed,
+    Unsigned,
 }
 
 /// A duration measured on the serial console.
@@ -302,15 +329,15 @@ fn run_inner(
     timings: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
-    let disks =
+    let mut disks =
         image::build_layout(&s.disk, &s.md, &s.lvm, dir, art).context("building disk images")?;
-    let before: Vec<String> = disks.iter().map(|d| sha256(d)).collect::<Result<_, _>>()?;
+    let mut before: Vec<String> = disks.iter().map(|d| sha256(d)).collect::<Result<_, _>>()?;
     let monitor_path = s
         .expect
         .iter()
         .any(|e| matches!(e, Expect::Monitor { .. }))
         .then(|| dir.join("monitor.sock"));
-    let vm = Vm {
+    let mut vm = Vm {
         kernel: kernel.to_owned(),
         initrd: (s.boot == BootKind::Leapboot).then(|| initrd.to_owned()),
         append: s.append.clone(),
@@ -327,7 +354,31 @@ fn run_inner(
         kvm: false,
         monitor: monitor_path.clone(),
         firmware_reboot: s.firmware_reboot,
+        ovmf: None,
     };
+    if s.firmware == Firmware::OvmfSecureboot {
+        if s.kernel != crate::kernel::Flavor::default() || s.boot != BootKind::Leapboot {
+            anyhow::bail!(
+                "firmware = \"ovmf-secureboot\" boots leapboot on the default (cloud) kernel only"
+            );
+        }
+        let chain = art.secureboot()?;
+        let first = match s.first_kernel {
+            FirstKernel::Signed => &chain.signed,
+            FirstKernel::Unsigned => &chain.unsigned,
+        };
+        let (esp, vars) = chain
+            .boot_disk(dir, first, initrd, &vm.kernel_cmdline())
+            .context("making the firmware's boot disk")?;
+        // The last disk: the scenario's own disks keep their names (vda...).
+        before.push(sha256(&esp)?);
+        vm.disks.push(VmDisk::virtio(esp.clone()));
+        disks.push(esp);
+        vm.ovmf = Some(crate::qemu::Ovmf {
+            code: chain.code,
+            vars,
+        });
+    }
     let mut cmd = vm.command(false);
     // The expected measurements first (a bad [tpm] table fails before QEMU starts); the
     // TPM declared before the child: dropped (swtpm killed) after it, also on failure.

@@ -448,6 +448,7 @@ pub fn boot(s: &Setup, arm: Arm) -> anyhow::Result<Boot> {
         kvm: false,
         monitor: None,
         firmware_reboot: false,
+        ovmf: None,
     };
     let mut cmd = vm.command(false);
     cmd.stdin(Stdio::null())
