@@ -239,11 +239,12 @@ pub(crate) fn copy_bounded(
         } else {
             buf.len()
         };
-        let n = match r.read(&mut buf[..cap]) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io(e)),
+        // Filled before it is written: readers that return a block per call (ext4-view
+        // reads one 4 KiB block at a time) would otherwise cost one write per block (3 456
+        // writes into the memfd for a 13.5 MiB kernel instead of 54).
+        let n = match read_full(path, r, &mut buf[..cap])? {
+            0 => return Ok(total),
+            n => n,
         };
         if n == buf.len() && buf.len() < LARGE {
             buf.resize(LARGE, 0);
@@ -307,6 +308,37 @@ mod tests {
                 assert!(matches!(err, Err(FsError::TooLarge { .. })), "{len}");
             }
         }
+    }
+
+    #[test]
+    fn a_reader_that_returns_a_block_per_call_is_written_in_large_chunks() {
+        // As ext4-view reads: at most one 4 KiB block per `read`.
+        struct Blocks<'a>(&'a [u8]);
+        impl std::io::Read for Blocks<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(4096).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        struct Writes(Vec<u8>, usize);
+        impl Write for Writes {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.extend_from_slice(b);
+                self.1 += 1;
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let data: Vec<u8> = (0..(1 << 20) + 123).map(|i| (i % 253) as u8).collect();
+        let mut out = Writes(Vec::new(), 0);
+        let n = copy_bounded("/k", &mut Blocks(&data), &mut out, 1 << 21).unwrap();
+        assert_eq!((n as usize, &out.0), (data.len(), &data));
+        // 16 KiB, then 256 KiB-aligned chunks: 6 writes, not 257.
+        assert!(out.1 <= 6, "{} writes", out.1);
     }
 
     #[test]
