@@ -133,7 +133,16 @@ fn fetch(package: &str, version: &str) -> anyhow::Result<String> {
             bail!("apt-get download {package}={version} failed");
         }
     }
-    let deb = std::fs::read_dir(&dir)?
+    unpack_deb(&dir, &dir.join("root"))?;
+    let name = format!("{package}_{version}");
+    std::fs::write(dir.join(".complete"), &name)?;
+    Ok(name)
+}
+
+/// Unpacks the one `.deb` that `apt-get download` left in `dir` into `root` (`dpkg-deb -x`),
+/// then removes the `.deb`.
+pub fn unpack_deb(dir: &Path, root: &Path) -> anyhow::Result<()> {
+    let deb = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
@@ -141,15 +150,13 @@ fn fetch(package: &str, version: &str) -> anyhow::Result<String> {
     let status = Command::new("dpkg-deb")
         .arg("-x")
         .arg(&deb)
-        .arg(dir.join("root"))
+        .arg(root)
         .status()?;
     if !status.success() {
         bail!("dpkg-deb -x {} failed", deb.display());
     }
     std::fs::remove_file(&deb)?;
-    let name = format!("{package}_{version}");
-    std::fs::write(dir.join(".complete"), &name)?;
-    Ok(name)
+    Ok(())
 }
 
 /// Copies the directory `from` to `to` (which must not exist yet): symlinks stay symlinks

@@ -421,20 +421,9 @@ pub fn run() -> anyhow::Result<()> {
     for p in [HTTP, HTTPS, TRICKLE] {
         lab.wait_tcp(p)?;
     }
-    // dnsmasq's TFTP is up once its log says so.
-    let t = Instant::now();
-    while !std::fs::read_to_string(dir.join("dnsmasq.log"))
-        .unwrap_or_default()
-        .contains("TFTP root")
-    {
-        if t.elapsed() > Duration::from_secs(10) {
-            bail!(
-                "dnsmasq did not start; see {}",
-                dir.join("dnsmasq.log").display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Each dnsmasq's TFTP is up once its log says so.
+    wait_dnsmasq(&dir.join("dnsmasq.log"), "dnsmasq")?;
+    wait_dnsmasq(&dir.join("dnsmasq-dhcp.log"), "the DHCP server's dnsmasq")?;
 
     // The real netboot tree of Debian's package on a second TFTP server (10.9.9.1 on a veth
     // of its own), kernel and initrd replaced: what an operator's PXE server holds.
@@ -887,20 +876,23 @@ fn serve_package_tree(lab: &mut Lab, dir: &Path, kernel: &[u8]) -> anyhow::Resul
             "--conf-file=/dev/null",
         ],
     )?;
+    wait_dnsmasq(&dir.join("dnsmasq-pkg.log"), "the package tree's dnsmasq")?;
+    Ok(format!("{} /{PKG_TREE}", tree.name))
+}
+
+/// Waits (10 s at most) until the dnsmasq logging to `log` says its TFTP server is up.
+fn wait_dnsmasq(log: &Path, what: &str) -> anyhow::Result<()> {
     let t = Instant::now();
-    while !std::fs::read_to_string(dir.join("dnsmasq-pkg.log"))
+    while !std::fs::read_to_string(log)
         .unwrap_or_default()
         .contains("TFTP root")
     {
         if t.elapsed() > Duration::from_secs(10) {
-            bail!(
-                "the package tree's dnsmasq did not start; see {}",
-                dir.join("dnsmasq-pkg.log").display()
-            );
+            bail!("{what} did not start; see {}", log.display());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(format!("{} /{PKG_TREE}", tree.name))
+    Ok(())
 }
 
 fn hex(b: &[u8]) -> String {

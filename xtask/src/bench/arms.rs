@@ -325,21 +325,7 @@ fn debian_root(package: &str) -> anyhow::Result<PathBuf> {
         if !ok {
             bail!("apt-get download {package} failed (try: apt-get update)");
         }
-        let deb = std::fs::read_dir(&dir)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "deb"))
-            .context("apt-get download left no .deb")?;
-        let ok = Command::new("dpkg-deb")
-            .arg("-x")
-            .arg(&deb)
-            .arg(&root)
-            .status()?
-            .success();
-        if !ok {
-            bail!("dpkg-deb -x {} failed", deb.display());
-        }
-        std::fs::remove_file(&deb)?;
+        crate::netboot::unpack_deb(&dir, &root)?;
         std::fs::write(dir.join(".complete"), package)?;
     }
     Ok(root)
