@@ -1051,7 +1051,7 @@ mod tests {
         for at in [512usize, bytes.len() - 512] {
             bytes[at + 84..at + 88].copy_from_slice(&256u32.to_le_bytes());
             bytes[at + 16..at + 20].fill(0);
-            let crc = crc32fast::hash(&bytes[at..at + 92]);
+            let crc = crate::partition::crc32(&bytes[at..at + 92]);
             bytes[at + 16..at + 20].copy_from_slice(&crc.to_le_bytes());
         }
         std::fs::write(img.path(), &bytes).unwrap();
@@ -1585,11 +1585,11 @@ mod tests {
                 img[arr + i * size + 32..arr + i * size + 48].copy_from_slice(&first);
                 i += 1;
             }
-            let crc = crc32fast::hash(&img[arr..arr + n * size]);
+            let crc = crate::partition::crc32(&img[arr..arr + n * size]);
             img[hdr + 88..hdr + 92].copy_from_slice(&crc.to_le_bytes());
             let hsize = u32_at(img, hdr + 12) as usize;
             img[hdr + 16..hdr + 20].fill(0);
-            let crc = crc32fast::hash(&img[hdr..hdr + hsize]);
+            let crc = crate::partition::crc32(&img[hdr..hdr + hsize]);
             img[hdr + 16..hdr + 20].copy_from_slice(&crc.to_le_bytes());
         }
     }

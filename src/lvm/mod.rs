@@ -23,9 +23,20 @@ pub use metadata::{LvKind, Vg};
 /// value, as `calc_crc(INITIAL_CRC, ...)` in LVM2.
 pub fn crc(data: &[u8]) -> u32 {
     const INITIAL: u32 = 0xf597_a6cf;
-    let mut h = crc32fast::Hasher::new_with_initial(!INITIAL);
-    h.update(data);
-    !h.finalize()
+    // Reflected in and out, no final XOR; `crc` reflects `init` itself, so it is given
+    // reflected here to start the register at INITIAL.
+    const LVM: crc::Algorithm<u32> = crc::Algorithm {
+        width: 32,
+        poly: 0x04c1_1db7,
+        init: INITIAL.reverse_bits(),
+        refin: true,
+        refout: true,
+        xorout: 0,
+        check: 0,
+        residue: 0,
+    };
+    const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&LVM);
+    CRC.checksum(data)
 }
 
 const LABEL_ID: &[u8] = b"LABELONE";

@@ -11,6 +11,13 @@
 use super::{Partition, PartitionError, Table};
 use crate::disk::Disk;
 
+/// The CRC-32 of GPT headers and entry arrays (IEEE 802.3, as zlib's), with the same
+/// crate the `gpt` crate uses: one table in the binary, not two.
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    CRC.checksum(data)
+}
+
 /// Entry arrays larger than this are refused (the spec's minimum is 128 entries of 128 bytes;
 /// no real tool writes more than a few hundred).
 const MAX_ENTRIES: u32 = 1024;
@@ -163,7 +170,7 @@ fn check_header(disk: &Disk, lba: u64, lb: u64) -> Result<Header, HeaderProblem>
     let stored_crc = le32(&sector, 16);
     let mut h = sector[..header_size as usize].to_vec();
     h[16..20].fill(0);
-    if crc32fast::hash(&h) != stored_crc {
+    if crc32(&h) != stored_crc {
         return bad("header CRC mismatch".into());
     }
     if le64(&sector, 24) != lba {
@@ -188,7 +195,7 @@ fn check_header(disk: &Disk, lba: u64, lb: u64) -> Result<Header, HeaderProblem>
         .ok_or_else(|| HeaderProblem::Invalid("entry array offset overflows".into()))?;
     disk.read_exact_at(offset, &mut array)
         .map_err(|e| HeaderProblem::Invalid(format!("entry array unreadable: {e}")))?;
-    if crc32fast::hash(&array) != le32(&sector, 88) {
+    if crc32(&array) != le32(&sector, 88) {
         return bad("partition entry array CRC mismatch".into());
     }
     let mut guid = [0u8; 16];

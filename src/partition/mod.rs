@@ -11,6 +11,8 @@
 //! adds the ISO9660 filesystem of the whole disk beside them.
 
 mod gpt;
+#[cfg(test)]
+pub(crate) use gpt::crc32;
 pub mod mbr;
 
 use crate::disk::Disk;
