@@ -166,7 +166,11 @@ pub fn plan(
     vols: &Volumes,
 ) -> Result<Vec<Event>, MeasureError> {
     let s = &entry.source;
-    let mut text = format!("leapboot entry '{}' from {}:{}", entry.id, s.volume, s.file);
+    let mut text = format!(
+        "leapboot entry '{}' from {}",
+        entry.id,
+        crate::entry::place(&s.volume, &s.file)
+    );
     if let Some(line) = s.line {
         text.push_str(&format!(":{line}"));
     }

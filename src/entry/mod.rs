@@ -70,7 +70,26 @@ pub struct FileRef {
 
 impl fmt::Display for FileRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.volume, self.path)
+        f.write_str(&place(&self.volume, &self.path))
+    }
+}
+
+/// A file on a volume, for people: `vda1:/boot/vmlinuz` on a disk; on a network volume
+/// (whose name ends in the server's URL, after the interface that reached it: `eth0
+/// tftp://10.0.2.2`) the file's URL, `eth0 tftp://10.0.2.2/pxelinux.cfg/default`.
+pub fn place(volume: &str, path: &str) -> String {
+    let url = volume
+        .rsplit(' ')
+        .next()
+        .is_some_and(|last| last.contains("://"));
+    if url {
+        format!(
+            "{}/{}",
+            volume.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    } else {
+        format!("{volume}:{path}")
     }
 }
 
@@ -118,17 +137,10 @@ pub struct EntrySource {
 
 impl EntrySource {
     /// Where the entry is defined, for people: `vda1:/loader/entries/a.conf:3`, or for a
-    /// network volume (a server URL) the file's URL, `tftp://10.0.2.2/pxelinux.cfg/default:12`.
+    /// network volume the interface and the file's URL,
+    /// `eth0 tftp://10.0.2.2/pxelinux.cfg/default:12` (see [`place`]).
     pub fn location(&self) -> String {
-        let mut s = if self.volume.contains("://") {
-            format!(
-                "{}/{}",
-                self.volume.trim_end_matches('/'),
-                self.file.trim_start_matches('/')
-            )
-        } else {
-            format!("{}:{}", self.volume, self.file)
-        };
+        let mut s = place(&self.volume, &self.file);
         if let Some(l) = self.line {
             s += &format!(":{l}");
         }
@@ -218,7 +230,7 @@ pub struct EntryError {
 
 impl fmt::Display for EntryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.volume, self.file)?;
+        f.write_str(&place(&self.volume, &self.file))?;
         if let Some(l) = self.line {
             write!(f, ":{l}")?;
         }
@@ -602,6 +614,40 @@ pub(crate) mod tests {
         assert_eq!(
             src("tftp://10.0.2.2", "/pxelinux.cfg/default", Some(12)).location(),
             "tftp://10.0.2.2/pxelinux.cfg/default:12"
+        );
+        assert_eq!(
+            src("eth0 tftp://10.0.2.2", "/pxelinux.cfg/default", Some(12)).location(),
+            "eth0 tftp://10.0.2.2/pxelinux.cfg/default:12"
+        );
+        assert_eq!(
+            src("enp1s0 http://boot.example:8080/", "/a/boot.ipxe", None).location(),
+            "enp1s0 http://boot.example:8080/a/boot.ipxe"
+        );
+        // A disk volume whose label looks like a URL is still a disk volume: only the last
+        // word of the name counts, and a disk volume's name has no space.
+        assert_eq!(src("sda1", "/x://y", None).location(), "sda1:/x://y");
+    }
+
+    #[test]
+    fn files_and_errors_are_shown_where_they_are() {
+        let f = |volume: &str, path: &str| FileRef {
+            volume: volume.into(),
+            path: path.into(),
+        };
+        assert_eq!(f("vda2", "/vmlinuz").to_string(), "vda2:/vmlinuz");
+        assert_eq!(
+            f("eth0 tftp://10.0.2.2", "/debian-installer/amd64/linux").to_string(),
+            "eth0 tftp://10.0.2.2/debian-installer/amd64/linux"
+        );
+        let e = EntryError {
+            volume: "eth0 tftp://10.0.2.2".into(),
+            file: "/pxelinux.cfg/default".into(),
+            line: Some(3),
+            message: "no KERNEL".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "eth0 tftp://10.0.2.2/pxelinux.cfg/default:3: no KERNEL"
         );
     }
 }

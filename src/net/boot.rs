@@ -130,6 +130,32 @@ pub fn source(lease: &Lease) -> Result<Source, String> {
 
 /// The entries `lease` leads to. `cmdline` is what a bare kernel boots with.
 pub fn discover(lease: &Lease, cfg: &FetchConfig, cmdline: &str) -> Found {
+    let mut found = follow(lease, cfg, cmdline);
+    name_interface(&mut found, &lease.iface);
+    found
+}
+
+/// Puts the interface in front of every network volume name of `found` (`tftp://10.0.2.2`
+/// becomes `eth0 tftp://10.0.2.2`), so that the menu, the details and the logs say which
+/// NIC an entry came through; [`super::netfs::url_of`] reads the URL from the last word.
+fn name_interface(found: &mut Found, iface: &str) {
+    let tag = |volume: &mut String| {
+        if volume.contains("://") && !volume.contains(' ') {
+            *volume = format!("{iface} {volume}");
+        }
+    };
+    for e in &mut found.entries {
+        tag(&mut e.kernel.volume);
+        e.initrds.iter_mut().for_each(|f| tag(&mut f.volume));
+        if let Some(d) = &mut e.devicetree {
+            tag(&mut d.volume);
+        }
+        tag(&mut e.source.volume);
+    }
+    found.errors.iter_mut().for_each(|e| tag(&mut e.volume));
+}
+
+fn follow(lease: &Lease, cfg: &FetchConfig, cmdline: &str) -> Found {
     let where_ = format!("{} lease", lease.iface);
     match source(lease) {
         Err(e) => Found {
@@ -199,6 +225,38 @@ mod tests {
             client_uuid: Some("b8945908-d6a6-41a9-611d-74a6ab80b83d".into()),
             ..Lease::default()
         }
+    }
+
+    #[test]
+    fn network_entries_name_the_interface_they_came_through() {
+        let server = Url::parse("tftp://10.0.2.2/").unwrap();
+        let fs = NetFs::new(&server, None, FetchConfig::default());
+        let mut found = super::super::source::kernel_entry(&fs, "/boot/vmlinuz", "quiet");
+        let mut initrd = found.entries[0].kernel.clone();
+        initrd.path = "/boot/initrd.img".into();
+        found.entries[0].initrds.push(initrd);
+        let failed = super::super::source::error_found(&fs, "/boot.ipxe", "timed out".into());
+        found.errors = failed.errors;
+        name_interface(&mut found, "eth0");
+        let e = &found.entries[0];
+        assert_eq!(e.kernel.to_string(), "eth0 tftp://10.0.2.2/boot/vmlinuz");
+        assert_eq!(
+            e.initrds[0].to_string(),
+            "eth0 tftp://10.0.2.2/boot/initrd.img"
+        );
+        assert_eq!(e.source.location(), "eth0 tftp://10.0.2.2/boot/vmlinuz");
+        assert_eq!(
+            found.errors[0].to_string(),
+            "eth0 tftp://10.0.2.2/boot.ipxe: timed out"
+        );
+        // The loader still finds the server's URL in the tagged name.
+        assert_eq!(
+            super::super::netfs::url_of(&e.kernel).unwrap().to_string(),
+            "tftp://10.0.2.2/boot/vmlinuz"
+        );
+        // Tagging twice (a lease followed again) does not stack interfaces.
+        name_interface(&mut found, "eth1");
+        assert_eq!(found.entries[0].kernel.volume, "eth0 tftp://10.0.2.2");
     }
 
     #[test]

@@ -203,7 +203,7 @@ fn from_bytes(
     }
 }
 
-fn kernel_entry(fs: &NetFs, path: &str, cmdline: &str) -> Found {
+pub(crate) fn kernel_entry(fs: &NetFs, path: &str, cmdline: &str) -> Found {
     let name = path.rsplit('/').next().unwrap_or(path);
     Found {
         entries: vec![BootEntry {
@@ -230,7 +230,7 @@ fn kernel_entry(fs: &NetFs, path: &str, cmdline: &str) -> Found {
     }
 }
 
-fn error_found(fs: &NetFs, path: &str, message: String) -> Found {
+pub(crate) fn error_found(fs: &NetFs, path: &str, message: String) -> Found {
     Found {
         errors: vec![EntryError {
             volume: fs.name().to_string(),
