@@ -86,6 +86,15 @@ pub struct Config {
     /// `"required"` (no TPM, or a failed measurement, refuses the boot). Read through
     /// [`Config::measured_boot`]; a plain string because a serde enum costs /init 2.5 KB.
     pub measured_boot: Option<String>,
+    /// Boot only kernels (and UKIs) whose Authenticode signature verifies against
+    /// `signing_certs`, even when the running kernel is not locked down (see
+    /// [`crate::pesig`]). Without a readable certificate nothing boots.
+    #[serde(default)]
+    pub require_signed: bool,
+    /// PEM (or DER) files in the initramfs of the certificates `require_signed` trusts:
+    /// the signing certificates themselves or the CAs that issued them.
+    #[serde(default)]
+    pub signing_certs: Vec<String>,
 }
 
 /// The `measured_boot` setting.
@@ -267,10 +276,16 @@ settle_ms = 100
 device_wait_ms = 2000
 bootdir_args = "root=/dev/vda2"
 measured_boot = "required"
+require_signed = true
+signing_certs = ["/etc/leapboot/db.pem"]
 "#;
         let (c, err) = Config::parse(text);
         assert!(err.is_empty(), "{err:?}");
         assert_eq!(c.measured_boot(), MeasuredBoot::Required);
+        assert!(c.require_signed);
+        assert_eq!(c.signing_certs, ["/etc/leapboot/db.pem"]);
+        let (off, _) = Config::parse("");
+        assert!(!off.require_signed && off.signing_certs.is_empty());
         let (bad, problems) = Config::parse("measured_boot = \"maybe\"\ntimeout = 3\n");
         assert_eq!(bad.measured_boot(), MeasuredBoot::Auto);
         assert_eq!(bad.timeout, Some(3), "only the bad key falls back");

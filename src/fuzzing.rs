@@ -344,6 +344,20 @@ pub fn tpm_eventlog(data: &[u8]) {
     }
 }
 
+/// `require_signed`'s Authenticode check on arbitrary bytes: as an image (trusting the
+/// test root, so that a signed seed reaches the RSA and chain checks), as a PKCS#7 blob,
+/// as a certificate and as a PEM/DER certificate file.
+pub fn pesig(data: &[u8]) {
+    use crate::pesig::{self, Trust};
+    let mut trust = Trust::default();
+    let root = include_bytes!("pesig/testdata/root.pem");
+    assert!(trust.add("root.pem", root).is_ok());
+    let _ = pesig::verify(&data.to_vec(), &trust);
+    let _ = pesig::authenticode::parse(data);
+    let _ = pesig::x509::Cert::parse(data);
+    let _ = Trust::default().add("input", data);
+}
+
 /// A fuzz target's function.
 pub type Target = fn(&[u8]);
 
@@ -357,6 +371,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("menu_keys", menu_keys),
     ("modalias", modalias),
     ("partition", partition),
+    ("pesig", pesig),
     ("probe", probe),
     ("sanitize", sanitize),
     ("syslinux", syslinux),

@@ -68,6 +68,12 @@ pub enum KexecError {
         why: String,
         errno: nix::errno::Errno,
     },
+    /// `require_signed`: leapboot's own Authenticode check refused the image.
+    #[error("{file} is refused (require_signed): {source}")]
+    Unsigned {
+        file: FileRef,
+        source: crate::pesig::SigError,
+    },
     #[error("reboot into the loaded kernel failed: {0}")]
     Reboot(nix::errno::Errno),
     #[error("unloading the loaded kernel failed: {}", explain(*.0))]
@@ -249,6 +255,93 @@ pub fn load(
     prepare(entry, cmdline, vols, progress)?.load(entry)
 }
 
+/// The certificates `require_signed` checks against; `None`: not required.
+static SIGNERS: std::sync::Mutex<Option<crate::pesig::Trust>> = std::sync::Mutex::new(None);
+
+/// Largest UKI copied whole into memory for its signature check.
+const MAX_UKI_IMAGE_BYTES: u64 = MAX_KERNEL_BYTES + MAX_INITRD_BYTES;
+
+/// `require_signed` (from `/etc/leapboot.toml`): from now on every kernel, and every UKI as
+/// a whole, must carry an Authenticode signature that verifies against `trust` (see
+/// [`crate::pesig`]), whether or not the running kernel is locked down. `None` turns it off.
+pub fn require_signed(trust: Option<crate::pesig::Trust>) {
+    *SIGNERS.lock().unwrap_or_else(|e| e.into_inner()) = trust;
+}
+
+fn signers() -> Option<crate::pesig::Trust> {
+    SIGNERS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn check_signed(
+    file: &FileRef,
+    image: &File,
+    trust: &crate::pesig::Trust,
+) -> Result<(), KexecError> {
+    match crate::pesig::verify(image, trust) {
+        Ok(v) => {
+            log::info!(
+                "{file}: signed by '{}', trusted through '{}' ({})",
+                v.signer,
+                v.anchor,
+                v.anchor_file
+            );
+            Ok(())
+        }
+        Err(source) => Err(KexecError::Unsigned {
+            file: file.clone(),
+            source,
+        }),
+    }
+}
+
+/// A memfd seen as a volume holding one file (any path names it): a checked UKI is split
+/// from here.
+struct Held(File);
+
+impl BootFs for Held {
+    fn metadata(&self, _: &str) -> Result<crate::fs::Metadata, crate::fs::FsError> {
+        Ok(crate::fs::Metadata {
+            kind: crate::fs::FileKind::File,
+            len: crate::pesig::Image::len(&self.0),
+        })
+    }
+
+    fn read_dir(&self, path: &str) -> Result<Vec<crate::fs::DirEntry>, crate::fs::FsError> {
+        Err(crate::fs::FsError::NotADir(path.to_string()))
+    }
+
+    fn copy_to(
+        &self,
+        path: &str,
+        out: &mut dyn Write,
+        max: u64,
+    ) -> Result<u64, crate::fs::FsError> {
+        let len = crate::pesig::Image::len(&self.0);
+        if len > max {
+            return Err(crate::fs::FsError::TooLarge {
+                path: path.to_string(),
+                len,
+                max,
+            });
+        }
+        self.copy_range_to(path, 0, len, out)
+    }
+
+    fn read_at(
+        &self,
+        path: &str,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, crate::fs::FsError> {
+        std::os::unix::fs::FileExt::read_at(&self.0, buf, offset).map_err(|e| {
+            crate::fs::FsError::Io {
+                path: path.to_string(),
+                message: e.to_string(),
+            }
+        })
+    }
+}
+
 /// An entry's files read into memfds and its command line checked: what
 /// [`Prepared::load`] hands to `kexec_file_load`.
 pub struct Prepared {
@@ -269,9 +362,44 @@ pub fn prepare(
     progress: OnProgress<'_>,
 ) -> Result<Prepared, KexecError> {
     crate::measure::check_required()?;
+    let trust = signers();
     let (kernel, initrd, cmdline) = match entry.kind {
-        EntryKind::Linux => prepare_linux(entry, cmdline, vols, progress)?,
-        EntryKind::Uki => prepare_uki(entry, cmdline, vols, progress)?,
+        EntryKind::Linux => prepare_linux(entry, cmdline, vols, progress, trust.as_ref())?,
+        EntryKind::Uki => {
+            let held;
+            let mut checked = false;
+            let fs: &dyn BootFs = match &trust {
+                None => vols
+                    .fs(&entry.kernel.volume)
+                    .ok_or_else(|| KexecError::NoVolume {
+                        file: entry.kernel.clone(),
+                    })?,
+                Some(trust) => {
+                    // The image is checked in memory and split from there: what was
+                    // checked is what boots, whatever the disk returns on a second read.
+                    let mut image = memfd("leapboot-uki")?;
+                    copy_into(
+                        vols,
+                        &entry.kernel,
+                        &mut image,
+                        MAX_UKI_IMAGE_BYTES,
+                        progress,
+                    )?;
+                    check_signed(&entry.kernel, &image, trust)?;
+                    held = Held(image);
+                    checked = true;
+                    &held
+                }
+            };
+            // The image's reading was reported while it was copied for the check; its
+            // split from memory is not a second "Loading".
+            let mut report = |f: &FileRef, done: u64, total: u64| {
+                if !(checked && *f == entry.kernel) {
+                    progress(f, done, total)
+                }
+            };
+            prepare_uki(entry, cmdline, fs, vols, &mut report)?
+        }
     };
     let measured =
         match crate::measure::prepare(entry, &kernel, initrd.as_ref(), cmdline.as_bytes(), vols) {
@@ -370,9 +498,14 @@ fn prepare_linux(
     cmdline: &str,
     vols: &Volumes,
     progress: OnProgress<'_>,
+    trust: Option<&crate::pesig::Trust>,
 ) -> Result<Files, KexecError> {
     let mut kernel = memfd("leapboot-kernel")?;
     let klen = copy_into(vols, &entry.kernel, &mut kernel, MAX_KERNEL_BYTES, progress)?;
+    if let Some(trust) = trust {
+        // Before any initrd is read: a refused kernel costs only its own reading.
+        check_signed(&entry.kernel, &kernel, trust)?;
+    }
     let c_cmdline = check_cmdline(&mut kernel, klen, cmdline)?;
     log::info!(
         "loaded {} ({:.1} MiB)",
@@ -390,18 +523,15 @@ fn prepare_linux(
 }
 
 /// A unified kernel image: its sections split into the memfds in one pass, the command line
-/// checked against `.linux`'s header, then the entry's extra initrds.
+/// checked against `.linux`'s header, then the entry's extra initrds. The image is read
+/// from `fs`: its volume, or the memfd its signature was checked in.
 fn prepare_uki(
     entry: &BootEntry,
     cmdline: &str,
+    fs: &dyn BootFs,
     vols: &Volumes,
     progress: OnProgress<'_>,
 ) -> Result<Files, KexecError> {
-    let fs = vols
-        .fs(&entry.kernel.volume)
-        .ok_or_else(|| KexecError::NoVolume {
-            file: entry.kernel.clone(),
-        })?;
     let mut kernel = memfd("leapboot-kernel")?;
     let mut initrd = memfd("leapboot-initrd")?;
     let uki_len = fs.metadata(&entry.kernel.path).map_or(0, |m| m.len);

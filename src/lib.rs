@@ -28,6 +28,7 @@ pub mod measure;
 pub mod menu;
 pub mod net;
 pub mod partition;
+pub mod pesig;
 pub mod pipeline;
 pub mod probe;
 pub mod sanitize;

@@ -63,6 +63,40 @@ fn load_config() -> Config {
     }
 }
 
+/// The certificates of `require_signed`, read from the initramfs (`None`: not required).
+/// A file that cannot be read or parsed is logged and skipped; with none left every
+/// kernel is refused, with the reason.
+fn signing_trust(config: &Config) -> Option<leapboot::pesig::Trust> {
+    if !config.require_signed {
+        return None;
+    }
+    let mut trust = leapboot::pesig::Trust::default();
+    for path in &config.signing_certs {
+        let added = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| trust.add(path, &bytes));
+        if let Err(e) = added {
+            log::error!(
+                "{}: signing_certs: {}: {}; not trusted",
+                leapboot::config::PATH,
+                leapboot::sanitize::for_terminal(path),
+                e
+            );
+        }
+    }
+    if trust.is_empty() {
+        log::error!(
+            "require_signed: no signing certificate could be read: every kernel will be refused"
+        );
+    } else {
+        log::info!(
+            "require_signed: kernels must be signed by {}",
+            trust.names().join(", ")
+        );
+    }
+    Some(trust)
+}
+
 /// Runs forever; returns only by panicking (caught in `main`).
 pub fn run(start: Instant) -> ! {
     cpu_and_peak_rss(); // the baseline: the kernel's initialisation ran as this task
@@ -84,6 +118,7 @@ pub fn run(start: Instant) -> ! {
     });
     let policy = Policy::new(&params, &config);
     log::info!("leapboot {} starting", env!("CARGO_PKG_VERSION"));
+    leapboot::kexec::require_signed(signing_trust(&config));
     // The listener first: every device that appears from here on is seen as an event.
     let mut watch = Watch {
         hotplug: discover::Hotplug::open(policy.virtual_disks)

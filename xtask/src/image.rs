@@ -97,7 +97,8 @@ pub struct PartSpec {
     /// Path → content. Content is text, or `@kernel`, `@kernel-signed` / `@kernel-unsigned`
     /// / `@kernel-tampered` (the test kernel signed with the Secure Boot chain's `db` key, with
     /// no signature, or signed and then one byte flipped), `@target-initrd`,
-    /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`, `@iso NAME` (the ISO image `isos.NAME`
+    /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`, `@uki-signed CMDLINE` (that
+    /// UKI signed with `db`), `@secureboot-db-cert` (the `db` certificate, PEM), `@iso NAME` (the ISO image `isos.NAME`
     /// describes), `@leapboot` (the static
     /// `leapboot` command), `@symlink TARGET`. Text starting with `#!` and `@leapboot` are
     /// made executable.
@@ -242,6 +243,8 @@ impl Artifacts {
             "kernel-signed" => std::fs::read(self.secureboot()?.signed)?,
             "kernel-unsigned" => std::fs::read(self.secureboot()?.unsigned)?,
             "kernel-tampered" => std::fs::read(self.secureboot()?.tampered)?,
+            "secureboot-db-cert" => std::fs::read(self.secureboot()?.db_cert)?,
+            "uki-signed" => self.secureboot()?.sign(&self.uki(arg)?)?,
             "target-initrd" => self.target_initrd.clone(),
             "marker-initrd" if !arg.is_empty() => crate::initramfs::marker(arg)?,
             "garbage" => garbage(arg.parse().context("@garbage needs a byte count")?),

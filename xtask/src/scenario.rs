@@ -88,6 +88,11 @@ pub struct Scenario {
     /// against the PCRs the target prints (see `crate::tpmlab`).
     #[serde(default)]
     pub tpm: Option<crate::tpmlab::TpmSpec>,
+    /// Files added to leapboot's initramfs for this scenario (path → content, as a disk
+    /// file's: text or `@generated`), such as `etc/leapboot.toml`: a second cpio archive
+    /// appended to the shared one (the kernel unpacks both; later files win).
+    #[serde(default)]
+    pub initramfs_files: std::collections::BTreeMap<String, String>,
 }
 
 /// What QEMU boots.
@@ -337,6 +342,20 @@ fn run_inner(
         .iter()
         .any(|e| matches!(e, Expect::Monitor { .. }))
         .then(|| dir.join("monitor.sock"));
+    let own_initrd;
+    let initrd = if s.initramfs_files.is_empty() {
+        initrd
+    } else {
+        own_initrd = dir.join("initrd.img");
+        let mut extra = crate::initramfs::Archive::default();
+        for (path, content) in &s.initramfs_files {
+            extra.file(path, art.content(content)?, 0o644);
+        }
+        let mut bytes = std::fs::read(initrd)?;
+        bytes.extend(extra.to_gzip()?);
+        std::fs::write(&own_initrd, bytes)?;
+        own_initrd.as_path()
+    };
     let mut vm = Vm {
         kernel: kernel.to_owned(),
         initrd: (s.boot == BootKind::Leapboot).then(|| initrd.to_owned()),

@@ -40,6 +40,9 @@ pub struct Chain {
     pub signed: PathBuf,
     pub unsigned: PathBuf,
     pub tampered: PathBuf,
+    /// The `db` certificate (PEM) and its key: what signed `signed`.
+    pub db_cert: PathBuf,
+    pub db_key: PathBuf,
     /// `virt-fw-vars` (in the venv).
     pub virt_fw_vars: PathBuf,
 }
@@ -169,8 +172,37 @@ pub fn prepare(kernel: &Path) -> anyhow::Result<Chain> {
         signed,
         unsigned,
         tampered,
+        db_cert: dir.join("db.crt"),
+        db_key: dir.join("db.key"),
         virt_fw_vars: tool,
     })
+}
+
+impl Chain {
+    /// `image` signed with `db` by `sbsign` (a UKI, say).
+    pub fn sign(&self, image: &[u8]) -> anyhow::Result<Vec<u8>> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.db_cert.parent().context("the chain's directory")?;
+        let tag = format!("{}-{n}", std::process::id());
+        let (from, to) = (
+            dir.join(format!("sign-{tag}.in")),
+            dir.join(format!("sign-{tag}.out")),
+        );
+        std::fs::write(&from, image)?;
+        run(Command::new("sbsign")
+            .arg("--key")
+            .arg(&self.db_key)
+            .arg("--cert")
+            .arg(&self.db_cert)
+            .arg("--output")
+            .arg(&to)
+            .arg(&from))?;
+        let signed = std::fs::read(&to);
+        let _ = std::fs::remove_file(&from);
+        let _ = std::fs::remove_file(&to);
+        Ok(signed?)
+    }
 }
 
 /// A byte inside the image's signed payload: the middle of the file, well before the
