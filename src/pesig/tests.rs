@@ -221,6 +221,12 @@ fn regenerate_pesig_fixtures() {
             .success();
         assert!(ok, "{args:?}");
     };
+    let sign = |who: &str, from: &str, to: &str| {
+        let (key, cert) = (format!("{who}.key"), format!("{who}.pem"));
+        run(&[
+            "sbsign", "--key", &key, "--cert", &cert, "--output", to, from,
+        ]);
+    };
     std::fs::create_dir_all(DIR).unwrap();
     std::fs::write(format!("{DIR}/tiny.efi"), tiny_pe()).unwrap();
     let days = "36500";
@@ -302,38 +308,11 @@ fn regenerate_pesig_fixtures() {
         days,
         "-sha256",
     ]);
-    run(&[
-        "sbsign",
-        "--key",
-        "signer.key",
-        "--cert",
-        "signer.pem",
-        "--output",
-        "tiny-signer.efi",
-        "tiny.efi",
-    ]);
-    run(&[
-        "sbsign",
-        "--key",
-        "other.key",
-        "--cert",
-        "other.pem",
-        "--output",
-        "tiny-other.efi",
-        "tiny.efi",
-    ]);
+    sign("signer", "tiny.efi", "tiny-signer.efi");
+    sign("other", "tiny.efi", "tiny-other.efi");
     run(&["sbverify", "--cert", "signer.pem", "tiny-signer.efi"]);
     std::fs::write(format!("{DIR}/uki.efi"), tiny_uki()).unwrap();
-    run(&[
-        "sbsign",
-        "--key",
-        "signer.key",
-        "--cert",
-        "signer.pem",
-        "--output",
-        "uki-signer.efi",
-        "uki.efi",
-    ]);
+    sign("signer", "uki.efi", "uki-signer.efi");
     for f in [
         "root.key",
         "signer.key",
