@@ -25,8 +25,12 @@ static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new(
 
 /// Logs a milestone of the boot (`leapboot milestone <name> <ms since PID 1 started>`).
 pub fn milestone(name: &str) {
-    let start = *START.get_or_init(Instant::now);
-    leapboot::session::milestone(name, start.elapsed());
+    leapboot::session::milestone(name, since_start());
+}
+
+/// Time since PID 1 started.
+pub fn since_start() -> std::time::Duration {
+    START.get_or_init(Instant::now).elapsed()
 }
 
 fn main() {

@@ -67,11 +67,20 @@ pub enum Arm {
     Floor,
     Script,
     Leapboot,
+    /// leapboot with its menu shown (a one-second countdown): the arm that draws a first
+    /// menu frame, for that milestone; not in the ratios.
+    Menu,
 }
 
 impl Arm {
     /// In the order they are interleaved.
-    pub const ALL: [Arm; 4] = [Arm::Direct, Arm::Floor, Arm::Script, Arm::Leapboot];
+    pub const ALL: [Arm; 5] = [
+        Arm::Direct,
+        Arm::Floor,
+        Arm::Script,
+        Arm::Leapboot,
+        Arm::Menu,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -83,6 +92,9 @@ impl Arm {
                 "(c) manual: busybox + kexec-tools, `mount -o ro,noload`, `kexec -s -l`, `kexec -e`"
             }
             Arm::Leapboot => "(d) leapboot, `leapboot.timeout=0`",
+            Arm::Menu => {
+                "(e) leapboot with its menu shown, `leapboot.timeout=1` (one second of countdown)"
+            }
         }
     }
 
@@ -92,6 +104,7 @@ impl Arm {
             Arm::Floor => "b",
             Arm::Script => "c",
             Arm::Leapboot => "d",
+            Arm::Menu => "e",
         }
     }
 }
@@ -403,7 +416,7 @@ impl Boot {
         match arm {
             Arm::Direct => None,
             Arm::Floor | Arm::Script => self.first(SCRIPT_KEXEC),
-            Arm::Leapboot => self.first("leapboot time:"),
+            Arm::Leapboot | Arm::Menu => self.first("leapboot time:"),
         }
     }
 }
@@ -420,6 +433,7 @@ pub fn boot(s: &Setup, arm: Arm) -> anyhow::Result<Boot> {
         Arm::Floor => (&s.floor, "leapboot.timeout=0".to_string()),
         Arm::Script => (&s.manual, "leapboot.timeout=0".to_string()),
         Arm::Leapboot => (&s.leapboot, "leapboot.timeout=0".to_string()),
+        Arm::Menu => (&s.leapboot, "leapboot.timeout=1".to_string()),
     };
     let vm = Vm {
         kernel: s.kernel.clone(),
