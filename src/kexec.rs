@@ -470,7 +470,12 @@ impl Prepared {
         let mut head = vec![0u8; 4096];
         let n = std::os::unix::fs::FileExt::read_at(&self.kernel, &mut head, 0).unwrap_or(0);
         let signed = crate::lockdown::signed(&head[..n]);
-        let why = crate::lockdown::lockdown_refusal(&kernel.to_string(), &mode, signed);
+        // A UKI's signature for the kernel is its .linux's own (the one handed over).
+        let name = match entry.kind {
+            EntryKind::Uki => format!("the .linux of {kernel}"),
+            EntryKind::Linux => kernel.to_string(),
+        };
+        let why = crate::lockdown::lockdown_refusal(&name, &mode, signed);
         KexecError::Locked { kernel, why, errno }
     }
 }

@@ -98,7 +98,9 @@ pub struct PartSpec {
     /// / `@kernel-tampered` (the test kernel signed with the Secure Boot chain's `db` key, with
     /// no signature, or signed and then one byte flipped), `@target-initrd`,
     /// `@marker-initrd NAME`, `@garbage BYTES`, `@uki CMDLINE`, `@uki-signed CMDLINE` (that
-    /// UKI signed with `db`), `@secureboot-db-cert` (the `db` certificate, PEM), `@iso NAME` (the ISO image `isos.NAME`
+    /// UKI signed with `db`), `@uki-signed-linux CMDLINE` / `@uki-unsigned-linux
+    /// CMDLINE` (a UKI whose `.linux` is `@kernel-signed` / `@kernel-unsigned`; `@uki`'s is
+    /// Debian's own signed kernel), `@secureboot-db-cert` (the `db` certificate, PEM), `@iso NAME` (the ISO image `isos.NAME`
     /// describes), `@leapboot` (the static
     /// `leapboot` command), `@symlink TARGET`. Text starting with `#!` and `@leapboot` are
     /// made executable.
@@ -245,6 +247,14 @@ impl Artifacts {
             "kernel-tampered" => std::fs::read(self.secureboot()?.tampered)?,
             "secureboot-db-cert" => std::fs::read(self.secureboot()?.db_cert)?,
             "uki-signed" => self.secureboot()?.sign(&self.uki(arg)?)?,
+            "uki-signed-linux" => {
+                let linux = std::fs::read(self.secureboot()?.signed)?;
+                self.uki_of(&linux, arg)
+            }
+            "uki-unsigned-linux" => {
+                let linux = std::fs::read(self.secureboot()?.unsigned)?;
+                self.uki_of(&linux, arg)
+            }
             "target-initrd" => self.target_initrd.clone(),
             "marker-initrd" if !arg.is_empty() => crate::initramfs::marker(arg)?,
             "garbage" => garbage(arg.parse().context("@garbage needs a byte count")?),
@@ -302,18 +312,22 @@ impl Artifacts {
     /// `.initrd` and `.linux`. No EFI stub and no signature: firmware cannot start it, kexec
     /// can (only `.linux` runs), which is all the scenarios need.
     fn uki(&self, cmdline: &str) -> anyhow::Result<Vec<u8>> {
-        let kernel = std::fs::read(&self.kernel)?;
+        Ok(self.uki_of(&std::fs::read(&self.kernel)?, cmdline))
+    }
+
+    /// A UKI of `kernel` as `.linux`, the target initrd and `cmdline`.
+    fn uki_of(&self, kernel: &[u8], cmdline: &str) -> Vec<u8> {
         let osrel = "PRETTY_NAME=\"leapboot test UKI\"\nID=leapboot-test\nVERSION_ID=1\n";
-        Ok(leapboot::entry::uki::pe::build(
+        leapboot::entry::uki::pe::build(
             0x8664, // IMAGE_FILE_MACHINE_AMD64: the QEMU machine
             &[
                 (".osrel", osrel.as_bytes()),
                 (".cmdline", format!("{cmdline}\n").as_bytes()),
                 (".uname", b"test"),
                 (".initrd", &self.target_initrd),
-                (".linux", &kernel),
+                (".linux", kernel),
             ],
-        ))
+        )
     }
 }
 
