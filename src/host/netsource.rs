@@ -59,6 +59,59 @@ pub fn fetch_config(choice: &NetChoice, config_cas: Vec<String>) -> FetchConfig 
     cfg
 }
 
+/// What an iPXE script read with `--url` sees of this machine (`${net0/mac}`, `${ip}`,
+/// `${next-server}`...): the NIC and IPv4 address its route to the server leaves from, as a
+/// client booting from that server would have them. Empty (the script sees unset values)
+/// when the server has no IPv4 address or no route.
+fn client_vars(url: &Url) -> crate::net::ipxe::Vars {
+    use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
+    let server = (url.host.trim_matches(|c| c == '[' || c == ']'), url.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.find(std::net::SocketAddr::is_ipv4));
+    // Connecting a UDP socket sends nothing: it only asks the kernel for the route.
+    let local = server.and_then(|s| {
+        let sock = UdpSocket::bind("0.0.0.0:0").ok()?;
+        sock.connect(s).ok()?;
+        sock.local_addr().ok()
+    });
+    let (Some(server), Some(local)) = (server, local) else {
+        log::info!(
+            "--url {}: no IPv4 route to the server: an iPXE script sees no client values",
+            url.host
+        );
+        return Default::default();
+    };
+    let IpAddr::V4(ip) = local.ip() else {
+        return Default::default();
+    };
+    let nic = nix::ifaddrs::getifaddrs().ok().and_then(|mut all| {
+        all.find(|a| {
+            a.address
+                .as_ref()
+                .and_then(|s| s.as_sockaddr_in())
+                .is_some_and(|s| s.ip() == ip)
+        })
+        .map(|a| a.interface_name)
+    });
+    let mac = nic
+        .as_ref()
+        .and_then(|n| std::fs::read_to_string(format!("/sys/class/net/{n}/address")).ok())
+        .and_then(|m| iface::parse_mac(m.trim()))
+        .unwrap_or_default();
+    log::info!(
+        "--url: an iPXE script sees this machine as {} {ip} (the route to {})",
+        nic.as_deref().unwrap_or("?"),
+        server.ip()
+    );
+    let client = crate::net::pxe::PxeClient {
+        mac,
+        ip: Some(ip),
+        ..Default::default()
+    };
+    crate::net::ipxe::Vars::client(&client, Some(&server.ip().to_string()))
+}
+
 /// Reads what `choice` names. Fails (in words) only when nothing could be asked: a bad URL,
 /// no NIC, no lease.
 pub fn discover(choice: &NetChoice, cfg: &FetchConfig) -> Result<Offered, String> {
@@ -66,7 +119,8 @@ pub fn discover(choice: &NetChoice, cfg: &FetchConfig) -> Result<Offered, String
     let mut errors = Vec::new();
     if let Some(u) = &choice.url {
         let url = Url::parse(u).map_err(|e| format!("--url {u}: {e}"))?;
-        let (found, fs) = source::discover_url(&url, cfg, "");
+        let vars = client_vars(&url);
+        let (found, fs) = source::discover_url_with(&url, cfg, "", &vars);
         log::debug!("{}: {} transfer(s)", fs.name(), fs.fetches());
         errors.extend(found.errors.iter().cloned());
         list.merge(found);
@@ -111,6 +165,26 @@ pub fn discover(choice: &NetChoice, cfg: &FetchConfig) -> Result<Offered, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipxe_script_sees_the_nic_and_address_on_the_route_to_its_server() {
+        // Loopback is on every machine: the route to 127.0.0.1 leaves from `lo`.
+        let v = client_vars(&Url::parse("http://127.0.0.1:8080/boot.ipxe").unwrap());
+        assert_eq!(v.0.get("ip").map(String::as_str), Some("127.0.0.1"));
+        assert_eq!(
+            v.0.get("net0/mac").map(String::as_str),
+            Some("00:00:00:00:00:00")
+        );
+        assert_eq!(
+            v.0.get("next-server").map(String::as_str),
+            Some("127.0.0.1")
+        );
+        assert_eq!(crate::net::ipxe::expand("${net0/ip}", &v), "127.0.0.1");
+        // No IPv4 route (an IPv6 literal): nothing is made up.
+        assert!(client_vars(&Url::parse("http://[::1]/x").unwrap())
+            .0
+            .is_empty());
+    }
 
     #[test]
     fn a_bad_url_is_refused_in_words_before_anything_is_fetched() {
