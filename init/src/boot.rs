@@ -70,19 +70,10 @@ fn signing_trust(config: &Config) -> Option<leapboot::pesig::Trust> {
     if !config.require_signed {
         return None;
     }
-    let mut trust = leapboot::pesig::Trust::default();
-    for path in &config.signing_certs {
-        let added = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| trust.add(path, &bytes));
-        if let Err(e) = added {
-            log::error!(
-                "{}: signing_certs: {}: {}; not trusted",
-                leapboot::config::PATH,
-                leapboot::sanitize::for_terminal(path),
-                e
-            );
-        }
+    let (trust, problems) =
+        leapboot::pesig::load_trust(&config.signing_certs, |p| std::fs::read(p));
+    for p in problems {
+        log::error!("{}: {p}", leapboot::config::PATH);
     }
     if trust.is_empty() {
         log::error!(

@@ -301,11 +301,21 @@ fn do_load(p: &Plan, vols: &Volumes, sys: &System, by: &str) -> Result<(), Faile
         super::printable(&p.entry.id),
         super::printable(&p.cmdline)
     );
-    // Measured boot as /etc/leapboot.toml says (default: measure when there is a TPM).
-    let mode = live::read_text(&sys.root.join("etc/leapboot.toml"))
-        .map(|t| crate::config::Config::parse(&t).0.measured_boot())
+    // Measured boot and require_signed as /etc/leapboot.toml says (default: measure when
+    // there is a TPM; no signature required).
+    let config = live::read_text(&sys.root.join("etc/leapboot.toml"))
+        .map(|t| crate::config::Config::parse(&t).0)
         .unwrap_or_default();
-    crate::measure::set_mode(mode);
+    crate::measure::set_mode(config.measured_boot());
+    let trust = config.require_signed.then(|| {
+        let read = |p: &str| std::fs::read(sys.path(p));
+        let (trust, problems) = crate::pesig::load_trust(&config.signing_certs, read);
+        problems
+            .iter()
+            .for_each(|p| log::error!("{}: {p}", crate::config::PATH));
+        trust
+    });
+    crate::kexec::require_signed(trust);
     crate::kexec::load(&p.entry, &p.cmdline, vols, &mut |_, _, _| {})
         .map_err(|e| logged(refusal(&e, p, sys)))?;
     // The kexec itself comes later (the init system's): what is loaded is measured now.

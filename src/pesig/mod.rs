@@ -63,6 +63,26 @@ impl Trust {
     }
 }
 
+/// The trust of `signing_certs`: each file read with `read` (the initramfs's own files, or a
+/// running system's under its root); a file that cannot be read or parsed is a problem
+/// named with its path, and the others still count.
+pub fn load_trust(
+    paths: &[String],
+    read: impl Fn(&str) -> std::io::Result<Vec<u8>>,
+) -> (Trust, Vec<String>) {
+    let mut trust = Trust::default();
+    let mut problems = Vec::new();
+    for path in paths {
+        let added = read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| trust.add(path, &bytes));
+        if let Err(e) = added {
+            problems.push(format!("signing_certs: {}: {e}; not trusted", clean(path)));
+        }
+    }
+    (trust, problems)
+}
+
 /// A signature that verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {

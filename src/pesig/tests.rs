@@ -177,6 +177,32 @@ fn certificates_load_from_pem_and_der_and_bad_ones_are_refused() {
     assert_eq!(t.names().len(), 4);
 }
 
+#[test]
+fn signing_certs_that_cannot_be_read_are_named_and_the_others_count() {
+    let paths = [
+        "root.pem".to_string(),
+        "missing.pem".to_string(),
+        "tiny.efi".to_string(),
+    ];
+    let (t, problems) = load_trust(&paths, |p| {
+        if p == "tiny.efi" {
+            Ok(b"not a certificate".to_vec())
+        } else {
+            std::fs::read(format!("{DIR}/{p}"))
+        }
+    });
+    assert_eq!(t.names(), ["'leapboot test root' (root.pem)"]);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with("signing_certs: missing.pem: "),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("signing_certs: tiny.efi: "),
+        "{problems:?}"
+    );
+}
+
 proptest! {
     /// Whatever the bytes (a signed image with any byte changed, or any bytes), the check
     /// ends with an answer, never a panic; a change outside the unhashed fields never passes.
