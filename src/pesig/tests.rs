@@ -256,24 +256,14 @@ fn regenerate_pesig_fixtures() {
     std::fs::create_dir_all(DIR).unwrap();
     std::fs::write(format!("{DIR}/tiny.efi"), tiny_pe()).unwrap();
     let days = "36500";
-    run(&[
-        "openssl",
-        "req",
-        "-new",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "root.key",
-        "-out",
-        "root.pem",
-        "-subj",
-        "/CN=leapboot test root",
-        "-days",
-        days,
-        "-sha256",
-    ]);
+    let self_signed = |key: &str, who: &str, subject: &str| {
+        let (k, c) = (format!("{who}.key"), format!("{who}.pem"));
+        run(&[
+            "openssl", "req", "-new", "-x509", "-newkey", key, "-nodes", "-keyout", &k, "-out", &c,
+            "-subj", subject, "-days", days, "-sha256",
+        ]);
+    };
+    self_signed("rsa:2048", "root", "/CN=leapboot test root");
     run(&[
         "openssl",
         "req",
@@ -316,24 +306,7 @@ fn regenerate_pesig_fixtures() {
         "-out",
         "signer.der",
     ]);
-    run(&[
-        "openssl",
-        "req",
-        "-new",
-        "-x509",
-        "-newkey",
-        "rsa:4096",
-        "-nodes",
-        "-keyout",
-        "other.key",
-        "-out",
-        "other.pem",
-        "-subj",
-        "/CN=leapboot other",
-        "-days",
-        days,
-        "-sha256",
-    ]);
+    self_signed("rsa:4096", "other", "/CN=leapboot other");
     sign("signer", "tiny.efi", "tiny-signer.efi");
     sign("other", "tiny.efi", "tiny-other.efi");
     run(&["sbverify", "--cert", "signer.pem", "tiny-signer.efi"]);
