@@ -16,22 +16,8 @@ pub fn lockdown(text: Option<&str>) -> Option<String> {
 /// Whether a bzImage carries an Authenticode signature: its PE header's certificate table
 /// (data directory 4) is not empty. `None`: no PE header to tell.
 pub fn signed(header: &[u8]) -> Option<bool> {
-    let le16 = |at: usize| Some(u16::from_le_bytes(header.get(at..at + 2)?.try_into().ok()?));
-    let le32 = |at: usize| Some(u32::from_le_bytes(header.get(at..at + 4)?.try_into().ok()?));
-    if header.get(0..2) != Some(b"MZ") {
-        return None;
-    }
-    let pe = le32(0x3c)? as usize;
-    if header.get(pe..pe.checked_add(4)?) != Some(b"PE\0\0") {
-        return None;
-    }
-    let opt = pe + 24;
-    let dirs = match le16(opt)? {
-        0x20b => opt + 112, // PE32+
-        0x10b => opt + 96,  // PE32
-        _ => return None,
-    };
-    Some(le32(dirs + 4 * 8 + 4)? > 0)
+    let h = crate::pesig::authenticode::pe_headers(header).ok()?;
+    Some(h.certs.1 > 0)
 }
 
 /// The words for a load refused with `EPERM`/`EKEYREJECTED` under lockdown: which key is

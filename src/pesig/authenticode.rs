@@ -60,6 +60,70 @@ fn io(e: std::io::Error) -> Bad {
     format!("reading the image: {e}")
 }
 
+fn le16(h: &[u8], at: usize) -> Option<u16> {
+    h.get(at..at.checked_add(2)?)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn le32(h: &[u8], at: usize) -> Option<u32> {
+    h.get(at..at.checked_add(4)?)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// What the first bytes of a PE image say (offsets in the file).
+pub(crate) struct PeHeaders {
+    /// NumberOfRvaAndSizes and SizeOfOptionalHeader cover the certificate table entry.
+    declared: bool,
+    /// Number of sections, and where their table starts.
+    sections: usize,
+    table: usize,
+    /// SizeOfHeaders.
+    header_size: u64,
+    /// The CheckSum field and the certificate table's data directory entry.
+    checksum: u64,
+    cert_dir: u64,
+    /// The certificate table: (file offset, size); size 0: unsigned.
+    pub(crate) certs: (u64, u64),
+}
+
+/// Reads the DOS, COFF and optional headers from `head`, the image's first bytes (4 KiB
+/// hold them in practice); nothing is checked against the file's length here.
+pub(crate) fn pe_headers(head: &[u8]) -> Result<PeHeaders, Bad> {
+    if head.get(..2) != Some(b"MZ") {
+        return Err("not a PE image (no MZ header)".into());
+    }
+    let pe = le32(head, 0x3c).ok_or("truncated DOS header")? as usize;
+    if head.get(pe..pe.saturating_add(4)) != Some(b"PE\0\0") {
+        return Err("not a PE image (no PE signature)".into());
+    }
+    let sections = le16(head, pe + 6).ok_or("truncated COFF header")? as usize;
+    let opt_size = le16(head, pe + 20).ok_or("truncated COFF header")? as usize;
+    let opt = pe + 24;
+    let (dirs, count_at) = match le16(head, opt) {
+        Some(0x20b) => (opt + 112, opt + 108),
+        Some(0x10b) => (opt + 96, opt + 92),
+        _ => return Err("unknown PE optional header".into()),
+    };
+    let header_size = le32(head, opt + 60).ok_or("truncated optional header")? as u64;
+    let cert_dir = dirs + 4 * 8;
+    let certs = (
+        le32(head, cert_dir).ok_or("truncated data directories")? as u64,
+        le32(head, cert_dir + 4).ok_or("truncated data directories")? as u64,
+    );
+    // Whether the header itself declares the certificate entry (the kernel's check); the
+    // entry is read either way.
+    let declared = le32(head, count_at).is_some_and(|n| n >= 5) && cert_dir + 8 <= opt + opt_size;
+    Ok(PeHeaders {
+        declared,
+        sections,
+        table: opt + opt_size,
+        header_size,
+        checksum: (opt + 64) as u64,
+        cert_dir: cert_dir as u64,
+        certs,
+    })
+}
+
 /// Reads the PE headers of `img` and lays out what Authenticode hashes: the headers without
 /// the checksum and the certificate table entry, the sections by file offset, then what
 /// follows them except the certificate table (as the kernel's `pefile_digest_pe`).
@@ -67,44 +131,24 @@ pub fn layout(img: &dyn Image) -> Result<Layout, Bad> {
     let len = img.len();
     let mut head = vec![0u8; len.min(4096) as usize];
     img.read_at(0, &mut head).map_err(io)?;
-    let le16 = |h: &[u8], at: usize| h.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let le32 = |h: &[u8], at: usize| {
-        h.get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    if head.get(..2) != Some(b"MZ") {
-        return Err("not a PE image (no MZ header)".into());
-    }
-    let pe = le32(&head, 0x3c).ok_or("truncated DOS header")? as usize;
-    if head.get(pe..pe.saturating_add(4)) != Some(b"PE\0\0") {
-        return Err("not a PE image (no PE signature)".into());
-    }
-    let sections = le16(&head, pe + 6).ok_or("truncated COFF header")? as usize;
-    let opt_size = le16(&head, pe + 20).ok_or("truncated COFF header")? as usize;
-    let opt = pe + 24;
-    let (dirs, count_at) = match le16(&head, opt) {
-        Some(0x20b) => (opt + 112, opt + 108),
-        Some(0x10b) => (opt + 96, opt + 92),
-        _ => return Err("unknown PE optional header".into()),
-    };
-    let header_size = le32(&head, opt + 60).ok_or("truncated optional header")? as u64;
-    let dir_count = le32(&head, count_at).ok_or("truncated optional header")?;
-    if dir_count < 5 || dirs + 5 * 8 > opt + opt_size {
+    let PeHeaders {
+        declared,
+        sections,
+        table,
+        header_size,
+        checksum,
+        cert_dir,
+        certs,
+    } = pe_headers(&head)?;
+    if !declared {
         return Err("no certificate table entry in the PE header".into());
     }
-    let checksum = (opt + 64) as u64;
-    let cert_dir = (dirs + 4 * 8) as u64;
-    let certs = (
-        le32(&head, cert_dir as usize).ok_or("truncated data directories")? as u64,
-        le32(&head, cert_dir as usize + 4).ok_or("truncated data directories")? as u64,
-    );
     if header_size > MAX_HEADERS || header_size > len || header_size < cert_dir + 8 {
         return Err(format!("a PE header size of {header_size} bytes"));
     }
     if certs.1 > 0 && (certs.0 < header_size || certs.0.saturating_add(certs.1) > len) {
         return Err("the certificate table lies outside the image".into());
     }
-    let table = opt + opt_size;
     let mut headers = vec![0u8; header_size as usize];
     img.read_at(0, &mut headers).map_err(io)?;
     let mut secs = Vec::new();
@@ -223,7 +267,7 @@ pub fn parse(blob: &[u8]) -> Result<Signed<'_>, Bad> {
     if alg != SHA256 {
         return Err(format!(
             "the image digest is not SHA-256 (OID {}): only SHA-256 is checked",
-            super::x509::hex(alg)
+            crate::tpm::eventlog::hex(alg)
         ));
     }
     let image_digest = der::expect(&mut info, der::OCTET_STRING, "image digest")?;

@@ -81,7 +81,7 @@ impl<'a> Cert<'a> {
         common_name(self.subject).unwrap_or_else(|| {
             format!(
                 "a certificate without a common name, serial {}",
-                hex(self.serial)
+                crate::tpm::eventlog::hex(self.serial)
             )
         })
     }
@@ -111,10 +111,6 @@ fn common_name(name: &[u8]) -> Option<String> {
         }
     }
     None
-}
-
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The DER certificates in `bytes`: PEM (`-----BEGIN CERTIFICATE-----` blocks, any number)

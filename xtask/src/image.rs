@@ -247,13 +247,14 @@ impl Artifacts {
             "kernel-tampered" => std::fs::read(self.secureboot()?.tampered)?,
             "secureboot-db-cert" => std::fs::read(self.secureboot()?.db_cert)?,
             "uki-signed" => self.secureboot()?.sign(&self.uki(arg)?)?,
-            "uki-signed-linux" => {
-                let linux = std::fs::read(self.secureboot()?.signed)?;
-                self.uki_of(&linux, arg)
-            }
-            "uki-unsigned-linux" => {
-                let linux = std::fs::read(self.secureboot()?.unsigned)?;
-                self.uki_of(&linux, arg)
+            "uki-signed-linux" | "uki-unsigned-linux" => {
+                let chain = self.secureboot()?;
+                let linux = if what == "uki-signed-linux" {
+                    chain.signed
+                } else {
+                    chain.unsigned
+                };
+                self.uki_of(&std::fs::read(linux)?, arg)
             }
             "target-initrd" => self.target_initrd.clone(),
             "marker-initrd" if !arg.is_empty() => crate::initramfs::marker(arg)?,
