@@ -259,7 +259,8 @@ pub struct FetchConfig {
     pub ca_certificates: Vec<String>,
     /// The TLS client, built from `ca_certificates` on first use.
     #[cfg(feature = "https")]
-    pub(crate) tls: Arc<std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>>>,
+    pub(crate) tls:
+        Arc<std::sync::OnceLock<Result<Arc<leapboot_tls::rustls::ClientConfig>, String>>>,
 }
 
 impl FetchConfig {

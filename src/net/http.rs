@@ -1,8 +1,9 @@
 //! HTTP/1.1 client: `GET` (and `HEAD` for sizes), `Content-Length`, chunked and
 //! read-to-close bodies, at most [`MAX_REDIRECTS`] redirects, a response head of at most
-//! [`MAX_HEAD_BYTES`], and HTTPS (cargo feature `https`, rustls) verified against the CA
-//! certificates of [`FetchConfig::ca_certificates`]: with none configured, HTTPS is refused
-//! with a message saying how to add one, never done unchecked.
+//! [`MAX_HEAD_BYTES`], and HTTPS (rustls, in-process with the cargo feature `https`, else
+//! through the `leapboot-tls` helper: [`super::tls`]) verified against the CA certificates
+//! of [`FetchConfig::ca_certificates`]: with none configured, HTTPS is refused with a
+//! message saying how to add one, never done unchecked.
 //!
 //! [`parse_head`] and [`Chunked`] are pure and fuzzed; the socket side waits at most
 //! [`TICK`] per call, so cancel and the overall deadline are seen that often, and a
@@ -268,19 +269,26 @@ pub fn decode_chunked(mut input: &[u8], max: u64) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// A connection: plain TCP or TLS over it.
+/// A connection: plain TCP, TLS over it in-process, or TLS through the helper.
 enum Stream {
     Plain(TcpStream),
     #[cfg(feature = "https")]
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Tls(Box<leapboot_tls::rustls::StreamOwned<leapboot_tls::rustls::ClientConnection, TcpStream>>),
+    #[cfg_attr(feature = "https", allow(dead_code))]
+    Helper(Box<super::tls::helper::Helper>),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
+    fn set_read_timeout(&mut self, d: Duration) {
         match self {
-            Stream::Plain(s) => s,
+            Stream::Plain(s) => {
+                let _ = s.set_read_timeout(Some(d));
+            }
             #[cfg(feature = "https")]
-            Stream::Tls(t) => &t.sock,
+            Stream::Tls(t) => {
+                let _ = t.sock.set_read_timeout(Some(d));
+            }
+            Stream::Helper(h) => h.set_read_timeout(d),
         }
     }
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -288,6 +296,7 @@ impl Stream {
             Stream::Plain(s) => s.read(buf),
             #[cfg(feature = "https")]
             Stream::Tls(t) => t.read(buf),
+            Stream::Helper(h) => h.read(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -298,6 +307,7 @@ impl Stream {
                 t.write_all(buf)?;
                 t.flush()
             }
+            Stream::Helper(h) => h.write_all(buf),
         }
     }
 }
@@ -328,7 +338,7 @@ impl Conn {
                     run.limits.idle.as_secs()
                 )));
             }
-            let _ = self.s.tcp().set_read_timeout(Some(run.tick()));
+            self.s.set_read_timeout(run.tick());
             match self.s.read(&mut self.buf) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
@@ -386,20 +396,27 @@ fn resolve(url: &Url, run: &Run<'_, '_>) -> Result<Vec<SocketAddr>, NetError> {
 }
 
 fn connect(url: &Url, cfg: &FetchConfig, run: &Run<'_, '_>) -> Result<Conn, NetError> {
-    #[cfg(not(feature = "https"))]
-    if url.scheme == Scheme::Https {
-        let _ = cfg;
-        return Err(NetError::Tls {
-            url: run.url.clone(),
-            message: "this leapboot was built without HTTPS support (cargo feature `https`)".into(),
-        });
+    let tls_error = |message| NetError::Tls {
+        url: run.url.clone(),
+        message,
+    };
+    let https = url.scheme == Scheme::Https;
+    if https {
+        super::tls::require_ca(cfg).map_err(tls_error)?;
     }
+    // In-process TLS when built in; else the helper, found before anything connects.
     #[cfg(feature = "https")]
-    let tls = if url.scheme == Scheme::Https {
-        Some(super::tls::client(cfg).map_err(|message| NetError::Tls {
-            url: run.url.clone(),
-            message,
-        })?)
+    let tls = if https {
+        Some(super::tls::client(cfg).map_err(tls_error)?)
+    } else {
+        None
+    };
+    #[cfg(not(feature = "https"))]
+    let helper = if https {
+        Some(
+            super::tls::helper::locate()
+                .ok_or_else(|| tls_error(super::tls::helper::NO_HELPER.into()))?,
+        )
     } else {
         None
     };
@@ -424,17 +441,21 @@ fn connect(url: &Url, cfg: &FetchConfig, run: &Run<'_, '_>) -> Result<Conn, NetE
     };
     let _ = tcp.set_nodelay(true);
     let _ = tcp.set_write_timeout(Some(run.limits.idle));
-    let s = Stream::Plain(tcp);
     #[cfg(feature = "https")]
-    let s = match (tls, s) {
-        (Some(cfg), Stream::Plain(tcp)) => {
-            let conn = super::tls::connection(cfg, &url.host).map_err(|message| NetError::Tls {
-                url: run.url.clone(),
-                message,
-            })?;
-            Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))
+    let s = match tls {
+        Some(tls) => {
+            let conn = super::tls::connection(tls, &url.host).map_err(tls_error)?;
+            Stream::Tls(Box::new(leapboot_tls::rustls::StreamOwned::new(conn, tcp)))
         }
-        (_, s) => s,
+        None => Stream::Plain(tcp),
+    };
+    #[cfg(not(feature = "https"))]
+    let s = match helper {
+        Some(path) => Stream::Helper(Box::new(
+            super::tls::helper::start(&path, tcp, &url.host, &cfg.ca_certificates)
+                .map_err(tls_error)?,
+        )),
+        None => Stream::Plain(tcp),
     };
     Ok(Conn {
         s,
@@ -442,7 +463,7 @@ fn connect(url: &Url, cfg: &FetchConfig, run: &Run<'_, '_>) -> Result<Conn, NetE
         pos: 0,
         len: 0,
         last_byte: Instant::now(),
-        tls: url.scheme == Scheme::Https,
+        tls: https,
         unclean_eof: false,
     })
 }

@@ -30,7 +30,6 @@ pub mod netfs;
 pub mod pxe;
 pub mod source;
 pub mod tftp;
-#[cfg(feature = "https")]
 pub mod tls;
 pub mod url;
 
