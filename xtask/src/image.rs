@@ -214,6 +214,10 @@ pub struct Artifacts {
     cli: PathBuf,
     /// The Secure Boot chain (keys, enrolled OVMF store, signed kernels), made on first use.
     secureboot: std::sync::OnceLock<Result<crate::secureboot::Chain, String>>,
+    tls_helper: PathBuf,
+    /// This run's HTTPS certificates (`crate::certs`, for 10.0.2.2 and fd00::2), made on
+    /// first use.
+    https_certs: std::sync::OnceLock<Result<PathBuf, String>>,
 }
 
 impl Artifacts {
@@ -225,6 +229,22 @@ impl Artifacts {
             .map_err(|e| anyhow::anyhow!("preparing the Secure Boot chain: {e}"))
     }
 
+    /// The directory of this run's HTTPS certificates (see `crate::certs`), made once.
+    pub fn https_certs(&self) -> anyhow::Result<PathBuf> {
+        self.https_certs
+            .get_or_init(|| {
+                let dir = crate::paths::target()
+                    .join(format!("qemu-tests/https-certs-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                crate::certs::make(&dir, &format!("IP:{},IP:fd00::2", crate::netlab::SERVER_V4))
+                    .map_err(|e| format!("{e:#}"))?;
+                Ok(dir)
+            })
+            .clone()
+            .map_err(|e| anyhow::anyhow!("making the HTTPS certificates: {e}"))
+    }
+
     pub fn new(bins: &Binaries, kernel: &Kernel) -> anyhow::Result<Artifacts> {
         Ok(Artifacts {
             kernel: kernel.image.clone(),
@@ -232,6 +252,8 @@ impl Artifacts {
             target_initrd: crate::initramfs::target(bins)?,
             cli: bins.cli.clone(),
             secureboot: std::sync::OnceLock::new(),
+            tls_helper: bins.tls_helper.clone(),
+            https_certs: std::sync::OnceLock::new(),
         })
     }
 
@@ -257,6 +279,9 @@ impl Artifacts {
                 self.uki_of(&std::fs::read(linux)?, arg)
             }
             "target-initrd" => self.target_initrd.clone(),
+            "leapboot-tls" => std::fs::read(&self.tls_helper)?,
+            "https-ca" => std::fs::read(self.https_certs()?.join("ca.pem"))?,
+            "https-wrong-ca" => std::fs::read(self.https_certs()?.join("wrong-ca.pem"))?,
             "marker-initrd" if !arg.is_empty() => crate::initramfs::marker(arg)?,
             "garbage" => garbage(arg.parse().context("@garbage needs a byte count")?),
             // Zero bytes: the kernel's initramfs unpacker skips them between archives, so

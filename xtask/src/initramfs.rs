@@ -89,15 +89,15 @@ impl Archive {
     }
 }
 
-/// The module names `initramfs/leapboot.toml` lists.
-fn configured_modules() -> anyhow::Result<Vec<String>> {
+/// `initramfs/leapboot.toml`, parsed.
+fn configured() -> anyhow::Result<leapboot::config::Config> {
     let path = paths::root().join("initramfs/leapboot.toml");
     let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
     let (config, problems) = leapboot::config::Config::parse(&text);
     if let Some(p) = problems.first() {
         anyhow::bail!("initramfs/leapboot.toml: {p}");
     }
-    Ok(config.modules)
+    Ok(config)
 }
 
 /// The modules `initramfs/bundle.toml` lists (all its lists together).
@@ -129,7 +129,19 @@ pub fn leapboot_named(bins: &Binaries, kernel: &Kernel, name: &str) -> anyhow::R
         0o644,
     );
     let without_modules = a.to_gzip()?.len();
-    let names = configured_modules()?;
+    let config = configured()?;
+    // HTTPS needs a CA configured, and /init's TLS is the helper: both or neither.
+    let mut helper_bytes = 0;
+    if !config.ca_certificates.is_empty() {
+        let helper = std::fs::read(&bins.tls_helper)?;
+        helper_bytes = helper.len();
+        a.file(
+            leapboot::net::tls::helper::INSTALLED.trim_start_matches('/'),
+            helper,
+            0o755,
+        );
+    }
+    let names = config.modules;
     let bundle = bundled_modules()?;
     let mut module_bytes = 0usize;
     match (&kernel.modules, kernel.release()) {
@@ -143,12 +155,17 @@ pub fn leapboot_named(bins: &Binaries, kernel: &Kernel, name: &str) -> anyhow::R
     let out = paths::target().join(name);
     std::fs::write(&out, &gz)?;
     println!(
-        "xtask: initramfs {} is {} bytes ({:.2} MiB); {} bytes without modules (limit 1.5 MiB); modules {} bytes uncompressed",
+        "xtask: initramfs {} is {} bytes ({:.2} MiB); {} bytes without modules and TLS helper (limit 1.5 MiB); modules {} bytes uncompressed; TLS helper {}",
         out.display(),
         gz.len(),
         gz.len() as f64 / 1048576.0,
         without_modules,
-        module_bytes
+        module_bytes,
+        if helper_bytes > 0 {
+            format!("{helper_bytes} bytes uncompressed (ca_certificates is set)")
+        } else {
+            "left out (initramfs/leapboot.toml sets no ca_certificates)".into()
+        }
     );
     if without_modules > 3 << 19 {
         anyhow::bail!(

@@ -4,6 +4,7 @@
 
 mod bench;
 mod build;
+mod certs;
 mod fuzz;
 mod image;
 mod initramfs;

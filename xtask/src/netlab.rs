@@ -66,15 +66,21 @@ pub struct NetworkSpec {
     /// trickling server, for transfers long enough to cut or cancel).
     #[serde(default)]
     pub http_slow: BTreeMap<String, u64>,
+    /// Also serve `files` over HTTPS on port 443 (the same server with TLS), with a server
+    /// certificate for 10.0.2.2 and fd00::2 issued by this run's throwaway CA (`@https-ca`;
+    /// `@https-wrong-ca` is a CA that issued nothing); its log is `https.log`.
+    #[serde(default)]
+    pub https: bool,
 }
 
-/// The HTTP server: Python's `http.server` over the TFTP root on port 80, dual-stack
-/// (10.0.2.2 and [fd00::2]), each request logged; the paths named after the root (`path=rate`)
-/// are sent at that many bytes per second, in tenth-of-a-second slices.
+/// The HTTP server: Python's `http.server` over the TFTP root (argument 1) on a port
+/// (argument 2), dual-stack (10.0.2.2 and [fd00::2]), each request logged; TLS with the
+/// certificate and key of arguments 3 and 4 unless they are `-`; the paths named after them
+/// (`path=rate`) are sent at that many bytes per second, in tenth-of-a-second slices.
 const HTTP_PY: &str = r#"
-import http.server, socket, sys, time
-root = sys.argv[1]
-slow = {k: int(v) for k, v in (a.split("=", 1) for a in sys.argv[2:])}
+import http.server, socket, ssl, sys, time
+root, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+slow = {k: int(v) for k, v in (a.split("=", 1) for a in sys.argv[5:])}
 class H(http.server.SimpleHTTPRequestHandler):
     def __init__(self, *a, **k):
         super().__init__(*a, directory=root, **k)
@@ -96,8 +102,13 @@ class S(http.server.ThreadingHTTPServer):
     def server_bind(self):
         self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         super().server_bind()
-print("serving", root, "slow:", slow, flush=True)
-S(("::", 80), H).serve_forever()
+print("serving", root, "on", port, "slow:", slow, flush=True)
+srv = S(("::", port), H)
+if cert != "-":
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
 "#;
 
 fn default_nic() -> String {
@@ -197,6 +208,7 @@ pub struct Lab {
     dnsmasq_args: Vec<String>,
     dir: PathBuf,
     http: Option<Child>,
+    https: Option<Child>,
 }
 
 fn ip(args: &[&str]) -> anyhow::Result<()> {
@@ -237,6 +249,7 @@ impl Lab {
             dnsmasq_args: Vec::new(),
             dir: dir.to_path_buf(),
             http: None,
+            https: None,
         };
         ip(&["-n", netns, "link", "set", "lo", "up"])?;
         ip(&["-n", netns, "tuntap", "add", "dev", "tap0", "mode", "tap"])?;
@@ -282,27 +295,43 @@ impl Lab {
         let log = dir.join("dnsmasq.log");
         lab.dnsmasq_args = spec.dnsmasq_args(&root, &log);
         lab.start_dnsmasq()?;
-        if spec.http {
+        if spec.http || spec.https {
             for path in spec.http_slow.keys() {
                 if !spec.files.contains_key(path) {
                     bail!("[network.http_slow] {path:?} is not in [network.files]");
                 }
             }
-            let log = std::fs::File::create(dir.join("http.log"))?;
-            let child = Command::new("ip")
-                .args(["netns", "exec", netns, "python3", "-u", "-c", HTTP_PY])
-                .arg(&root)
-                .args(
-                    spec.http_slow
-                        .iter()
-                        .map(|(p, rate)| format!("{}={rate}", p.trim_start_matches('/'))),
-                )
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .context("starting the HTTP server (python3)")?;
-            lab.http = Some(child);
+        }
+        let serve =
+            |port: u16, tls: Option<(PathBuf, PathBuf)>, log: &str| -> anyhow::Result<Child> {
+                let log = std::fs::File::create(dir.join(log))?;
+                let (cert, key) = tls.unwrap_or_else(|| ("-".into(), "-".into()));
+                Command::new("ip")
+                    .args(["netns", "exec", netns, "python3", "-u", "-c", HTTP_PY])
+                    .arg(&root)
+                    .arg(port.to_string())
+                    .args([&cert, &key])
+                    .args(
+                        spec.http_slow
+                            .iter()
+                            .map(|(p, rate)| format!("{}={rate}", p.trim_start_matches('/'))),
+                    )
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log)
+                    .spawn()
+                    .context("starting the HTTP server (python3)")
+            };
+        if spec.http {
+            lab.http = Some(serve(80, None, "http.log")?);
+        }
+        if spec.https {
+            let certs = art.https_certs()?;
+            lab.https = Some(serve(
+                443,
+                Some((certs.join("server.pem"), certs.join("server.key"))),
+                "https.log",
+            )?);
         }
         std::thread::sleep(Duration::from_millis(200));
         if let Some(Ok(Some(st))) = lab.dnsmasq.as_mut().map(|c| c.try_wait()) {
@@ -312,22 +341,30 @@ impl Lab {
             );
         }
         if spec.http {
-            lab.wait_http(dir)?;
+            lab.wait_http(dir, 80)?;
+        }
+        if spec.https {
+            lab.wait_http(dir, 443)?;
         }
         Ok(lab)
     }
 
-    /// Waits until the HTTP server accepts connections on 10.0.2.2:80 (10 s at most).
-    fn wait_http(&mut self, dir: &Path) -> anyhow::Result<()> {
+    /// Waits until the HTTP(S) server accepts connections on 10.0.2.2:`port` (10 s at most).
+    fn wait_http(&mut self, dir: &Path, port: u16) -> anyhow::Result<()> {
         let probe = format!(
-            "import socket,sys\ntry:\n socket.create_connection(('{SERVER_V4}',80),1)\nexcept OSError:\n sys.exit(1)"
+            "import socket,sys\ntry:\n socket.create_connection(('{SERVER_V4}',{port}),1)\nexcept OSError:\n sys.exit(1)"
         );
+        let (server, log) = if port == 443 {
+            (&mut self.https, "https.log")
+        } else {
+            (&mut self.http, "http.log")
+        };
         let t = std::time::Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
-            if let Some(Ok(Some(st))) = self.http.as_mut().map(|c| c.try_wait()) {
+            if let Some(Ok(Some(st))) = server.as_mut().map(|c| c.try_wait()) {
                 bail!(
-                    "the HTTP server exited ({st}); see {}",
-                    dir.join("http.log").display()
+                    "the HTTP server on port {port} exited ({st}); see {}",
+                    dir.join(log).display()
                 );
             }
             let ok = Command::new("ip")
@@ -340,8 +377,8 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(100));
         }
         bail!(
-            "the HTTP server does not answer on port 80 after 10 s; see {}",
-            dir.join("http.log").display()
+            "the HTTP server does not answer on port {port} after 10 s; see {}",
+            dir.join(log).display()
         )
     }
 
@@ -391,7 +428,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for mut c in [self.dnsmasq.take(), self.http.take()]
+        for mut c in [self.dnsmasq.take(), self.http.take(), self.https.take()]
             .into_iter()
             .flatten()
         {

@@ -173,74 +173,6 @@ fn fake_kernel() -> Vec<u8> {
     k
 }
 
-fn make_certs(dir: &Path) -> anyhow::Result<()> {
-    let ossl = |args: &[&str]| {
-        run_ok(
-            Command::new("openssl").current_dir(dir).args(args),
-            "openssl",
-        )
-    };
-    for ca in ["ca", "wrong-ca"] {
-        ossl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=leapboot test {ca}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ])?;
-    }
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )?;
-    ossl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ])?;
-    ossl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-    ])
-}
-
 /// One check's outcome.
 struct Check {
     name: &'static str,
@@ -268,6 +200,8 @@ pub fn run() -> anyhow::Result<()> {
         "building leapboot",
     )?;
     let cli = paths::target().join("release/leapboot");
+    // The static CLI, built as /init is: no TLS of its own, the leapboot-tls helper beside it.
+    let musl = crate::build::all()?;
     let pid = std::process::id();
     let dir = paths::target().join(format!("test-net-{pid}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -316,7 +250,7 @@ pub fn run() -> anyhow::Result<()> {
     )?;
     let big = noise(30 << 20);
     std::fs::write(root.join("big"), &big)?;
-    make_certs(&dir)?;
+    crate::certs::make(&dir, "IP:127.0.0.1,DNS:localhost")?;
     for (name, body) in [
         ("https.py", HTTPS_PY),
         ("trickle.py", TRICKLE_PY),
@@ -430,13 +364,16 @@ pub fn run() -> anyhow::Result<()> {
     let pkg_ready = serve_package_tree(&mut lab, &dir, &kernel);
 
     let cli_s = cli.display().to_string();
-    let leapboot = |args: &[&str]| -> anyhow::Result<(Output, Duration)> {
-        let mut a = vec![cli_s.as_str()];
+    let musl_cli_s = musl.cli.display().to_string();
+    let run_cli = |cli: &str, args: &[&str]| -> anyhow::Result<(Output, Duration)> {
+        let mut a = vec![cli];
         a.extend_from_slice(args);
         let t = Instant::now();
         let o = lab.exec(&a).output()?;
         Ok((o, t.elapsed()))
     };
+    let leapboot = |args: &[&str]| run_cli(&cli_s, args);
+    let helper_cli = |args: &[&str]| run_cli(&musl_cli_s, args);
     let list = |url: &str, extra: &[&str]| -> anyhow::Result<serde_json::Value> {
         let mut a = vec!["list", "--url", url, "--json"];
         a.extend_from_slice(extra);
@@ -659,6 +596,39 @@ pub fn run() -> anyhow::Result<()> {
         })(),
     );
     check(
+        "https-helper-right-ca",
+        (|| {
+            let (o, _) =
+                helper_cli(&["list", "--url", &https_url, "--ca", &d("ca.pem"), "--json"])?;
+            if !o.status.success() {
+                bail!("{}", String::from_utf8_lossy(&o.stderr));
+            }
+            let e = entries(&serde_json::from_slice(&o.stdout)?);
+            let want = list(&https_url, &["--ca", &d("ca.pem")])?;
+            if e.is_empty() || e != entries(&want) {
+                bail!("through the helper {e:?}, in-process {:?}", entries(&want));
+            }
+            Ok(format!(
+                "{} entries through leapboot-tls, as in-process",
+                e.len()
+            ))
+        })(),
+    );
+    check(
+        "https-helper-wrong-ca",
+        (|| {
+            let (o, _) = helper_cli(&["list", "--url", &https_url, "--ca", &d("wrong-ca.pem")])?;
+            let err = String::from_utf8_lossy(&o.stderr).to_string();
+            if o.status.success()
+                || !err.contains("UnknownIssuer")
+                || !err.contains("ca_certificates")
+            {
+                bail!("exit {}, stderr: {err}", o.status);
+            }
+            Ok(last_error(&err))
+        })(),
+    );
+    check(
         "tftp-cut-off",
         (|| {
             let (o, took) = leapboot(&["fetch", &format!("tftp://127.0.0.1:{TFTP_CUT}/big")])?;
@@ -785,11 +755,20 @@ pub fn run() -> anyhow::Result<()> {
             "https-throughput-30mib",
             format!("https://127.0.0.1:{HTTPS}/big"),
         ),
+        (
+            "https-helper-throughput-30mib",
+            format!("https://127.0.0.1:{HTTPS}/big"),
+        ),
     ] {
         let out = dir.join(format!("{name}.out"));
         let out_s = out.display().to_string();
         let r = (|| {
-            let (o, took) = leapboot(&["fetch", &url, "-o", &out_s, "--ca", &d("ca.pem")])?;
+            let args = ["fetch", &url, "-o", &out_s, "--ca", &d("ca.pem")];
+            let (o, took) = if name.contains("helper") {
+                helper_cli(&args)?
+            } else {
+                leapboot(&args)?
+            };
             if !o.status.success() {
                 bail!("{}", String::from_utf8_lossy(&o.stderr));
             }

@@ -13,10 +13,12 @@ pub struct Need {
 }
 
 impl Need {
+    /// The musl Rust target, and musl's C compiler (ring's C and assembly in the TLS
+    /// helper).
     pub fn musl_only() -> Need {
         Need {
             musl: true,
-            tools: Vec::new(),
+            tools: vec![("musl-gcc", "musl-tools")],
         }
     }
 

@@ -349,7 +349,13 @@ fn run_inner(
         own_initrd = dir.join("initrd.img");
         let mut extra = crate::initramfs::Archive::default();
         for (path, content) in &s.initramfs_files {
-            extra.file(path, art.content(content)?, 0o644);
+            // Programs (the TLS helper) keep their execute bit.
+            let mode = if content == "@leapboot-tls" {
+                0o755
+            } else {
+                0o644
+            };
+            extra.file(path, art.content(content)?, mode);
         }
         let mut bytes = std::fs::read(initrd)?;
         bytes.extend(extra.to_gzip()?);
