@@ -13,7 +13,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -85,6 +85,15 @@ pub fn start(helper: &Path, tcp: TcpStream, host: &str, ca: &[String]) -> Result
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| format!("socket pair for the TLS helper: {e}"))?;
+    // Both at 3 or above, so the child's dup2s onto 0 and 1 cannot clobber each other (a
+    // host command run with standard input or output closed gets low descriptors).
+    let high = |fd: &dyn AsFd| {
+        nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+            .map_err(|e| format!("socket for the TLS helper: {e}"))
+            // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+            .map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    };
+    let (tcp, theirs) = (high(&tcp)?, high(&theirs)?);
     let child = spawn(helper, host, ca, tcp.as_raw_fd(), theirs.as_raw_fd())
         .map_err(|e| format!("cannot start the TLS helper {}: {e}", helper.display()))?;
     // The child has its copies; this process keeps only its end of the pair.
@@ -110,8 +119,8 @@ fn spawn(helper: &Path, host: &str, ca: &[String], tcp: i32, up: i32) -> std::io
     let mut pid: libc::pid_t = 0;
     // SAFETY: the file actions object is initialised before use and destroyed after; every
     // pointer passed (path, argv, envp, /dev/null) outlives the call and argv and envp are
-    // null-terminated. The sockets are >= 3 (0-2 are the console), so the dup2s do not
-    // clobber each other; every other descriptor is close-on-exec.
+    // null-terminated. The caller gives descriptors >= 3, so the dup2s do not clobber each
+    // other; every other descriptor is close-on-exec.
     let r = unsafe {
         let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
         let mut r = libc::posix_spawn_file_actions_init(&mut fa);
