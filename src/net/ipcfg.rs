@@ -8,6 +8,9 @@
 //! autoconfigures without one); without one, `off`/`none` is no network and anything else
 //! is DHCPv4 (`dhcp6`: DHCPv6). `bootp` and `rarp` are served by DHCP (a DHCP server answers
 //! BOOTP clients; RARP is not implemented). An IPv6 address may be written in brackets.
+//! With no `ip=` at all, DHCPv4 and DHCPv6 both run (as u-root's `pxeboot` does): a lease
+//! that says what to boot wins at once; one that does not waits [`BOTH_GRACE`] for the
+//! other family's.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -58,12 +61,12 @@ pub struct Static {
 }
 
 impl Default for IpConfig {
-    /// DHCPv4 on every NIC.
+    /// DHCPv4 and DHCPv6 on every NIC.
     fn default() -> Self {
         IpConfig::Auto {
             iface: None,
             v4: true,
-            v6: false,
+            v6: true,
         }
     }
 }
@@ -264,7 +267,7 @@ impl Default for Options {
 impl Options {
     /// The options `/etc/leapboot.toml` and the kernel command line give (`ip=` on the
     /// command line wins over the file's `ip`); a bad `ip=` is returned as a problem and
-    /// DHCPv4 is used.
+    /// the default (DHCPv4 and DHCPv6) is used.
     pub fn from_settings(cmdline: &str, cfg: &crate::config::Config) -> (Options, Vec<String>) {
         let mut problems = Vec::new();
         let mut o = Options::default();
@@ -274,7 +277,7 @@ impl Options {
         };
         match ip {
             Some(Ok(c)) => o.config = c,
-            Some(Err(e)) => problems.push(format!("{e}; using DHCPv4")),
+            Some(Err(e)) => problems.push(format!("{e}; using DHCPv4 and DHCPv6")),
             None => {}
         }
         if let Some(ms) = cfg.net_timeout_ms {
@@ -371,8 +374,26 @@ pub fn bring_up(
     got.into_iter().map(|(_, l)| l).collect()
 }
 
-/// DHCPv4 and/or DHCPv6 on one NIC; with both, the first lease wins and stops the other.
-/// `cancel` is mirrored into the clients' own stop flag every 20 ms.
+/// How long, with both DHCPv4 and DHCPv6 running, a lease that names no boot file waits for
+/// the other family's (a dual-stack network may PXE-boot over either; DHCPv6 needs its
+/// link-local address first, 1-3 s).
+pub const BOTH_GRACE: Duration = Duration::from_secs(4);
+
+/// Whether `lease` says what to boot (a boot file, a boot file URL or a pxelinux config).
+pub fn names_a_boot_file(lease: &Lease) -> bool {
+    lease.boot_file.is_some() || lease.boot_file_url.is_some() || lease.pxe_config_file.is_some()
+}
+
+/// The lease a NIC keeps of those it got, in arrival order: the first that names a boot
+/// file, else the first.
+pub fn choose(leases: Vec<Lease>) -> Option<Lease> {
+    let i = leases.iter().position(names_a_boot_file).unwrap_or(0);
+    leases.into_iter().nth(i)
+}
+
+/// DHCPv4 and/or DHCPv6 on one NIC. With both, a lease that names a boot file wins and
+/// stops the other; one that does not lets the other go on for [`BOTH_GRACE`] ([`choose`]
+/// picks). `cancel` is mirrored into the clients' own stop flag every 20 ms.
 #[allow(clippy::too_many_arguments)]
 fn dhcp(
     nic: &Nic,
@@ -386,11 +407,17 @@ fn dhcp(
 ) -> Option<Lease> {
     let stop = AtomicBool::new(false);
     let running = AtomicUsize::new(usize::from(v4) + usize::from(v6));
+    // When a lease naming no boot file came while the other family still ran.
+    let undecided = std::sync::Mutex::new(None::<Instant>);
     let (tx, rx) = mpsc::channel::<Lease>();
     let report = |r: Result<Lease, String>| {
         match r {
             Ok(l) => {
-                stop.store(true, Ordering::SeqCst);
+                if names_a_boot_file(&l) || !(v4 && v6) {
+                    stop.store(true, Ordering::SeqCst);
+                } else if let Ok(mut u) = undecided.lock() {
+                    u.get_or_insert_with(Instant::now);
+                }
                 let _ = tx.send(l);
             }
             Err(e) if e.is_empty() => {} // cancelled
@@ -404,7 +431,12 @@ fn dhcp(
     std::thread::scope(|scope| {
         scope.spawn(|| {
             while running.load(Ordering::SeqCst) > 0 {
-                if cancel.load(Ordering::Relaxed) {
+                let waited = undecided
+                    .lock()
+                    .ok()
+                    .and_then(|u| *u)
+                    .is_some_and(|t| t.elapsed() >= BOTH_GRACE);
+                if cancel.load(Ordering::Relaxed) || waited {
                     stop.store(true, Ordering::SeqCst);
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -447,7 +479,7 @@ fn dhcp(
         }
     });
     drop(tx);
-    rx.into_iter().next()
+    choose(rx.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -472,9 +504,23 @@ mod tests {
     fn the_kernel_forms() {
         assert_eq!(parse("off"), Ok(IpConfig::Off));
         assert_eq!(parse("none"), Ok(IpConfig::Off));
+        let v4 = IpConfig::Auto {
+            iface: None,
+            v4: true,
+            v6: false,
+        };
         for p in ["dhcp", "on", "any", "bootp", "rarp", "both"] {
-            assert_eq!(parse(p), Ok(IpConfig::default()), "{p}");
+            assert_eq!(parse(p), Ok(v4.clone()), "{p}");
         }
+        // Only no ip= at all is dual-stack.
+        assert_eq!(
+            IpConfig::default(),
+            IpConfig::Auto {
+                iface: None,
+                v4: true,
+                v6: true
+            }
+        );
         assert_eq!(
             parse("dhcp6"),
             Ok(IpConfig::Auto {
@@ -564,8 +610,8 @@ mod tests {
     #[test]
     fn the_last_ip_on_the_command_line_wins() {
         assert_eq!(
-            from_cmdline("quiet ip=off root=/dev/vda ip=dhcp"),
-            Some(Ok(IpConfig::default()))
+            from_cmdline("quiet ip=off root=/dev/vda ip=dhcp6"),
+            parse("dhcp6").map(Some).transpose()
         );
         assert_eq!(from_cmdline("quiet"), None);
     }
@@ -624,9 +670,39 @@ mod tests {
         let (o, p) = Options::from_settings("ip=1.2.3", &cfg);
         assert_eq!(o.config, IpConfig::default());
         assert!(
-            p[0].contains("kernel command line") && p[0].contains("using DHCPv4"),
+            p[0].contains("kernel command line") && p[0].contains("using DHCPv4 and DHCPv6"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_lease_naming_a_boot_file_is_kept_over_an_earlier_one_that_does_not() {
+        let lease = |source, boot: Option<&str>| Lease {
+            source,
+            boot_file: boot.map(str::to_string),
+            ..Lease::default()
+        };
+        let plain4 = lease("dhcp4", None);
+        let url6 = Lease {
+            boot_file_url: Some("http://[fd00::2]/boot.ipxe".into()),
+            ..lease("dhcp6", None)
+        };
+        assert_eq!(
+            choose(vec![plain4.clone(), url6.clone()]),
+            Some(url6.clone())
+        );
+        // Otherwise the first that came.
+        let plain6 = lease("dhcp6", None);
+        assert_eq!(choose(vec![plain6.clone(), plain4.clone()]), Some(plain6));
+        let pxe4 = lease("dhcp4", Some("pxelinux.0"));
+        assert_eq!(choose(vec![pxe4.clone(), url6]), Some(pxe4));
+        let cfg209 = Lease {
+            pxe_config_file: Some("pxelinux.cfg/x".into()),
+            ..plain4.clone()
+        };
+        assert!(names_a_boot_file(&cfg209));
+        assert!(!names_a_boot_file(&plain4));
+        assert_eq!(choose(Vec::new()), None);
     }
 
     proptest! {
