@@ -100,6 +100,8 @@ fn lab(tag: &str, extra: Option<&[&str]>) -> Lab {
             .arg(&dnsmasq)
             .args([
                 "--no-daemon",
+                // No pid file: parallel dnsmasqs race on /run/dnsmasq.pid (O_EXCL).
+                "--pid-file",
                 "--conf-file=/dev/null",
                 "--leasefile-ro",
                 "--interface=veth-s",

@@ -376,8 +376,8 @@ pub fn bring_up(
 
 /// How long, with both DHCPv4 and DHCPv6 running, a lease that names no boot file waits for
 /// the other family's (a dual-stack network may PXE-boot over either; DHCPv6 needs its
-/// link-local address first, 1-3 s).
-pub const BOTH_GRACE: Duration = Duration::from_secs(4);
+/// link-local address first: 2.6 s in QEMU).
+pub const BOTH_GRACE: Duration = Duration::from_secs(5);
 
 /// Whether `lease` says what to boot (a boot file, a boot file URL or a pxelinux config).
 pub fn names_a_boot_file(lease: &Lease) -> bool {
@@ -416,7 +416,16 @@ fn dhcp(
                 if names_a_boot_file(&l) || !(v4 && v6) {
                     stop.store(true, Ordering::SeqCst);
                 } else if let Ok(mut u) = undecided.lock() {
-                    u.get_or_insert_with(Instant::now);
+                    if u.is_none() {
+                        log::info!(
+                            "{}: the {} lease names no boot file; waiting up to {} s for the {} one",
+                            nic.name,
+                            l.source,
+                            BOTH_GRACE.as_secs(),
+                            if l.source == "dhcp4" { "DHCPv6" } else { "DHCPv4" }
+                        );
+                        *u = Some(Instant::now());
+                    }
                 }
                 let _ = tx.send(l);
             }

@@ -142,6 +142,8 @@ impl NetworkSpec {
     pub fn dnsmasq_args(&self, tftp_root: &Path, log: &Path) -> Vec<String> {
         let mut a: Vec<String> = [
             "--keep-in-foreground",
+            // No pid file: parallel dnsmasqs race on /run/dnsmasq.pid (O_EXCL).
+            "--pid-file",
             "--conf-file=/dev/null",
             "--leasefile-ro",
             "--port=0",

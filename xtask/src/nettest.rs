@@ -265,6 +265,8 @@ pub fn run() -> anyhow::Result<()> {
         &[
             "dnsmasq",
             "--no-daemon",
+            // No pid file: parallel dnsmasqs race on /run/dnsmasq.pid (O_EXCL).
+            "--pid-file",
             "--port=0",
             "--interface=lo",
             "--bind-interfaces",
@@ -336,6 +338,8 @@ pub fn run() -> anyhow::Result<()> {
         &[
             "dnsmasq",
             "--no-daemon",
+            // No pid file: parallel dnsmasqs race on /run/dnsmasq.pid (O_EXCL).
+            "--pid-file",
             "--port=0",
             "--interface=lbs0",
             // dnsmasq adds `lo` to any --interface list: keep it off the first server's.
@@ -843,6 +847,8 @@ fn serve_package_tree(lab: &mut Lab, dir: &Path, kernel: &[u8]) -> anyhow::Resul
         &[
             "dnsmasq",
             "--no-daemon",
+            // No pid file: parallel dnsmasqs race on /run/dnsmasq.pid (O_EXCL).
+            "--pid-file",
             "--port=0",
             "--interface=pkg0",
             // dnsmasq adds lo to any --interface list: the first server's address.
