@@ -271,33 +271,57 @@ impl Helper {
             ));
             return Ok(());
         }
-        let text = || printable(&String::from_utf8_lossy(&self.buf[1..n]), MAX_TEXT);
-        match self.buf[0] {
-            relay::DATA => {
+        match decode(&self.buf[..n]) {
+            Message::Data => {
                 self.pos = 1;
                 self.len = n;
             }
-            relay::READY => {
-                let t = text();
+            Message::Ready(t) => {
                 log::debug!("TLS: {t}");
                 self.negotiated = Some(t);
             }
-            tag @ (relay::CLOSED | relay::CUT | relay::TLS_ERROR | relay::IO_ERROR) => {
-                self.end = Some((tag, text()));
-            }
-            other => {
-                self.end = Some((
-                    relay::IO_ERROR,
-                    format!("the TLS helper sent an unknown message (tag {other})"),
-                ));
-            }
+            Message::End(tag, text) => self.end = Some((tag, text)),
         }
         Ok(())
     }
 }
 
+/// One message from the helper, decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Plaintext: the message's bytes after the tag.
+    Data,
+    /// The handshake is done: the protocol version and cipher suite, printable.
+    Ready(String),
+    /// How the stream ended (its tag: `CLOSED`, `CUT`, `TLS_ERROR` or `IO_ERROR`) and the
+    /// helper's text, printable and at most [`MAX_TEXT`] characters.
+    End(u8, String),
+}
+
+/// Decodes a non-empty message (an unknown tag ends the stream as an I/O error).
+pub fn decode(msg: &[u8]) -> Message {
+    let Some((&tag, body)) = msg.split_first() else {
+        return Message::End(
+            relay::IO_ERROR,
+            "the TLS helper sent an empty message".into(),
+        );
+    };
+    let text = || printable(&String::from_utf8_lossy(body), MAX_TEXT);
+    match tag {
+        relay::DATA => Message::Data,
+        relay::READY => Message::Ready(text()),
+        relay::CLOSED | relay::CUT | relay::TLS_ERROR | relay::IO_ERROR => {
+            Message::End(tag, text())
+        }
+        other => Message::End(
+            relay::IO_ERROR,
+            format!("the TLS helper sent an unknown message (tag {other})"),
+        ),
+    }
+}
+
 /// What reading gives once the helper said how the stream ended.
-fn ended(tag: u8, text: &str) -> std::io::Result<usize> {
+pub fn ended(tag: u8, text: &str) -> std::io::Result<usize> {
     match tag {
         relay::CLOSED => Ok(0),
         relay::CUT => Err(std::io::Error::new(
