@@ -5,6 +5,16 @@
 use std::path::Path;
 use std::process::Command;
 
+/// `openssl req` arguments for a new P-256 key, unencrypted.
+const NEW_P256_KEY: [&str; 6] = [
+    "req",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
 /// Makes the files in `dir` (which must exist); `san` is the server's subjectAltName value
 /// (`IP:10.0.2.2,DNS:localhost`).
 pub fn make(dir: &Path, san: &str) -> anyhow::Result<()> {
@@ -22,15 +32,14 @@ pub fn make(dir: &Path, san: &str) -> anyhow::Result<()> {
         }
         Ok(())
     };
+    let new_key = |args: &[&str]| {
+        let mut a = NEW_P256_KEY.to_vec();
+        a.extend_from_slice(args);
+        ossl(&a)
+    };
     for ca in ["ca", "wrong-ca"] {
-        ossl(&[
-            "req",
+        new_key(&[
             "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
             "-keyout",
             &format!("{ca}.key"),
             "-out",
@@ -52,13 +61,7 @@ pub fn make(dir: &Path, san: &str) -> anyhow::Result<()> {
              keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
         ),
     )?;
-    ossl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
+    new_key(&[
         "-keyout",
         "server.key",
         "-out",
