@@ -78,6 +78,10 @@ pub fn start(helper: &Path, tcp: TcpStream, host: &str, ca: &[String]) -> Result
             printable(host, 64)
         ));
     }
+    // The helper reads them; a missing one is said plainly here, not as a TLS failure.
+    for f in ca {
+        std::fs::metadata(f).map_err(|e| format!("CA file {f}: {e}"))?;
+    }
     let (ours, theirs) = socket::socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,

@@ -142,3 +142,19 @@ fn a_missing_helper_is_named() {
     .unwrap();
     assert!(e.contains("/nonexistent/leapboot-tls"), "{e}");
 }
+
+#[test]
+fn a_missing_ca_file_is_named_before_the_helper_starts() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let ca = vec!["/nonexistent/ca.pem".to_string()];
+    let e = start(
+        Path::new("/nonexistent/leapboot-tls"),
+        tcp,
+        "example.com",
+        &ca,
+    )
+    .err()
+    .unwrap();
+    assert!(e.starts_with("CA file /nonexistent/ca.pem: "), "{e}");
+}
