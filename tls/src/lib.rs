@@ -16,6 +16,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 pub mod relay;
+#[cfg(feature = "client")]
+pub mod sandbox;
 
 /// Largest CA file read.
 pub const MAX_CA_FILE: u64 = 1 << 20;

@@ -43,7 +43,13 @@ const HANDSHAKE_CUT: &str = "the server closed the connection during the TLS han
 #[cfg(feature = "client")]
 /// Relays between `conn` over `tcp` and `up` (the socket pair to `/init`) until the stream
 /// ends; returns the tag it ended with.
-pub fn serve<T, U>(conn: &mut rustls::ClientConnection, tcp: &mut T, up: &mut U) -> u8
+/// `sandboxed` is said in the `READY` message.
+pub fn serve<T, U>(
+    conn: &mut rustls::ClientConnection,
+    tcp: &mut T,
+    up: &mut U,
+    sandboxed: bool,
+) -> u8
 where
     T: Read + Write + AsFd,
     U: Read + Write + AsFd,
@@ -60,13 +66,18 @@ where
         if !ready && !conn.is_handshaking() {
             ready = true;
             let what = format!(
-                "{} {}",
+                "{} {}{}",
                 conn.protocol_version()
                     .map(|v| format!("{v:?}"))
                     .unwrap_or_default(),
                 conn.negotiated_cipher_suite()
                     .map(|s| format!("{:?}", s.suite()))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if sandboxed {
+                    ", seccomp on"
+                } else {
+                    ", no seccomp"
+                }
             );
             if send(up, READY, what.as_bytes()).is_err() {
                 return READY;

@@ -45,7 +45,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let tag = relay::serve(&mut conn, &mut tcp, &mut up);
+    // From here on only the two sockets, memory and randomness (see `sandbox`). A kernel
+    // without seccomp still gets its TLS; the handshake message says which it was.
+    let sandboxed = leapboot_tls::sandbox::enter().is_ok();
+    let tag = relay::serve(&mut conn, &mut tcp, &mut up, sandboxed);
     std::process::exit(match tag {
         relay::CLOSED | relay::CUT => 0,
         _ => 1,
