@@ -6,7 +6,7 @@
 //!
 //! | tag | rest | then |
 //! |---|---|---|
-//! | [`READY`] | the protocol version and cipher suite | data follows |
+//! | [`READY`] | the protocol version, the cipher suite, whether seccomp is on | data follows |
 //! | [`DATA`] | plaintext from the server (at most [`MAX_DATA`] bytes) | more |
 //! | [`CLOSED`] | — | the server ended the stream with close_notify |
 //! | [`CUT`] | — | the TCP connection ended without close_notify |
