@@ -17,6 +17,13 @@ fn pair() -> (Helper, File) {
     (h, File::from(b))
 }
 
+/// A connected TCP socket (and its listener, to keep).
+fn connected() -> (std::net::TcpListener, TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    (l, tcp)
+}
+
 fn say(helper: &mut File, tag: u8, body: &[u8]) {
     let mut m = vec![tag];
     m.extend_from_slice(body);
@@ -120,8 +127,7 @@ fn an_unknown_message_ends_the_stream() {
 
 #[test]
 fn a_host_that_reads_as_an_option_is_refused_before_anything_starts() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let tcp = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (_l, tcp) = connected();
     let e = start(Path::new("/nonexistent"), tcp, "--help", &[])
         .err()
         .unwrap();
@@ -130,8 +136,7 @@ fn a_host_that_reads_as_an_option_is_refused_before_anything_starts() {
 
 #[test]
 fn a_missing_helper_is_named() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let tcp = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (_l, tcp) = connected();
     let e = start(
         Path::new("/nonexistent/leapboot-tls"),
         tcp,
@@ -145,8 +150,7 @@ fn a_missing_helper_is_named() {
 
 #[test]
 fn a_missing_ca_file_is_named_before_the_helper_starts() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let tcp = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (_l, tcp) = connected();
     let ca = vec!["/nonexistent/ca.pem".to_string()];
     let e = start(
         Path::new("/nonexistent/leapboot-tls"),
