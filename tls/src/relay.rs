@@ -178,6 +178,3 @@ fn end<U: Write>(up: &mut U, tag: u8, message: &str) -> u8 {
     let _ = send(up, tag, message.as_bytes());
     tag
 }
-
-#[cfg(all(test, feature = "client"))]
-mod tests;
