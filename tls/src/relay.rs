@@ -173,8 +173,9 @@ fn send<U: Write>(up: &mut U, tag: u8, body: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Tells `/init` how the stream ended (`tag`, with `message`); returns `tag`.
 #[cfg(feature = "client")]
-fn end<U: Write>(up: &mut U, tag: u8, message: &str) -> u8 {
+pub fn end<U: Write>(up: &mut U, tag: u8, message: &str) -> u8 {
     let _ = send(up, tag, message.as_bytes());
     tag
 }

@@ -2,7 +2,6 @@
 //! `leapboot_tls::relay`). Standard input is the connected TCP socket, standard output a
 //! `SOCK_SEQPACKET` socket to `/init`. Not for direct use.
 
-use std::io::Write;
 use std::os::fd::AsFd;
 
 use leapboot_tls::relay;
@@ -39,9 +38,7 @@ fn main() {
     {
         Ok(c) => c,
         Err(e) => {
-            let mut m = vec![relay::TLS_ERROR];
-            m.extend_from_slice(e.as_bytes());
-            let _ = up.write(&m);
+            relay::end(&mut up, relay::TLS_ERROR, &e);
             std::process::exit(1);
         }
     };
