@@ -205,6 +205,12 @@ pub enum PartType {
     Linux,
 }
 
+/// Whether a file of this content (text or `@generator`) is a program, installed with its
+/// execute bit: a script, the static `leapboot`, the TLS helper.
+pub fn is_program(content: &str) -> bool {
+    content.starts_with("#!") || content == "@leapboot" || content == "@leapboot-tls"
+}
+
 /// The generated files fixtures refer to with `@...`.
 pub struct Artifacts {
     kernel: PathBuf,
@@ -417,7 +423,7 @@ fn build_fs(p: &PartSpec, out: &Path, stage: &Path, art: &Artifacts) -> anyhow::
             art.content_in(content, &p.isos)
                 .with_context(|| format!("file {path}"))?,
         )?;
-        if content.starts_with("#!") || content == "@leapboot" {
+        if is_program(content) {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))?;
         }

@@ -349,8 +349,7 @@ fn run_inner(
         own_initrd = dir.join("initrd.img");
         let mut extra = crate::initramfs::Archive::default();
         for (path, content) in &s.initramfs_files {
-            // Programs (the TLS helper) keep their execute bit.
-            let mode = if content == "@leapboot-tls" {
+            let mode = if image::is_program(content) {
                 0o755
             } else {
                 0o644
