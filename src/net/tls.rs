@@ -32,10 +32,10 @@ pub fn require_ca(cfg: &FetchConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// The in-process client configuration for `cfg`, built once per [`FetchConfig`].
+/// The in-process client configuration for `cfg`, built once per [`FetchConfig`] (after
+/// [`require_ca`]).
 #[cfg(feature = "https")]
 pub fn client(cfg: &FetchConfig) -> Result<Arc<leapboot_tls::rustls::ClientConfig>, String> {
-    require_ca(cfg)?;
     cfg.tls
         .get_or_init(|| leapboot_tls::client_config(&cfg.ca_certificates))
         .clone()
